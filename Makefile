@@ -1,0 +1,53 @@
+# `make run` and `make test` set up everything they need on a fresh Debian or
+# Ubuntu machine (apt packages, a virtual environment), then run.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+ARGS ?=
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+RUN_APT := ffmpeg
+TEST_APT := ffmpeg espeak-ng sox chromium
+
+.PHONY: run test lint bench apt-run apt-test clean
+
+run: apt-run $(VENV)/.run-installed
+	$(PY) app.py $(ARGS)
+
+test: apt-test $(VENV)/.dev-installed
+	$(PY) -m pytest $(ARGS)
+
+lint: $(VENV)/.dev-installed
+	$(PY) -m ruff check .
+
+define apt_install
+	@missing=""; for p in $(1); do \
+		case $$p in ffmpeg) c=ffmpeg;; espeak-ng) c=espeak-ng;; sox) c=sox;; chromium) c=chromium;; *) c=$$p;; esac; \
+		command -v $$c >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		if ! command -v apt-get >/dev/null 2>&1; then echo "Please install:$$missing (no apt-get here)"; exit 1; fi; \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+endef
+
+apt-run:
+	$(call apt_install,$(RUN_APT))
+
+apt-test:
+	$(call apt_install,$(TEST_APT))
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(VENV)/.run-installed: requirements.txt | $(VENV)/bin/python
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(VENV)/bin/python
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@ $(VENV)/.run-installed
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache artifacts

@@ -1,0 +1,3 @@
+from whisper_ui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,250 @@
+"""Audio decoding for untrusted uploads, and microphone arrays in memory.
+
+openai-whisper's ``load_audio`` hands any file to ffmpeg with no limits.
+ffmpeg chooses its demuxer from the content, so a text file can be a playlist
+or a concat list that opens other files or URLs, and a small file can claim
+hours of audio. Here every ffprobe/ffmpeg call:
+
+- reads the upload through the ``file:`` protocol only (``-protocol_whitelist
+  file``, and the path is passed as ``file:/abs/path`` so a name can never
+  select another protocol or look like an option);
+- accepts only demuxers of real audio/video containers (``-format_whitelist``),
+  so playlists, concat lists, HLS/DASH manifests, image sequences and the like
+  are refused before anything is opened;
+- runs with a time limit, and the decode itself is capped with ``-t``.
+
+ffmpeg-python's ``probe`` is not used: when its timeout fires it leaves
+ffprobe running, and the child inherits stdin. ``subprocess.run`` with a
+timeout kills it.
+
+The file is probed first, and refused before decoding when it is over the
+size or duration limit or has no audio stream. Decoded PCM comes back through
+a pipe, so no temporary file is written. The samples are the same as
+``whisper.load_audio`` gives (16 kHz mono s16le scaled to float32).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import (
+    AudioTooLargeError,
+    AudioTooLongError,
+    DecodeTimeoutError,
+    FFmpegNotFoundError,
+    InvalidAudioError,
+    NoAudioStreamError,
+)
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16000
+
+# ffmpeg demuxer names of audio and video containers. Not here, on purpose:
+# concat, hls, dash, image2, tee, sdp, rtsp, data, lavfi, subtitles and every
+# other demuxer that can open a second file or a URL.
+ALLOWED_DEMUXERS = (
+    "wav", "w64", "mp3", "flac", "ogg", "matroska", "webm", "mov", "mp4", "aac", "ac3", "eac3", "aiff",
+    "amr", "amrnb", "amrwb", "asf", "avi", "caf", "au", "mpeg", "mpegts", "wv", "ape", "tta", "dts",
+    "truehd", "mlp", "flv", "voc", "m4v", "rm", "gsm",
+)
+_WHITELIST_ARGS = ("-protocol_whitelist", "file", "-format_whitelist", ",".join(ALLOWED_DEMUXERS))
+
+FFMPEG_INSTALL_HINT = (
+    "install it and restart the app: `sudo apt-get install ffmpeg` (Debian/Ubuntu), "
+    "`brew install ffmpeg` (macOS) or `winget install ffmpeg` (Windows)"
+)
+
+
+@dataclass(frozen=True)
+class AudioLimits:
+    max_bytes: int
+    max_seconds: float
+    timeout: float = 600.0
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    format_name: str
+    duration: float | None
+    sample_rate: int | None
+    channels: int | None
+    codec: str | None
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise FFmpegNotFoundError(f"{name} was not found on PATH: {FFMPEG_INSTALL_HINT}.")
+    return path
+
+
+def _file_url(path: Path) -> str:
+    return "file:" + str(Path(path).resolve())
+
+
+def _fmt_limit_mb(nbytes: int) -> str:
+    return f"{nbytes / (1024 * 1024):.0f} MB"
+
+
+def _fmt_minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} minutes"
+
+
+def _run(args: list[str], timeout: float, what: str) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(args, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False)
+    except subprocess.TimeoutExpired as e:
+        raise DecodeTimeoutError(
+            f"{what} took longer than {timeout:.0f} s and was stopped. The file may be damaged; "
+            "try converting it to WAV or MP3 first."
+        ) from e
+    except FileNotFoundError as e:  # removed from PATH after the check
+        raise FFmpegNotFoundError(f"ffmpeg could not be started: {FFMPEG_INSTALL_HINT}.") from e
+
+
+def _stderr_tail(proc: subprocess.CompletedProcess) -> str:
+    text = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+    return " ".join(line.strip() for line in text[-3:])[:300]
+
+
+def probe(path: str | os.PathLike, limits: AudioLimits) -> ProbeResult:
+    """Check an upload before decoding it. Raises an AudioError with what to do."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError as e:
+        raise InvalidAudioError(f"The uploaded file could not be read ({e.strerror}).") from e
+    if size > limits.max_bytes:
+        raise AudioTooLargeError(
+            f"The file is {size / (1024 * 1024):.1f} MB; the limit is {_fmt_limit_mb(limits.max_bytes)}. "
+            "Cut it into parts or compress it (e.g. to MP3) and try again."
+        )
+    if size == 0:
+        raise InvalidAudioError("The file is empty. Upload an audio or video file.")
+    ffprobe = _tool("ffprobe")
+    args = [ffprobe, "-hide_banner", "-loglevel", "error", *_WHITELIST_ARGS,
+            "-show_format", "-show_streams", "-of", "json", _file_url(path)]
+    proc = _run(args, limits.timeout, "Reading the file")
+    if proc.returncode != 0:
+        raise InvalidAudioError(
+            "This file is not audio or video that can be read, or it is damaged "
+            f"({_stderr_tail(proc) or 'unknown format'}). Upload a common audio or video format "
+            "(WAV, MP3, M4A, FLAC, OGG, OPUS, WEBM, MP4, MKV...)."
+        )
+    try:
+        info = json.loads(proc.stdout or b"{}")
+    except ValueError as e:
+        raise InvalidAudioError("This file could not be read as audio.") from e
+    fmt = info.get("format") or {}
+    audio = [s for s in info.get("streams") or [] if s.get("codec_type") == "audio"]
+    if not audio:
+        raise NoAudioStreamError("This file has no audio track. Upload a file with sound in it.")
+    stream = audio[0]
+
+    def number(value: object) -> float | None:
+        try:
+            result = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return None
+        return result if np.isfinite(result) and result >= 0 else None
+
+    duration = number(stream.get("duration")) or number(fmt.get("duration"))
+    rate = number(stream.get("sample_rate"))
+    channels = number(stream.get("channels"))
+    result = ProbeResult(
+        format_name=str(fmt.get("format_name", "")),
+        duration=duration,
+        sample_rate=int(rate) if rate else None,
+        channels=int(channels) if channels else None,
+        codec=stream.get("codec_name"),
+    )
+    if duration is not None and duration > limits.max_seconds:
+        raise AudioTooLongError(
+            f"The audio is {_fmt_minutes(duration)} long; the limit is {_fmt_minutes(limits.max_seconds)}. "
+            "Cut it into shorter parts and try again."
+        )
+    return result
+
+
+def decode(path: str | os.PathLike, limits: AudioLimits, probed: ProbeResult | None = None) -> np.ndarray:
+    """Probe (unless already done), then decode to 16 kHz mono float32."""
+    probed = probed or probe(path, limits)
+    ffmpeg = _tool("ffmpeg")
+    # Read at most one second past the limit: enough to tell that the real
+    # length is over it when the header lied, never the whole of a huge file.
+    cap = f"{limits.max_seconds + 1:.3f}"
+    args = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-threads", "0", *_WHITELIST_ARGS,
+            "-t", cap, "-i", _file_url(Path(path)), "-map", "0:a:0", "-vn", "-sn", "-dn",
+            "-f", "s16le", "-ac", "1", "-acodec", "pcm_s16le", "-ar", str(SAMPLE_RATE), "-"]
+    proc = _run(args, limits.timeout, "Decoding the audio")
+    if proc.returncode != 0:
+        raise InvalidAudioError(
+            f"The audio could not be decoded; the file may be damaged ({_stderr_tail(proc)}). "
+            "Try converting it to WAV or MP3 and upload it again."
+        )
+    audio = np.frombuffer(proc.stdout, np.int16).flatten().astype(np.float32) / 32768.0
+    check_duration(len(audio) / SAMPLE_RATE, limits)
+    if audio.size == 0:
+        raise InvalidAudioError("The file holds no audio samples (zero length). Upload a recording with sound in it.")
+    return audio
+
+
+def check_duration(seconds: float, limits: AudioLimits) -> None:
+    if seconds > limits.max_seconds:
+        raise AudioTooLongError(
+            f"The audio is longer than the limit of {_fmt_minutes(limits.max_seconds)}. "
+            "Cut it into shorter parts and try again."
+        )
+
+
+def from_array(sample_rate: int, data: np.ndarray, limits: AudioLimits) -> np.ndarray:
+    """Microphone input (any rate, int or float, mono or multi-channel) to 16 kHz mono float32.
+
+    Done in memory: no file, no ffmpeg round trip.
+    """
+    data = np.asarray(data)
+    if sample_rate is None or int(sample_rate) <= 0:
+        raise InvalidAudioError("The recording has no valid sample rate.")
+    sample_rate = int(sample_rate)
+    if data.size == 0:
+        raise InvalidAudioError("The recording is empty. Record again and speak after pressing record.")
+    if data.ndim > 2:
+        raise InvalidAudioError("The recording has an unexpected shape.")
+    check_duration(data.shape[0] / sample_rate, limits)
+    if np.issubdtype(data.dtype, np.integer):
+        info = np.iinfo(data.dtype)
+        if info.min == 0:  # unsigned, e.g. 8-bit PCM centred on 128
+            audio = (data.astype(np.float32) - (info.max + 1) / 2) / ((info.max + 1) / 2)
+        else:
+            audio = data.astype(np.float32) / float(-info.min)
+    elif np.issubdtype(data.dtype, np.floating):
+        audio = data.astype(np.float32, copy=False)
+    else:
+        raise InvalidAudioError(f"The recording has an unsupported sample type ({data.dtype}).")
+    if audio.ndim == 2:
+        # Gradio gives (samples, channels); average the channels
+        audio = audio.mean(axis=1) if audio.shape[1] <= audio.shape[0] else audio.mean(axis=0)
+    if not np.all(np.isfinite(audio)):
+        raise InvalidAudioError("The recording holds invalid samples (NaN or infinity).")
+    if sample_rate != SAMPLE_RATE:
+        audio = resample(audio, sample_rate, SAMPLE_RATE)
+    return np.ascontiguousarray(audio, dtype=np.float32)
+
+
+def resample(audio: np.ndarray, src_rate: int, dst_rate: int) -> np.ndarray:
+    """Polyphase resampling with an anti-aliasing filter."""
+    from math import gcd
+
+    from scipy.signal import resample_poly
+
+    g = gcd(src_rate, dst_rate)
+    return resample_poly(audio, dst_rate // g, src_rate // g).astype(np.float32)

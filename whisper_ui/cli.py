@@ -1,0 +1,137 @@
+"""Entry points: ``python app.py`` (the web app) and ``python -m whisper_ui`` (tools)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .errors import ConfigError, WhisperUIError
+from .settings import Settings, build_parser, load_settings
+
+log = logging.getLogger("whisper_ui")
+
+
+def setup_logging(level: str = "INFO") -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def create_service(settings: Settings, engine=None):
+    """Build the manager and service from settings (an engine may be injected by tests)."""
+    from .engine import WhisperEngine
+    from .manager import ModelManager
+    from .service import TranscriptionService
+
+    manager = ModelManager(engine or WhisperEngine(settings.model_dir), settings.model, settings.device,
+                           settings.idle_unload_minutes * 60)
+    return TranscriptionService(settings, manager)
+
+
+def configure_torch(settings: Settings) -> None:
+    import torch
+
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    log.info("torch %s, %d CPU threads, CUDA %s", torch.__version__, torch.get_num_threads(),
+             torch.cuda.get_device_name(0) if torch.cuda.is_available() else "not available")
+
+
+def run_app(argv: Sequence[str] | None = None) -> int:
+    try:
+        settings = load_settings(argv)
+    except ConfigError as e:
+        print(f"app.py: error: {e}", file=sys.stderr)
+        return 2
+    setup_logging(settings.log_level)
+    from .server import serve
+
+    return serve(settings)
+
+
+# --- python -m whisper_ui ----------------------------------------------------
+
+
+def _human(nbytes: int | None) -> str:
+    if nbytes is None:
+        return "-"
+    for unit in ("B", "KB", "MB", "GB"):
+        if nbytes < 1000 or unit == "GB":
+            return f"{nbytes:.0f} {unit}" if unit == "B" else f"{nbytes:.1f} {unit}"
+        nbytes /= 1000
+    return ""
+
+
+def _cmd_models_list(args: argparse.Namespace) -> int:
+    from .models import list_models
+
+    rows = [("model", "on disk", "file size", "approx. memory", "path")]
+    for info in list_models(args.model_dir):
+        rows.append((info.name + ("" if info.official else " (local)"), "yes" if info.on_disk else "no",
+                     _human(info.size_bytes), f"~{info.approx_memory_mb / 1000:.1f} GB", str(info.path)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def _cmd_import_ct2(args: argparse.Namespace) -> int:
+    from .convert import import_ct2
+
+    path = import_ct2(Path(args.src_dir), args.name, args.model_dir)
+    print(f"wrote {path}; load it with --model {args.name}")
+    return 0
+
+
+def _model_name(text: str) -> str:
+    from .settings import _model_name as parse
+
+    try:
+        return parse(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from e
+
+
+def tools_parser(defaults: Settings) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m whisper_ui", description="whisper-ui tools")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def model_dir_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--model-dir", type=lambda s: Path(s).expanduser(), default=defaults.model_dir,
+                       help=f"model folder [env WHISPER_UI_MODEL_DIR; default: {defaults.model_dir}]")
+
+    models = sub.add_parser("models", help="list and import models").add_subparsers(dest="action", required=True)
+    p = models.add_parser("list", help="every known model: on disk or not, file size, approximate memory")
+    model_dir_arg(p)
+    p.set_defaults(func=_cmd_models_list)
+    p = models.add_parser("import-ct2", help="convert a CTranslate2 (faster-whisper) model folder into NAME.pt")
+    p.add_argument("src_dir", metavar="SRC_DIR", help="folder with model.bin and config.json")
+    p.add_argument("--name", required=True, type=_model_name, help="name to load it by (writes NAME.pt)")
+    model_dir_arg(p)
+    p.set_defaults(func=_cmd_import_ct2)
+
+    serve = sub.add_parser("serve", help="run the web app (same as python app.py)", add_help=False)
+    serve.set_defaults(func=None)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["serve"]:
+        return run_app(argv[1:])
+    try:
+        defaults = load_settings([])
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    setup_logging(defaults.log_level)
+    args = tools_parser(defaults).parse_args(argv)
+    try:
+        return args.func(args)
+    except WhisperUIError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+
+
+__all__ = ["build_parser", "main", "run_app", "create_service"]

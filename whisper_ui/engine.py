@@ -1,0 +1,209 @@
+"""Engines: what turns a model name into a loaded model that transcribes.
+
+The model manager only speaks to ``Engine`` and ``LoadedModel``. openai-whisper
+is the engine today; a faster-whisper (CTranslate2) engine can be added beside
+it by implementing the same two classes, without touching the manager, the UI
+or the API.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import CancelledError, CorruptCheckpointError, ModelError
+from .transcription import TranscribeOptions, TranscriptionResult
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LoadEvents:
+    """Callbacks the manager passes to ``Engine.load`` to follow its progress."""
+
+    on_download: Callable[[], None] = lambda: None
+    on_progress: Callable[[int, int | None], None] = lambda done, total: None
+
+
+class LoadedModel(ABC):
+    name: str
+    device: str
+    fp16: bool
+    english_only: bool
+
+    @abstractmethod
+    def transcribe(self, audio: np.ndarray, options: TranscribeOptions,
+                   cancel: threading.Event | None = None) -> TranscriptionResult:
+        """Transcribe 16 kHz mono float32 samples. Not thread-safe: the manager serialises calls."""
+
+    @abstractmethod
+    def unload(self) -> None:
+        """Drop the weights so their memory can be freed."""
+
+
+class Engine(ABC):
+    name: str
+
+    @abstractmethod
+    def load(self, model: str, device: str, events: LoadEvents | None = None) -> LoadedModel:
+        """Load ``model`` on ``device`` ("cpu" or "cuda")."""
+
+
+def cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def is_cuda_oom(error: BaseException) -> bool:
+    import torch
+
+    if isinstance(error, torch.cuda.OutOfMemoryError):
+        return True
+    return isinstance(error, RuntimeError) and "CUDA out of memory" in str(error)
+
+
+def free_memory() -> None:
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except Exception:  # pragma: no cover - freeing is best effort
+        log.debug("could not empty the CUDA cache", exc_info=True)
+
+
+class WhisperEngine(Engine):
+    """openai-whisper, with models resolved by ``whisper_ui.models``."""
+
+    name = "openai-whisper"
+
+    def __init__(self, model_dir: Path):
+        self.model_dir = Path(model_dir)
+
+    def load(self, model: str, device: str, events: LoadEvents | None = None) -> LoadedModel:
+        import torch
+        import whisper
+
+        from .models import resolve_checkpoint
+
+        events = events or LoadEvents()
+        if device == "cuda" and not torch.cuda.is_available():
+            raise ModelError("CUDA was asked for (--device cuda) but no CUDA GPU is available; use --device cpu or auto.")
+        resolved = resolve_checkpoint(model, self.model_dir, progress=events.on_progress, on_download=events.on_download)
+        checkpoint, resolved.checkpoint = resolved.checkpoint, {}  # the weights are mmapped: drop them after copying
+        try:
+            dims = whisper.model.ModelDimensions(**checkpoint["dims"])
+            net = whisper.model.Whisper(dims)
+            net.load_state_dict(checkpoint["model_state_dict"], strict=True)
+        except (TypeError, RuntimeError, KeyError) as e:
+            raise CorruptCheckpointError(
+                f"The checkpoint {resolved.info.path} does not fit openai-whisper's model ({e}). "
+                "Delete it and download or convert it again."
+            ) from e
+        finally:
+            del checkpoint
+        if resolved.alignment_heads is not None:
+            net.set_alignment_heads(_heads_dump(resolved.alignment_heads))
+        net = net.to(device)
+        net.eval()
+        return WhisperModel(resolved.info.name, net, device)
+
+
+def _heads_dump(mask: np.ndarray) -> bytes:
+    """openai-whisper takes alignment heads as its gzip+base85 dump of a bool mask."""
+    import base64
+    import gzip
+
+    return base64.b85encode(gzip.compress(np.ascontiguousarray(mask, dtype=bool).tobytes()))
+
+
+class WhisperModel(LoadedModel):
+    def __init__(self, name: str, net, device: str):
+        self.name = name
+        self.net = net
+        self.device = device
+        self.fp16 = device == "cuda"  # weights in fp32, compute in fp16, as openai-whisper does
+        self.english_only = not net.is_multilingual
+
+    def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
+        """The same detection ``whisper.transcribe`` does, keeping its probability."""
+        import whisper
+
+        mel = whisper.log_mel_spectrogram(whisper.pad_or_trim(audio), self.net.dims.n_mels)
+        mel = mel.to(self.net.device)
+        if self.fp16:
+            mel = mel.half()
+        _, probs = self.net.detect_language(mel)
+        language = max(probs, key=probs.get)
+        return language, float(probs[language])
+
+    def transcribe(self, audio: np.ndarray, options: TranscribeOptions,
+                   cancel: threading.Event | None = None) -> TranscriptionResult:
+        import whisper
+
+        started = time.perf_counter()
+        duration = len(audio) / 16000
+        language, probability = options.language, None
+        if self.english_only:
+            if options.language not in (None, "en"):
+                log.warning("model %s is English-only: ignoring language %s", self.name, options.language)
+            language = "en"
+        elif language is None:
+            language, probability = self.detect_language(audio)
+        task = options.task
+        if task == "translate" and self.english_only:
+            task = "transcribe"
+        kwargs = dict(
+            verbose=False,  # a tqdm bar, which the UI turns into its progress bar
+            temperature=options.temperatures(),
+            compression_ratio_threshold=options.compression_ratio_threshold,
+            logprob_threshold=options.logprob_threshold,
+            no_speech_threshold=options.no_speech_threshold,
+            condition_on_previous_text=options.condition_on_previous_text,
+            initial_prompt=options.initial_prompt or None,
+            word_timestamps=options.word_timestamps,
+            hallucination_silence_threshold=options.hallucination_silence_threshold if options.word_timestamps else None,
+            task=task,
+            language=language,
+            fp16=self.fp16,
+        )
+        if options.beam_size > 1:
+            kwargs.update(beam_size=options.beam_size, best_of=options.beam_size)
+        hooks = []
+        if cancel is not None:
+            def check(*_):
+                if cancel.is_set():
+                    raise CancelledError("The transcription was cancelled.")
+
+            # the decoder runs once per token: a cancel takes effect within one token
+            hooks = [self.net.encoder.register_forward_pre_hook(check),
+                     self.net.decoder.register_forward_pre_hook(check)]
+        try:
+            raw = whisper.transcribe(self.net, audio, **kwargs)
+        finally:
+            for hook in hooks:
+                hook.remove()
+        return TranscriptionResult.from_whisper_dict(
+            raw,
+            language=raw.get("language", language),
+            language_probability=probability,
+            duration=duration,
+            processing_seconds=time.perf_counter() - started,
+            model=self.name,
+            device=self.device,
+            task=task,
+        )
+
+    def unload(self) -> None:
+        self.net = None
+        free_memory()

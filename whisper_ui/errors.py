@@ -1,0 +1,81 @@
+"""Errors that reach users.
+
+Every error a user can cause or meet (bad upload, missing ffmpeg, a model that
+cannot be downloaded, CUDA out of memory) is a `WhisperUIError` whose message
+says what happened and what to do. The UI layer shows the message as it is;
+nothing here knows about Gradio.
+"""
+
+from __future__ import annotations
+
+
+class WhisperUIError(Exception):
+    """Base class: the message is written for the person using the app."""
+
+
+class ConfigError(WhisperUIError):
+    """A setting (flag or environment variable) has a bad value."""
+
+
+class AudioError(WhisperUIError):
+    """The audio could not be used."""
+
+
+class FFmpegNotFoundError(AudioError):
+    pass
+
+
+class InvalidAudioError(AudioError):
+    """Not audio, corrupt, or a format we do not accept."""
+
+
+class NoAudioStreamError(AudioError):
+    pass
+
+
+class AudioTooLargeError(AudioError):
+    pass
+
+
+class AudioTooLongError(AudioError):
+    pass
+
+
+class DecodeTimeoutError(AudioError):
+    pass
+
+
+class NoSpeechError(AudioError):
+    pass
+
+
+class ModelError(WhisperUIError):
+    """A model could not be found, downloaded or loaded."""
+
+
+class UnknownModelError(ModelError):
+    pass
+
+
+class ModelDownloadError(ModelError):
+    pass
+
+
+class CorruptCheckpointError(ModelError):
+    pass
+
+
+class ConversionError(ModelError):
+    """A folder is not a model we can convert."""
+
+
+class OutOfMemoryError(ModelError):
+    """Out of memory even after every fallback."""
+
+
+class BusyError(WhisperUIError):
+    pass
+
+
+class CancelledError(WhisperUIError):
+    """The user cancelled the job."""

@@ -1,0 +1,269 @@
+"""The model manager: one loaded model, shared by every user, one job at a time.
+
+openai-whisper installs kv-cache hooks on the shared model for the length of a
+decode, so two decodes on one model corrupt each other. Every use of the model
+(transcription, load, switch, unload) therefore holds ``_job_lock``: a switch
+waits for the running job, and frees the old model before the new one is
+loaded, so two models are never resident together. A second lock guards only
+the small state record, so the status can be read at any time without waiting
+for a job.
+
+CUDA out of memory, while loading or transcribing, frees memory and moves to
+the next smaller model on the GPU, then to the CPU; what happened is logged
+and kept in the state, and a job that hit it is retried on the new model.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from .engine import Engine, LoadedModel, LoadEvents, cuda_available, free_memory, is_cuda_oom
+from .errors import ModelError, OutOfMemoryError, WhisperUIError
+from .models import canonical_name, smaller_model
+from .transcription import TranscribeOptions, TranscriptionResult
+
+log = logging.getLogger(__name__)
+
+NOT_LOADED, DOWNLOADING, LOADING, READY, FAILED = "not loaded", "downloading", "loading", "ready", "failed"
+
+
+@dataclass(frozen=True)
+class ModelState:
+    status: str = NOT_LOADED
+    model: str | None = None  # the model loaded, or being loaded
+    device: str | None = None
+    fp16: bool = False
+    load_seconds: float | None = None
+    error: str | None = None  # why the last load failed (status "failed")
+    fallback: str | None = None  # what a CUDA out-of-memory fallback did
+    download_fraction: float | None = None
+    jobs_running: int = 0
+    jobs_waiting: int = 0
+    jobs_done: int = 0
+    last_error: str | None = None  # the last error of any job or load
+    last_rtf: float | None = None  # real-time factor of the last job
+
+    @property
+    def ready(self) -> bool:
+        return self.status == READY
+
+
+class ModelManager:
+    def __init__(self, engine: Engine, default_model: str, device: str = "auto", idle_unload_seconds: float = 0.0):
+        self.engine = engine
+        self.default_model = canonical_name(default_model)
+        self.device_setting = device
+        self.idle_unload_seconds = idle_unload_seconds
+        self._model: LoadedModel | None = None
+        self._target = self.default_model  # what a job loads when nothing is loaded
+        self._job_lock = threading.Lock()
+        self._state_lock = threading.Lock()
+        self._state = ModelState()
+        self._last_used = time.monotonic()
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+
+    # --- state -------------------------------------------------------------
+
+    @property
+    def state(self) -> ModelState:
+        with self._state_lock:
+            return self._state
+
+    def _set(self, **changes) -> None:
+        with self._state_lock:
+            self._state = replace(self._state, **changes)
+
+    def _count(self, **deltas: int) -> None:
+        with self._state_lock:
+            self._state = replace(self._state, **{k: getattr(self._state, k) + v for k, v in deltas.items()})
+
+    def resolve_device(self) -> str:
+        if self.device_setting == "auto":
+            return "cuda" if cuda_available() else "cpu"
+        return self.device_setting
+
+    # --- loading -----------------------------------------------------------
+
+    def load(self, name: str | None = None) -> ModelState:
+        """Load ``name`` (the default model if None), replacing the loaded one. Blocks until done."""
+        name = canonical_name(name or self._target)
+        with self._job_lock:
+            self._load_locked(name)
+        return self.state
+
+    def unload(self) -> None:
+        with self._job_lock:
+            self._unload_locked()
+            self._set(status=NOT_LOADED, load_seconds=None, download_fraction=None)
+
+    def start(self, preload: bool = True) -> None:
+        """Load the default model in the background, and start the idle watcher."""
+        if preload:
+            threading.Thread(target=self._preload, name="whisper-ui-preload", daemon=True).start()
+        if self.idle_unload_seconds > 0 and self._watcher is None:
+            self._watcher = threading.Thread(target=self._watch_idle, name="whisper-ui-idle", daemon=True)
+            self._watcher.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        with self._job_lock:
+            self._unload_locked()
+
+    def _preload(self) -> None:
+        try:
+            self.load()
+        except WhisperUIError:
+            pass  # logged and kept in the state; the status page shows it
+        except Exception:
+            log.exception("loading the default model failed")
+
+    def _unload_locked(self) -> None:
+        if self._model is not None:
+            log.info("unloading model %s from %s", self._model.name, self._model.device)
+            self._model.unload()
+            self._model = None
+            free_memory()
+
+    def _load_locked(self, name: str) -> LoadedModel:
+        state = self.state
+        if self._model is not None and self._model.name == name and state.ready:
+            return self._model
+        self._target = name
+        self._unload_locked()  # free the old model before the new one is loaded
+        device = self.resolve_device()
+        try:
+            return self._load_on(name, device, fallback=None)
+        except Exception as e:
+            if is_cuda_oom(e):
+                free_memory()
+                return self._fall_back(name, device, e)
+            raise
+
+    def _load_on(self, name: str, device: str, fallback: str | None) -> LoadedModel:
+        self._set(status=LOADING, model=name, device=device, error=None, fallback=fallback,
+                  download_fraction=None, load_seconds=None)
+        events = LoadEvents(
+            on_download=lambda: self._set(status=DOWNLOADING, download_fraction=0.0),
+            on_progress=lambda done, total: self._set(download_fraction=(done / total) if total else None),
+        )
+        log.info("loading model %s on %s", name, device)
+        started = time.perf_counter()
+        try:
+            model = self.engine.load(name, device, events)
+        except Exception as e:
+            if is_cuda_oom(e):
+                raise
+            message = str(e) if isinstance(e, WhisperUIError) else f"Loading model {name} failed: {type(e).__name__}: {e}"
+            log.error("model %s failed to load on %s: %s", name, device, message)
+            self._set(status=FAILED, error=message, last_error=message, download_fraction=None)
+            if isinstance(e, WhisperUIError):
+                raise
+            raise ModelError(message) from e
+        seconds = time.perf_counter() - started
+        self._model = model
+        self._last_used = time.monotonic()
+        self._set(status=READY, model=model.name, device=model.device, fp16=model.fp16, load_seconds=seconds,
+                  download_fraction=None)
+        log.info("model %s ready on %s%s in %.2f s", model.name, model.device, " (fp16)" if model.fp16 else "", seconds)
+        return model
+
+    def _fallback_steps(self, name: str, device: str) -> Iterator[tuple[str, str]]:
+        """After a CUDA out-of-memory: the next smaller model on the GPU, then the CPU."""
+        if device != "cuda":
+            return
+        smaller = smaller_model(name)
+        if smaller:
+            yield smaller, "cuda"
+        yield smaller or name, "cpu"
+
+    def _fall_back(self, name: str, device: str, error: BaseException) -> LoadedModel:
+        for next_name, next_device in self._fallback_steps(name, device):
+            note = (f"CUDA ran out of memory with {name} on {device}; "
+                    f"fell back to {next_name} on {next_device}.")
+            log.warning("%s (%s)", note, error)
+            self._unload_locked()
+            try:
+                model = self._load_on(next_name, next_device, fallback=note)
+            except Exception as e:
+                if not is_cuda_oom(e):
+                    raise
+                free_memory()
+                name, device, error = next_name, next_device, e
+                continue
+            self._set(last_error=note)
+            return model
+        message = (f"CUDA ran out of memory with model {name} and there is nothing smaller to fall back to. "
+                   "Close other programs using the GPU, or start with --device cpu.")
+        self._set(status=FAILED, error=message, last_error=message)
+        raise OutOfMemoryError(message) from error
+
+    # --- transcription -----------------------------------------------------
+
+    def transcribe(self, audio: np.ndarray, options: TranscribeOptions | None = None,
+                   cancel: threading.Event | None = None) -> TranscriptionResult:
+        """Run one job on the shared model; waits for the running job or switch."""
+        options = options or TranscribeOptions()
+        self._count(jobs_waiting=1)
+        try:
+            self._job_lock.acquire()
+        finally:
+            self._count(jobs_waiting=-1)
+        try:
+            self._count(jobs_running=1)
+            return self._transcribe_locked(audio, options, cancel)
+        except WhisperUIError as e:
+            self._set(last_error=str(e))
+            raise
+        finally:
+            self._last_used = time.monotonic()
+            self._count(jobs_running=-1)
+            self._job_lock.release()
+
+    def _transcribe_locked(self, audio: np.ndarray, options: TranscribeOptions,
+                           cancel: threading.Event | None) -> TranscriptionResult:
+        fallback_before = self.state.fallback
+        model = self._model if self._model is not None and self.state.ready else self._load_locked(self._target)
+        notices: list[str] = []
+        if self.state.fallback and self.state.fallback != fallback_before:
+            notices.append(self.state.fallback)  # the load this job started fell back
+        while True:
+            try:
+                result = model.transcribe(audio, options, cancel)
+                break
+            except Exception as e:
+                if not is_cuda_oom(e):
+                    raise
+                free_memory()
+                model = self._fall_back(model.name, model.device, e)
+                notices.append(self.state.fallback or "")
+        result = replace(result, notices=tuple(dict.fromkeys(n for n in notices if n)))
+        self._count(jobs_done=1)
+        self._set(last_rtf=result.real_time_factor)
+        log.info("transcribed %.1f s of audio in %.2f s (real-time factor %.2f) with %s on %s, language %s: %r",
+                 result.duration, result.processing_seconds, result.real_time_factor, result.model, result.device,
+                 result.language, result.text[:80])
+        return result
+
+    # --- idle unload -------------------------------------------------------
+
+    def _watch_idle(self) -> None:
+        interval = max(0.05, min(30.0, self.idle_unload_seconds / 4))
+        while not self._stop.wait(interval):
+            if self._model is None or time.monotonic() - self._last_used < self.idle_unload_seconds:
+                continue
+            if not self._job_lock.acquire(blocking=False):
+                continue
+            try:
+                if self._model is not None and time.monotonic() - self._last_used >= self.idle_unload_seconds:
+                    log.info("model %s idle for %.0f s: unloading", self._model.name, self.idle_unload_seconds)
+                    self._unload_locked()
+                    self._set(status=NOT_LOADED, load_seconds=None)
+            finally:
+                self._job_lock.release()

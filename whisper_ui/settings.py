@@ -1,0 +1,221 @@
+"""Settings: command-line flags and ``WHISPER_UI_*`` environment variables.
+
+This is the only module that reads ``os.environ``. Each option is declared once
+in ``OPTIONS``; its flag is ``--name`` and its variable ``WHISPER_UI_NAME`` (the
+flag's name in capitals, dashes as underscores). A flag wins over its variable,
+which wins over the default. The result is one frozen ``Settings`` object that
+is handed to every constructor; a bad value stops start-up with a message that
+names the flag or the variable it came from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+ENV_PREFIX = "WHISPER_UI_"
+DEVICES = ("auto", "cpu", "cuda")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def default_model_dir(environ: Mapping[str, str]) -> Path:
+    """openai-whisper's own cache, so models it already downloaded are reused."""
+    cache = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(cache) / "whisper"
+
+
+@dataclass(frozen=True)
+class Settings:
+    model: str = "base"
+    model_dir: Path = Path("~/.cache/whisper").expanduser()
+    device: str = "auto"
+    host: str = "127.0.0.1"
+    port: int = 7860
+    max_upload_mb: int = 200
+    max_audio_minutes: float = 60.0
+    queue_size: int = 16
+    idle_unload_minutes: float = 0.0
+    models: tuple[str, ...] = ()
+    preload: bool = True
+    threads: int = 0
+    ffmpeg_timeout: float = 600.0
+    log_level: str = "INFO"
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * 1024 * 1024
+
+    @property
+    def max_audio_seconds(self) -> float:
+        return self.max_audio_minutes * 60.0
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+# --- value parsers: each raises ValueError with a short reason -------------
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise ValueError("must be a whole number above 0")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError("must be a whole number, 0 or more")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise ValueError("must be a number above 0")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise ValueError("must be a number, 0 or more")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 < value < 65536:
+        raise ValueError("must be a port number from 1 to 65535")
+    return value
+
+
+def _choice(*choices: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        value = text.strip().lower()
+        if value not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return value
+
+    return parse
+
+
+def _log_level(text: str) -> str:
+    value = text.strip().upper()
+    if value not in LOG_LEVELS:
+        raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+    return value
+
+
+def _model_name(text: str) -> str:
+    value = text.strip()
+    if not value or "/" in value or "\\" in value or value.startswith("."):
+        raise ValueError("must be a model name such as 'base' or the name of a .pt file in the model folder")
+    return value
+
+
+def _model_list(text: str) -> tuple[str, ...]:
+    return tuple(_model_name(part) for part in text.split(",") if part.strip())
+
+
+def _bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be true or false (1/0, yes/no, on/off)")
+
+
+@dataclass(frozen=True)
+class Option:
+    field: str  # Settings field; the flag is --field-with-dashes
+    parse: Callable[[str], Any]
+    help: str
+    metavar: str | None = None
+    is_bool: bool = False
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.field.replace("_", "-")
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.field.upper()
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("model", _model_name, "model loaded at start and used by default", "NAME"),
+    Option("model_dir", lambda s: Path(s).expanduser(), "folder where models are downloaded and looked for", "DIR"),
+    Option("device", _choice(*DEVICES), "auto (CUDA with fp16 when available, else CPU), cpu or cuda", "DEVICE"),
+    Option("host", lambda s: s.strip() or "127.0.0.1", "address to listen on (0.0.0.0 to accept other machines)", "HOST"),
+    Option("port", _port, "port to listen on", "PORT"),
+    Option("max_upload_mb", _positive_int, "largest upload accepted, in MB", "MB"),
+    Option("max_audio_minutes", _positive_float, "longest audio accepted, in minutes", "MIN"),
+    Option("queue_size", _positive_int, "jobs that may wait; more get a 'busy' answer", "N"),
+    Option("idle_unload_minutes", _non_negative_float, "unload the model after this many idle minutes (0 = never)", "MIN"),
+    Option("models", _model_list, "comma-separated models offered in the UI (default: all known)", "LIST"),
+    Option("preload", _bool, "load the default model at start", is_bool=True),
+    Option("threads", _non_negative_int, "CPU threads for torch (0 = torch's default)", "N"),
+    Option("ffmpeg_timeout", _positive_float, "seconds ffmpeg may spend probing or decoding one file", "SEC"),
+    Option("log_level", _log_level, "DEBUG, INFO, WARNING or ERROR", "LEVEL"),
+)
+
+
+def _defaults(environ: Mapping[str, str]) -> Settings:
+    return Settings(model_dir=default_model_dir(environ))
+
+
+def build_parser(prog: str = "app.py", description: str | None = None) -> argparse.ArgumentParser:
+    defaults = _defaults(os.environ)
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=description or "whisper-ui: a self-hosted speech-to-text web app (openai-whisper + Gradio).",
+        epilog="Each flag has an environment variable; the flag wins over the variable.",
+    )
+    for option in OPTIONS:
+        default = getattr(defaults, option.field)
+        if isinstance(default, tuple):
+            default = ",".join(default) or "all known models"
+        help_text = f"{option.help} [env {option.env}; default: {default}]"
+        if option.is_bool:
+            parser.add_argument(option.flag, dest=option.field, action=argparse.BooleanOptionalAction,
+                                default=None, help=help_text)
+        else:
+            parser.add_argument(option.flag, dest=option.field, default=None, metavar=option.metavar,
+                                help=help_text)
+    return parser
+
+
+def load_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None,
+                  parser: argparse.ArgumentParser | None = None) -> Settings:
+    """Flags from ``argv`` win over ``WHISPER_UI_*`` variables from ``environ``."""
+    environ = os.environ if environ is None else environ
+    parser = parser or build_parser()
+    args = parser.parse_args(list(argv) if argv is not None else None)
+    values: dict[str, Any] = {}
+    for option in OPTIONS:
+        raw = getattr(args, option.field)
+        source = option.flag
+        if raw is None:
+            raw = environ.get(option.env)
+            source = option.env
+        if raw is None:
+            continue
+        if isinstance(raw, bool):
+            values[option.field] = raw
+            continue
+        try:
+            values[option.field] = option.parse(raw)
+        except ValueError as e:
+            reason = str(e) if not str(e).startswith(("invalid literal", "could not convert")) else "is not a number"
+            raise ConfigError(f"{source}={raw!r}: {reason}") from e
+    return _defaults(environ).replace(**values)

@@ -1,0 +1,184 @@
+"""Typed options and results of a transcription, and the output files.
+
+The engines speak these types, so the UI, the API and a later second engine
+(faster-whisper) share one vocabulary instead of openai-whisper's dicts.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+Task = Literal["transcribe", "translate"]
+OUTPUT_FORMATS = ("txt", "srt", "vtt", "tsv", "json")
+
+
+@dataclass(frozen=True)
+class TranscribeOptions:
+    # "transcribe" keeps the spoken language; "translate" gives English.
+    task: Task = "transcribe"
+    # ISO code such as "en" or "ko"; None detects it from the first 30 s.
+    language: str | None = None
+    # Beam search width; 1 is greedy (fastest). 5 is openai-whisper's CLI and
+    # faster-whisper's default and is more accurate.
+    beam_size: int = 5
+    # First temperature tried. When a window fails the compression-ratio or
+    # log-probability check, openai-whisper retries it at higher temperatures
+    # (up to 1.0): a repeated-phrase loop has a high compression ratio, so this
+    # fallback is what breaks it.
+    temperature: float = 0.0
+    # Vocabulary or spelling hints ("whisper-ui, Gradio, CTranslate2").
+    initial_prompt: str | None = None
+    # Per-word start/end times and probabilities (slower).
+    word_timestamps: bool = False
+    # Off, unlike openai-whisper's default: feeding each window the previous
+    # window's text is what carries a hallucination loop through the rest of
+    # a long or mostly silent file (faster-whisper and WhisperX users turn it
+    # off for the same reason). Each window is then decoded on its own.
+    condition_on_previous_text: bool = False
+    # A window whose no-speech probability is above this and whose text is
+    # unlikely is treated as silence instead of invented text.
+    no_speech_threshold: float = 0.6
+    # Above this gzip compression ratio the text is repetitive: retry hotter.
+    compression_ratio_threshold: float = 2.4
+    # Below this average log-probability the text is unlikely: retry hotter.
+    logprob_threshold: float = -1.0
+    # With word timestamps, skip silent stretches longer than this (seconds)
+    # around a likely hallucination (openai/whisper #1838).
+    hallucination_silence_threshold: float | None = 2.0
+
+    def __post_init__(self) -> None:
+        if self.task not in ("transcribe", "translate"):
+            raise ValueError(f"task must be 'transcribe' or 'translate', not {self.task!r}")
+        if not 1 <= int(self.beam_size) <= 10:
+            raise ValueError("beam_size must be between 1 and 10")
+        if not 0.0 <= float(self.temperature) <= 1.0:
+            raise ValueError("temperature must be between 0 and 1")
+
+    def temperatures(self) -> tuple[float, ...]:
+        start = float(self.temperature)
+        steps = [round(start + 0.2 * i, 2) for i in range(6)]
+        return tuple(t for t in steps if t <= 1.0) or (start,)
+
+
+@dataclass(frozen=True)
+class Word:
+    start: float
+    end: float
+    word: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class Segment:
+    id: int
+    start: float
+    end: float
+    text: str
+    words: tuple[Word, ...] = ()
+    avg_logprob: float | None = None
+    no_speech_prob: float | None = None
+    compression_ratio: float | None = None
+    temperature: float | None = None
+
+
+@dataclass(frozen=True)
+class TranscriptionResult:
+    text: str
+    segments: tuple[Segment, ...]
+    language: str | None
+    language_probability: float | None  # None when the language was given or the model is English-only
+    duration: float  # seconds of audio
+    processing_seconds: float
+    model: str
+    device: str
+    task: str = "transcribe"
+    notices: tuple[str, ...] = field(default=())  # e.g. a fallback that happened during the job
+
+    @property
+    def real_time_factor(self) -> float:
+        """Processing time over audio time: below 1 is faster than real time."""
+        return self.processing_seconds / self.duration if self.duration > 0 else 0.0
+
+    @property
+    def words(self) -> tuple[Word, ...]:
+        return tuple(word for segment in self.segments for word in segment.words)
+
+    def to_whisper_dict(self) -> dict[str, Any]:
+        """The dict openai-whisper's writers expect (and the JSON output)."""
+        return {
+            "text": self.text,
+            # the subtitle writers switch to word mode when "words" is present at all
+            "segments": [_segment_dict(s) for s in self.segments],
+            "language": self.language,
+            "language_probability": self.language_probability,
+            "duration": self.duration,
+            "processing_seconds": self.processing_seconds,
+            "real_time_factor": self.real_time_factor,
+            "model": self.model,
+            "device": self.device,
+            "task": self.task,
+        }
+
+    @classmethod
+    def from_whisper_dict(cls, raw: dict[str, Any], **info: Any) -> TranscriptionResult:
+        segments = tuple(
+            Segment(
+                id=int(s.get("id", i)),
+                start=float(s["start"]),
+                end=float(s["end"]),
+                text=s["text"],
+                words=tuple(
+                    Word(float(w["start"]), float(w["end"]), w["word"], float(w.get("probability", 0.0)))
+                    for w in s.get("words") or ()
+                ),
+                avg_logprob=s.get("avg_logprob"),
+                no_speech_prob=s.get("no_speech_prob"),
+                compression_ratio=s.get("compression_ratio"),
+                temperature=s.get("temperature"),
+            )
+            for i, s in enumerate(raw.get("segments", []))
+        )
+        return cls(text=raw.get("text", "").strip(), segments=segments, **info)
+
+
+def _segment_dict(segment: Segment) -> dict[str, Any]:
+    data = asdict(segment)
+    if segment.words:
+        data["words"] = [asdict(w) for w in segment.words]
+    else:
+        del data["words"]
+    return data
+
+
+_SAFE_STEM = re.compile(r"[^\w.-]+", re.UNICODE)
+
+
+def safe_stem(name: str | os.PathLike | None) -> str:
+    """A file stem safe to write: no directories, no odd characters."""
+    stem = Path(str(name or "")).stem if name else ""
+    stem = _SAFE_STEM.sub("_", stem).strip("._")[:80]
+    return stem or "transcript"
+
+
+def write_outputs(result: TranscriptionResult, directory: Path, formats: tuple[str, ...] = OUTPUT_FORMATS,
+                  stem: str = "transcript") -> list[Path]:
+    """Write the result with openai-whisper's own writers; returns the files."""
+    from whisper.utils import get_writer
+
+    unknown = set(formats) - set(OUTPUT_FORMATS)
+    if unknown:
+        raise ValueError(f"unknown output formats: {', '.join(sorted(unknown))}")
+    directory.mkdir(parents=True, exist_ok=True)
+    raw = result.to_whisper_dict()
+    options = {"highlight_words": False, "max_line_width": None, "max_line_count": None, "max_words_per_line": None}
+    paths = []
+    for fmt in formats:
+        writer = get_writer(fmt, str(directory))
+        # the writers name the file after the "audio path" they are given
+        writer(raw, f"{stem}.audio", options)
+        paths.append(directory / f"{stem}.{fmt}")
+    return paths
