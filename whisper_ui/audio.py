@@ -96,6 +96,8 @@ def _fmt_limit_mb(nbytes: int) -> str:
 
 
 def _fmt_minutes(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
     return f"{seconds / 60:.1f} minutes"
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -174,35 +173,41 @@ class ModelManager:
         log.info("model %s ready on %s%s in %.2f s", model.name, model.device, " (fp16)" if model.fp16 else "", seconds)
         return model
 
-    def _fallback_steps(self, name: str, device: str) -> Iterator[tuple[str, str]]:
-        """After a CUDA out-of-memory: the next smaller model on the GPU, then the CPU."""
+    def _fallback_steps(self, name: str, device: str) -> list[tuple[str, str]]:
+        """After a CUDA out-of-memory: the next smaller model on the GPU, then the CPU.
+
+        A smaller model that cannot be had (offline, not on disk) is skipped,
+        and the model asked for on the CPU is the last resort.
+        """
         if device != "cuda":
-            return
+            return []
         smaller = smaller_model(name)
-        if smaller:
-            yield smaller, "cuda"
-        yield smaller or name, "cpu"
+        steps = [(smaller, "cuda"), (smaller, "cpu")] if smaller else []
+        return [*steps, (name, "cpu")]
 
     def _fall_back(self, name: str, device: str, error: BaseException) -> LoadedModel:
+        last: BaseException = error
         for next_name, next_device in self._fallback_steps(name, device):
-            note = (f"CUDA ran out of memory with {name} on {device}; "
-                    f"fell back to {next_name} on {next_device}.")
-            log.warning("%s (%s)", note, error)
+            note = f"CUDA ran out of memory with {name} on {device}; fell back to {next_name} on {next_device}."
+            log.warning("CUDA out of memory with %s on %s (%s): trying %s on %s",
+                        name, device, last, next_name, next_device)
             self._unload_locked()
+            free_memory()
             try:
                 model = self._load_on(next_name, next_device, fallback=note)
             except Exception as e:
-                if not is_cuda_oom(e):
-                    raise
-                free_memory()
-                name, device, error = next_name, next_device, e
+                last = e
                 continue
             self._set(last_error=note)
             return model
-        message = (f"CUDA ran out of memory with model {name} and there is nothing smaller to fall back to. "
-                   "Close other programs using the GPU, or start with --device cpu.")
+        free_memory()
+        if isinstance(last, WhisperUIError):
+            raise last
+        message = (f"CUDA ran out of memory with model {name} and falling back did not help. "
+                   "Close other programs using the GPU, choose a smaller model, or start with --device cpu.")
+        log.error(message)
         self._set(status=FAILED, error=message, last_error=message)
-        raise OutOfMemoryError(message) from error
+        raise OutOfMemoryError(message) from last
 
     # --- transcription -----------------------------------------------------
 

