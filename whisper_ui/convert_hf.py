@@ -1,0 +1,393 @@
+"""Convert a Hugging Face Transformers Whisper checkpoint into an openai-whisper checkpoint.
+
+People who ran ``openai/whisper-*`` through Transformers may have fine-tuned
+checkpoints (``save_pretrained`` folders) they want to keep. Transformers'
+``WhisperForConditionalGeneration`` holds the same weights as openai-whisper
+under other names, so the conversion is a lossless re-labelling: q/k/v/out_proj
+become query/key/value/out (the key projection has no bias in either), fc1/fc2
+become the MLP, ``proj_out`` must be the token embedding (openai-whisper ties
+them), and the alignment heads from ``generation_config.json`` are stored in
+the checkpoint so word timestamps use the same heads. Tensors keep their dtype.
+
+Weights are read from ``model.safetensors`` or ``pytorch_model.bin`` (or their
+sharded ``*.index.json`` form) without needing the ``transformers`` or
+``safetensors`` packages. A safetensors file is an u64 little-endian header
+length, a JSON header ``{name: {dtype, shape, data_offsets}}`` (offsets from
+the end of the header), then the raw little-endian bytes; it is memory-mapped,
+so a 3 GB model is not copied into memory before it is written out.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import mmap
+import struct
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .convert import save_checkpoint
+from .errors import ConversionError
+
+log = logging.getLogger(__name__)
+
+SAFETENSORS_FILE, SAFETENSORS_INDEX = "model.safetensors", "model.safetensors.index.json"
+PYTORCH_FILE, PYTORCH_INDEX = "pytorch_model.bin", "pytorch_model.bin.index.json"
+# openai-whisper picks its tokenizer from the vocabulary size: English-only, multilingual, large-v3's 100 languages
+_VOCAB_SIZES = (51864, 51865, 51866)
+_MAX_HEADER = 100 * 1024 * 1024
+
+
+def _torch_dtype(name: str):
+    import torch
+
+    return {
+        "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+        "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
+        "BOOL": torch.bool,
+    }.get(name)
+
+
+def read_safetensors(path: Path) -> dict[str, Any]:
+    """Memory-map a ``.safetensors`` file into tensors (copy-on-write: the file is never changed)."""
+    import torch
+
+    with open(path, "rb") as f:
+        raw = f.read(8)
+        if len(raw) != 8:
+            raise ConversionError(f"{path} is empty or truncated: not a safetensors file.")
+        header_size = struct.unpack("<Q", raw)[0]
+        if header_size > _MAX_HEADER:
+            raise ConversionError(f"{path} is not a safetensors file (its header claims {header_size} bytes).")
+        try:
+            header = json.loads(f.read(header_size))
+        except (ValueError, UnicodeDecodeError) as e:
+            raise ConversionError(f"{path} is not a safetensors file: its header is not JSON ({e}).") from e
+        data_start = 8 + header_size
+        file_size = path.stat().st_size
+        mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY) if file_size > data_start else None
+    if not isinstance(header, dict):
+        raise ConversionError(f"{path} is not a safetensors file: its header is not a JSON object.")
+    tensors: dict[str, Any] = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        try:
+            dtype, shape, (begin, end) = _torch_dtype(info["dtype"]), [int(n) for n in info["shape"]], info["data_offsets"]
+        except (KeyError, TypeError, ValueError) as e:
+            raise ConversionError(f"{path}: the header entry for {name} is malformed ({e}).") from e
+        if dtype is None:
+            raise ConversionError(f"{path}: tensor {name} has the data type {info['dtype']}, which this converter does not know.")
+        count = int(np.prod(shape, dtype=np.int64))
+        if end - begin != count * dtype.itemsize or data_start + end > file_size or begin < 0:
+            raise ConversionError(f"{path} is damaged or truncated: tensor {name} does not fit its byte range.")
+        if count == 0:
+            tensors[name] = torch.empty(shape, dtype=dtype)
+        else:
+            tensors[name] = torch.frombuffer(mapped, dtype=dtype, count=count, offset=data_start + begin).reshape(shape)
+    return tensors
+
+
+def read_pytorch_bin(path: Path) -> dict[str, Any]:
+    """``torch.load`` a ``pytorch_model.bin``, refusing anything but tensors."""
+    import torch
+
+    try:
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as e:
+            if "mmap" not in str(e):
+                raise
+            state = torch.load(path, map_location="cpu", weights_only=True)  # the pre-1.6 format cannot be mapped
+    except Exception as e:
+        raise ConversionError(f"{path} could not be read as PyTorch weights ({type(e).__name__}: {e}).") from e
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ConversionError(f"{path} is not a Transformers state dict (a mapping of names to tensors).")
+    return state
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        raise ConversionError(f"{path} could not be read as JSON ({e}).") from e
+    if not isinstance(value, dict):
+        raise ConversionError(f"{path} is not a JSON object.")
+    return value
+
+
+def resolve_source(src: Path) -> Path:
+    """The folder holding ``config.json``: ``src`` itself, or a snapshot when ``src`` is a hub cache folder.
+
+    A hub cache folder (``models--org--name``) is accepted so a model already in
+    ``~/.cache/huggingface/hub`` can be imported without looking for its snapshot.
+    """
+    src = Path(src).expanduser()
+    if not src.is_dir():
+        raise ConversionError(
+            f"{src} is not a folder. Give the folder of a Transformers Whisper checkpoint "
+            "(config.json with model.safetensors or pytorch_model.bin), as written by save_pretrained."
+        )
+    snapshots = src / "snapshots"
+    if (src / "config.json").exists() or not snapshots.is_dir():
+        return src
+    ref = src / "refs" / "main"
+    if ref.is_file():
+        revision = ref.read_text(encoding="utf-8").strip()
+        if (snapshots / revision).is_dir():
+            return snapshots / revision
+    revisions = sorted(p for p in snapshots.iterdir() if p.is_dir())
+    if len(revisions) == 1:
+        return revisions[0]
+    if not revisions:
+        raise ConversionError(f"{src} is a Hugging Face cache folder with no downloaded snapshot.")
+    raise ConversionError(
+        f"{src} holds several snapshots and none is refs/main: give one of them, e.g. {revisions[-1]}"
+    )
+
+
+def _weight_files(folder: Path) -> list[Path]:
+    for single, index in ((SAFETENSORS_FILE, SAFETENSORS_INDEX), (PYTORCH_FILE, PYTORCH_INDEX)):
+        if (folder / single).is_file():
+            return [folder / single]
+        if (folder / index).is_file():
+            weight_map = _read_json(folder / index).get("weight_map")
+            if not isinstance(weight_map, dict) or not weight_map:
+                raise ConversionError(f"{folder / index} has no weight_map.")
+            files = [folder / name for name in sorted(set(weight_map.values()))]
+            missing = [f.name for f in files if not f.is_file()]
+            if missing:
+                raise ConversionError(f"{folder} lacks shard(s) {', '.join(missing)} named in {index}: copy the whole folder.")
+            return files
+    raise ConversionError(_folder_hint(folder) or (
+        f"{folder} has no model.safetensors or pytorch_model.bin (nor a sharded *.index.json): "
+        "not a Transformers checkpoint folder."
+    ))
+
+
+def _folder_hint(folder: Path) -> str | None:
+    """What a folder that is not a Transformers checkpoint probably is, and what to do with it."""
+    if (folder / "adapter_config.json").is_file():
+        return (f"{folder} holds a PEFT/LoRA adapter, not a whole model. Merge it first: load the base model with "
+                "peft, call merge_and_unload(), then save_pretrained() into a new folder and import that.")
+    if (folder / "model.bin").is_file():
+        return f"{folder} is a CTranslate2 (faster-whisper) model: use `python -m whisper_ui models import-ct2`."
+    if (folder / "tf_model.h5").is_file() or (folder / "flax_model.msgpack").is_file():
+        return (f"{folder} has only TensorFlow or Flax weights. Convert them with Transformers 4.x first "
+                "(Transformers 5 dropped both): WhisperForConditionalGeneration.from_pretrained(folder, from_tf=True) "
+                "(or from_flax=True), then save_pretrained() into a new folder and import that.")
+    if any(folder.glob("*.pt")):
+        return (f"{folder} holds .pt files: openai-whisper checkpoints need no conversion, copy NAME.pt into the "
+                "model folder and load it with --model NAME.")
+    return None
+
+
+def _check_config(folder: Path) -> dict[str, Any]:
+    config_path = folder / "config.json"
+    if not config_path.is_file():
+        raise ConversionError(
+            f"{folder} has no config.json: not a Transformers checkpoint folder. Give the folder save_pretrained "
+            "wrote (config.json with model.safetensors or pytorch_model.bin)."
+        )
+    config = _read_json(config_path)
+    model_type = config.get("model_type")
+    if model_type != "whisper":
+        raise ConversionError(f"{config_path} describes a '{model_type}' model, not a Whisper model (model_type 'whisper').")
+    d_model = config.get("d_model")
+    problems = []
+    if config.get("activation_function", "gelu") != "gelu":
+        problems.append(f"activation_function is {config['activation_function']!r} (openai-whisper uses gelu)")
+    if config.get("scale_embedding"):
+        problems.append("scale_embedding is true (openai-whisper does not scale embeddings)")
+    for key in ("encoder_ffn_dim", "decoder_ffn_dim"):
+        if isinstance(d_model, int) and config.get(key, 4 * d_model) != 4 * d_model:
+            problems.append(f"{key} is {config[key]}, not 4 x d_model ({4 * d_model})")
+    if config.get("vocab_size") not in _VOCAB_SIZES:
+        problems.append(
+            f"vocab_size is {config.get('vocab_size')}: openai-whisper's tokenizers have "
+            f"{', '.join(map(str, _VOCAB_SIZES))} tokens (a checkpoint with added tokens cannot use them)"
+        )
+    if problems:
+        raise ConversionError(f"{config_path} is a Whisper variant openai-whisper cannot run: {'; '.join(problems)}.")
+    return config
+
+
+def _alignment_heads(folder: Path, n_text_layer: int, n_text_head: int) -> np.ndarray | None:
+    path = folder / "generation_config.json"
+    pairs = _read_json(path).get("alignment_heads") if path.is_file() else None
+    heads = np.zeros((n_text_layer, n_text_head), dtype=bool)
+    for pair in pairs or []:
+        try:
+            layer, head = (int(n) for n in pair)
+        except (TypeError, ValueError) as e:
+            raise ConversionError(f"{path}: alignment head {pair!r} is not a [layer, head] pair.") from e
+        if not (0 <= layer < n_text_layer and 0 <= head < n_text_head):
+            raise ConversionError(f"{path} names alignment head ({layer}, {head}), outside the model.")
+        heads[layer, head] = True
+    return heads if heads.any() else None
+
+
+def _expected_state(dims: dict[str, int]) -> dict[str, Any]:
+    """openai-whisper's parameter names and shapes for ``dims``, built on the meta device (no memory)."""
+    import torch
+    from whisper.model import AudioEncoder, TextDecoder
+
+    with torch.device("meta"):
+        encoder = AudioEncoder(dims["n_mels"], dims["n_audio_ctx"], dims["n_audio_state"], dims["n_audio_head"],
+                               dims["n_audio_layer"])
+        decoder = TextDecoder(dims["n_vocab"], dims["n_text_ctx"], dims["n_text_state"], dims["n_text_head"],
+                              dims["n_text_layer"])
+    return {**{f"encoder.{k}": v for k, v in encoder.state_dict().items()},
+            **{f"decoder.{k}": v for k, v in decoder.state_dict().items()}}
+
+
+def load_hf_weights(files: list[Path]) -> dict[str, Any]:
+    state: dict[str, Any] = {}
+    for path in files:
+        state.update(read_safetensors(path) if path.suffix == ".safetensors" else read_pytorch_bin(path))
+    return state
+
+
+def convert_hf(src: Path) -> dict[str, Any]:
+    """Return an openai-whisper checkpoint dict built from a Transformers Whisper checkpoint folder."""
+    import torch
+    from whisper.model import sinusoids
+
+    folder = resolve_source(src)
+    files = _weight_files(folder)
+    config = _check_config(folder)
+    variables = load_hf_weights(files)
+    if any(k.startswith("model.encoder.") for k in variables):
+        prefix = "model."  # WhisperForConditionalGeneration
+    elif any(k.startswith("encoder.") for k in variables):
+        prefix = ""  # WhisperModel
+    else:
+        raise ConversionError(f"{folder} has no encoder weights (model.encoder.*): not a Whisper checkpoint.")
+    if not any(k.startswith(f"{prefix}decoder.") for k in variables):
+        raise ConversionError(
+            f"{folder} has no decoder weights: an encoder-only model (such as WhisperForAudioClassification) "
+            "cannot transcribe."
+        )
+
+    used: set[str] = set()
+
+    def take(name: str) -> Any:
+        key = prefix + name
+        if key not in variables:
+            raise ConversionError(f"{folder} has no tensor {key}: not a Whisper checkpoint this tool knows.")
+        used.add(key)
+        return variables[key]
+
+    state: dict[str, Any] = {}
+
+    def linear(dst: str, src_name: str, bias: bool = True) -> None:
+        state[f"{dst}.weight"] = take(f"{src_name}.weight")
+        if bias:
+            state[f"{dst}.bias"] = take(f"{src_name}.bias")
+
+    layer_norm = linear  # a weight and a bias, like a linear layer
+
+    def attention(dst: str, src_name: str) -> None:
+        linear(f"{dst}.query", f"{src_name}.q_proj")
+        linear(f"{dst}.key", f"{src_name}.k_proj", bias=False)
+        linear(f"{dst}.value", f"{src_name}.v_proj")
+        linear(f"{dst}.out", f"{src_name}.out_proj")
+        key_bias = prefix + f"{src_name}.k_proj.bias"
+        if key_bias in variables:
+            if torch.any(variables[key_bias] != 0):
+                raise ConversionError(f"{key_bias} is not zero; Whisper's key projection has no bias, so this is not Whisper.")
+            used.add(key_bias)
+
+    def mlp(dst: str, src_name: str) -> None:
+        layer_norm(f"{dst}.mlp_ln", f"{src_name}.final_layer_norm")
+        linear(f"{dst}.mlp.0", f"{src_name}.fc1")
+        linear(f"{dst}.mlp.2", f"{src_name}.fc2")
+
+    n_audio_layer, n_text_layer = int(config.get("encoder_layers", 0)), int(config.get("decoder_layers", 0))
+    linear("encoder.conv1", "encoder.conv1")
+    linear("encoder.conv2", "encoder.conv2")
+    for i in range(n_audio_layer):
+        src_layer, dst = f"encoder.layers.{i}", f"encoder.blocks.{i}"
+        layer_norm(f"{dst}.attn_ln", f"{src_layer}.self_attn_layer_norm")
+        attention(f"{dst}.attn", f"{src_layer}.self_attn")
+        mlp(dst, src_layer)
+    layer_norm("encoder.ln_post", "encoder.layer_norm")
+
+    state["decoder.token_embedding.weight"] = take("decoder.embed_tokens.weight")
+    state["decoder.positional_embedding"] = take("decoder.embed_positions.weight")
+    for i in range(n_text_layer):
+        src_layer, dst = f"decoder.layers.{i}", f"decoder.blocks.{i}"
+        layer_norm(f"{dst}.attn_ln", f"{src_layer}.self_attn_layer_norm")
+        attention(f"{dst}.attn", f"{src_layer}.self_attn")
+        layer_norm(f"{dst}.cross_attn_ln", f"{src_layer}.encoder_attn_layer_norm")
+        attention(f"{dst}.cross_attn", f"{src_layer}.encoder_attn")
+        mlp(dst, src_layer)
+    layer_norm("decoder.ln", "decoder.layer_norm")
+
+    conv1, token_embedding = state["encoder.conv1.weight"], state["decoder.token_embedding.weight"]
+    if prefix + "encoder.embed_positions.weight" in variables:
+        state["encoder.positional_embedding"] = take("encoder.embed_positions.weight")
+    else:  # a fixed sinusoid table that some exports leave out
+        n_audio_ctx = int(config.get("max_source_positions", 1500))
+        state["encoder.positional_embedding"] = sinusoids(n_audio_ctx, conv1.shape[0]).to(conv1.dtype)
+
+    projection = variables.get("proj_out.weight")
+    if projection is not None:
+        used.add("proj_out.weight")
+        if not torch.equal(projection, token_embedding):
+            raise ConversionError(
+                f"{folder}: the output projection (proj_out) differs from the token embedding (tie_word_embeddings "
+                "is off). openai-whisper ties them, so this fine-tune cannot be converted without changing it."
+            )
+    leftover = sorted(k for k in variables if k not in used)
+    if leftover:
+        raise ConversionError(f"{folder} has tensors this converter does not know: {', '.join(leftover[:5])}")
+
+    dec_pos = state["decoder.positional_embedding"]
+    dims = {
+        "n_mels": int(conv1.shape[1]),
+        "n_audio_ctx": int(state["encoder.positional_embedding"].shape[0]),
+        "n_audio_state": int(conv1.shape[0]),
+        "n_audio_head": int(config.get("encoder_attention_heads", 0)),
+        "n_audio_layer": n_audio_layer,
+        "n_vocab": int(token_embedding.shape[0]),
+        "n_text_ctx": int(dec_pos.shape[0]),
+        "n_text_state": int(dec_pos.shape[1]),
+        "n_text_head": int(config.get("decoder_attention_heads", 0)),
+        "n_text_layer": n_text_layer,
+    }
+    for side, state_key, head_key in (("encoder", "n_audio_state", "n_audio_head"), ("decoder", "n_text_state", "n_text_head")):
+        if dims[head_key] <= 0 or dims[state_key] % dims[head_key]:
+            raise ConversionError(
+                f"{folder / 'config.json'}: {side}_attention_heads ({dims[head_key]}) does not divide d_model "
+                f"({dims[state_key]}): the config does not match the weights."
+            )
+    expected = _expected_state(dims)
+    wrong = [f"{k} {tuple(v.shape)} (expected {tuple(expected[k].shape)})"
+             for k, v in state.items() if k in expected and tuple(v.shape) != tuple(expected[k].shape)]
+    wrong += [f"{k} missing" for k in expected if k not in state]
+    if wrong:
+        raise ConversionError(f"{folder}: tensors with the wrong shape for a Whisper model: {', '.join(wrong[:5])}")
+
+    checkpoint: dict[str, Any] = {
+        "dims": dims,
+        "model_state_dict": {k: state[k].contiguous() for k in expected},
+        "whisper_ui": {"source": "transformers", "source_dir": str(folder.resolve())},
+    }
+    if config.get("_name_or_path"):
+        checkpoint["whisper_ui"]["name_or_path"] = str(config["_name_or_path"])
+    heads = _alignment_heads(folder, n_text_layer, dims["n_text_head"])
+    if heads is not None:
+        checkpoint["alignment_heads"] = torch.from_numpy(heads)
+    else:
+        log.warning("%s names no alignment heads: word timestamps will use openai-whisper's default heads", folder)
+    return checkpoint
+
+
+def import_hf(src: Path, name: str, model_dir: Path) -> Path:
+    checkpoint = convert_hf(src)
+    path = save_checkpoint(checkpoint, Path(model_dir) / f"{name}.pt")
+    log.info("converted %s into %s (%s)", src, path, checkpoint["dims"])
+    return path
