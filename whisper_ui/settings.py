@@ -14,7 +14,7 @@ import argparse
 import dataclasses
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,17 @@ from .errors import ConfigError
 ENV_PREFIX = "WHISPER_UI_"
 DEVICES = ("auto", "cpu", "cuda")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+@dataclass(frozen=True)
+class AuthFile:
+    """A file of ``user:password`` lines (``#`` comments and blank lines allowed), read once at start."""
+
+    path: Path
+    users: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+
+    def __str__(self) -> str:
+        return str(self.path)
 
 
 def default_model_dir(environ: Mapping[str, str]) -> Path:
@@ -47,6 +58,17 @@ class Settings:
     threads: int = 0
     ffmpeg_timeout: float = 600.0
     log_level: str = "INFO"
+    auth: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # (user, password) pairs
+    auth_file: AuthFile | None = None
+    share: bool = False  # a public gradio.live link; refused without auth unless share_without_auth
+    share_without_auth: bool = False
+
+    @property
+    def credentials(self) -> tuple[tuple[str, str], ...]:
+        """Every login, from the auth file then --auth (an --auth entry wins over the same user in the file)."""
+        users = dict(self.auth_file.users if self.auth_file else ())
+        users.update(self.auth)
+        return tuple(users.items())
 
     @property
     def max_upload_bytes(self) -> int:
@@ -126,6 +148,38 @@ def _model_list(text: str) -> tuple[str, ...]:
     return tuple(_model_name(part) for part in text.split(",") if part.strip())
 
 
+def _credential(text: str) -> tuple[str, str]:
+    # the reasons never quote the text: it holds a password
+    user, colon, password = text.strip().partition(":")
+    user = user.strip()
+    if not colon:
+        raise ValueError("must be user:password (no ':' found)")
+    if not user:
+        raise ValueError("must be user:password, with a user name before the ':'")
+    if not password:
+        raise ValueError(f"must be user:password, with a password after the ':' (user {user!r})")
+    return user, password
+
+
+def _auth_file(text: str) -> AuthFile:
+    path = Path(text.strip()).expanduser()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeError) as e:
+        raise ValueError(f"cannot be read ({getattr(e, 'strerror', None) or e})") from e
+    users = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        try:
+            users.append(_credential(line))
+        except ValueError as e:
+            raise ValueError(f"line {number} {e}") from e
+    if not users:
+        raise ValueError("has no user:password line")
+    return AuthFile(path, tuple(users))
+
+
 def _bool(text: str) -> bool:
     value = text.strip().lower()
     if value in ("1", "true", "yes", "on"):
@@ -142,6 +196,9 @@ class Option:
     help: str
     metavar: str | None = None
     is_bool: bool = False
+    repeatable: bool = False  # the flag may be given many times; the variable holds a comma-separated list
+    secret: bool = False  # error messages never show the value
+    default_text: str | None = None  # shown in --help instead of the default value
 
     @property
     def flag(self) -> str:
@@ -167,7 +224,31 @@ OPTIONS: tuple[Option, ...] = (
     Option("threads", _non_negative_int, "CPU threads for torch (0 = torch's default)", "N"),
     Option("ffmpeg_timeout", _positive_float, "seconds ffmpeg may spend probing or decoding one file", "SEC"),
     Option("log_level", _log_level, "DEBUG, INFO, WARNING or ERROR", "LEVEL"),
+    Option("auth", _credential, "require a login: user:password, repeat the flag for more users "
+           "(the variable holds a comma-separated list)", "USER:PASSWORD", repeatable=True, secret=True,
+           default_text="no login"),
+    Option("auth_file", _auth_file, "require a login: a file of user:password lines", "FILE", default_text="none"),
+    Option("share", _bool, "also serve on a public gradio.live link (refused without a login)", is_bool=True),
+    Option("share_without_auth", _bool, "allow --share without a login: anyone with the link can use the app",
+           is_bool=True),
 )
+
+
+def _parse(option: Option, raw: str | list[str]) -> Any:
+    if not option.repeatable:
+        return option.parse(raw)
+    items = raw if isinstance(raw, list) else raw.split(",")  # a flag per item, or one comma-separated variable
+    if not any(item.strip() for item in items):
+        raise ValueError("is empty")
+    values = []
+    for number, item in enumerate(items, 1):
+        if not isinstance(raw, list) and not item.strip():
+            continue  # a stray comma in the variable
+        try:
+            values.append(option.parse(item))
+        except ValueError as e:
+            raise ValueError(f"entry {number} {e}" if len(items) > 1 else str(e)) from e
+    return tuple(values)
 
 
 def _defaults(environ: Mapping[str, str]) -> Settings:
@@ -182,13 +263,16 @@ def build_parser(prog: str = "app.py", description: str | None = None) -> argpar
         epilog="Each flag has an environment variable; the flag wins over the variable.",
     )
     for option in OPTIONS:
-        default = getattr(defaults, option.field)
+        default = option.default_text or getattr(defaults, option.field)
         if isinstance(default, tuple):
             default = ",".join(default) or "all known models"
         help_text = f"{option.help} [env {option.env}; default: {default}]"
         if option.is_bool:
             parser.add_argument(option.flag, dest=option.field, action=argparse.BooleanOptionalAction,
                                 default=None, help=help_text)
+        elif option.repeatable:
+            parser.add_argument(option.flag, dest=option.field, action="append", default=None,
+                                metavar=option.metavar, help=help_text)
         else:
             parser.add_argument(option.flag, dest=option.field, default=None, metavar=option.metavar,
                                 help=help_text)
@@ -214,8 +298,19 @@ def load_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str] 
             values[option.field] = raw
             continue
         try:
-            values[option.field] = option.parse(raw)
+            values[option.field] = _parse(option, raw)
         except ValueError as e:
             reason = str(e) if not str(e).startswith(("invalid literal", "could not convert")) else "is not a number"
-            raise ConfigError(f"{source}={raw!r}: {reason}") from e
+            shown = "" if option.secret else f"={raw!r}"
+            raise ConfigError(f"{source}{shown}: {reason}") from e
     return _defaults(environ).replace(**values)
+
+
+CACHE_VARIABLES = ("HF_HOME", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "TRANSFORMERS_CACHE", "PYTORCH_TRANSFORMERS_CACHE",
+                   "PYTORCH_PRETRAINED_BERT_CACHE", "XDG_CACHE_HOME", "TORCH_HOME", "LOCALAPPDATA", "USERPROFILE",
+                   "HOMEDRIVE", "HOMEPATH", "HOME")
+
+
+def cache_environment() -> dict[str, str]:
+    """The variables that locate the old model caches (for ``whisper_ui.hfcache``)."""
+    return {name: os.environ[name] for name in CACHE_VARIABLES if name in os.environ}

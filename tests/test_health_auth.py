@@ -1,0 +1,321 @@
+"""Health, readiness, login and the share guard, against the real ``python app.py`` on 127.0.0.1.
+
+A model download that hangs and then fails is made on purpose with a local HTTPS
+proxy that holds every CONNECT until the test releases it: the server never
+reaches the internet, and the 'downloading' and 'failed' states last exactly as
+long as the test needs.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import httpx
+import pytest
+from gradio_client import Client, handle_file
+
+from whisper_ui.errors import ConfigError
+from whisper_ui.server import check_share
+from whisper_ui.settings import Settings, load_settings
+
+from .conftest import APP_COMMAND, ROOT, Server, start_server, words
+
+SHARE_REFUSED = "anyone with the link could use the app and your GPU"
+
+
+def readyz(server: Server) -> tuple[int, dict]:
+    code, body = server.get("/readyz")
+    return code, json.loads(body)
+
+
+def poll_readyz(server: Server, until: Callable[[int, dict], bool], timeout: float = 60,
+                seen: list | None = None) -> tuple[int, dict]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        code, body = readyz(server)
+        if seen is not None:
+            seen.append((code, body["status"]))
+        assert code == (200 if body["status"] == "ready" else 503), (code, body)
+        if until(code, body):
+            return code, body
+        time.sleep(0.01)
+    raise AssertionError(f"/readyz never got there; last {code} {body}\n{server.log()}")
+
+
+class HoldingProxy:
+    """An HTTPS proxy that answers no CONNECT until ``release()``, then refuses them all (502)."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.requests: list[str] = []
+        self.connected = threading.Event()
+        self._released = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._hold, args=(conn,), daemon=True).start()
+
+    def _hold(self, conn: socket.socket) -> None:
+        with conn:
+            self.requests.append(conn.recv(4096).split(b"\r\n", 1)[0].decode(errors="replace"))
+            self.connected.set()
+            self._released.wait(120)
+            conn.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+
+    def release(self) -> None:
+        self._released.set()
+
+    def close(self) -> None:
+        self.release()
+        self.listener.close()
+
+    def env(self) -> dict[str, str]:
+        return {"https_proxy": self.url, "HTTPS_PROXY": self.url, "no_proxy": "127.0.0.1,localhost",
+                "NO_PROXY": "127.0.0.1,localhost"}
+
+
+@pytest.fixture
+def proxy():
+    p = HoldingProxy()
+    yield p
+    p.close()
+
+
+# --- readiness, no login --------------------------------------------------------------------
+
+
+def test_readyz_before_during_and_after_a_load(tmp_path, models_dir, speech):
+    # GRADIO_SHARE is Gradio's own switch: the app passes share explicitly, so it must not open a tunnel
+    server = start_server(tmp_path, "--model", "base", "--model-dir", str(models_dir), "--no-preload",
+                          wait_ready=False, env={"GRADIO_SHARE": "True"})
+    try:
+        assert server.get("/healthz") == (200, b'{"status":"ok"}')
+        assert readyz(server) == (503, {"status": "not loaded", "model": None, "device": None})
+
+        # nothing is loaded: the first transcription loads base, while /readyz is polled
+        seen: list[tuple[int, str]] = []
+        job = Client(server.url, verbose=False).submit(handle_file(str(speech.english)), api_name="/transcribe")
+        code, body = poll_readyz(server, lambda code, body: code == 200, timeout=120, seen=seen)
+        assert body == {"status": "ready", "model": "base", "device": "cpu"}
+        assert (503, "loading") in seen, seen
+        assert seen.index((503, "loading")) < seen.index((200, "ready"))
+        assert {"london", "peter"} <= words(job.result(timeout=120)[0])
+        assert server.get("/healthz")[0] == 200
+
+        log = server.log()
+        assert "To create a public link" in log  # Gradio's line when it opens no share link
+        assert "gradio.live" not in log and "share link" not in log
+    finally:
+        server.stop()
+
+
+def test_readyz_while_a_download_hangs_then_fails(tmp_path, proxy):
+    empty = tmp_path / "models"
+    empty.mkdir()
+    server = start_server(tmp_path, "--model", "small", "--model-dir", str(empty), wait_ready=False, env=proxy.env())
+    try:
+        code, body = poll_readyz(server, lambda code, body: body["status"] == "downloading")
+        assert (code, body["model"]) == (503, "small")
+        assert proxy.connected.wait(30)
+        assert any(r.startswith("CONNECT openaipublic.azureedge.net:443") for r in proxy.requests), proxy.requests
+        assert server.get("/healthz")[0] == 200
+        assert readyz(server)[1]["status"] == "downloading"  # held by the proxy
+
+        proxy.release()
+        code, body = poll_readyz(server, lambda code, body: body["status"] == "failed")
+        assert code == 503 and body["model"] == "small"
+        assert "Could not download model 'small'" in body["error"]
+        assert "models import-ct2" in body["error"]  # says what to do on a host without internet
+        assert server.get("/healthz")[0] == 200  # the process still serves
+        assert list(empty.iterdir()) == []  # no partial download left behind
+    finally:
+        server.stop()
+
+
+# --- login ----------------------------------------------------------------------------------
+
+ALICE = ("alice", "s3cret:with-colon")  # from --auth
+BOB = ("bob", "file pass")  # from --auth-file
+
+
+@pytest.fixture(scope="module")
+def auth_server(tmp_path_factory, models_dir):
+    folder = tmp_path_factory.mktemp("auth")
+    users = folder / "users.txt"
+    users.write_text(f"# whisper-ui users\n\n{BOB[0]}:{BOB[1]}\n")
+    # start_server waits for /readyz without credentials: readiness answers with the login on
+    server = start_server(folder, "--model", "tiny.en", "--model-dir", str(models_dir),
+                          "--auth", ":".join(ALICE), "--auth-file", str(users))
+    yield server
+    server.stop()
+
+
+@contextmanager
+def logged_in(server: Server, user: tuple[str, str]) -> Iterator[httpx.Client]:
+    """A browser-like session: Gradio's login form sets its cookie."""
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        response = client.post("/login", data={"username": user[0], "password": user[1]})
+        assert response.status_code == 200, response.text
+        yield client
+
+
+def test_health_routes_stay_open_with_auth(auth_server):
+    assert auth_server.get("/healthz") == (200, b'{"status":"ok"}')
+    assert readyz(auth_server) == (200, {"status": "ready", "model": "tiny.en", "device": "cpu"})
+
+
+def test_page_requires_login(auth_server):
+    anonymous = httpx.get(auth_server.url + "/", timeout=30)
+    assert anonymous.status_code == 200  # Gradio's login form, without the app's config
+    # the app's components and events stay out; (Gradio 6 still inlines the API's description, not data)
+    assert '"auth_required":true' in anonymous.text and '"components":[],"dependencies":[]' in anonymous.text
+    assert httpx.get(auth_server.url + "/config", timeout=30).status_code == 401
+
+    wrong = httpx.post(auth_server.url + "/login", data={"username": ALICE[0], "password": "guess"}, timeout=30)
+    assert wrong.status_code == 400
+
+    for user in (ALICE, BOB):
+        with logged_in(auth_server, user) as client:
+            page = client.get("/")
+            assert page.status_code == 200 and '"auth_required":true' not in page.text
+            config = client.get("/config")
+            assert config.status_code == 200
+            assert "transcribe" in {d.get("api_name") for d in config.json()["dependencies"]}
+
+
+def test_api_requires_login(auth_server, speech):
+    with pytest.raises(ValueError, match="credentials were not provided"):
+        Client(auth_server.url, verbose=False)
+    with pytest.raises(ValueError, match="Could not login"):
+        Client(auth_server.url, auth=(ALICE[0], "guess"), verbose=False)
+    # the queue itself, without gradio_client
+    join = httpx.post(auth_server.url + "/gradio_api/queue/join", timeout=30,
+                      json={"data": [None], "fn_index": 0, "session_hash": "anonymous"})
+    assert join.status_code == 401
+
+    client = Client(auth_server.url, auth=BOB, verbose=False, download_files=False)
+    text, _, _, files = client.predict(handle_file(str(speech.english)), api_name="/transcribe")
+    assert {"london", "peter"} <= words(text)
+
+    # the transcript files it made are served to a session only
+    transcript = next(f["url"] for f in files if f["orig_name"].endswith(".txt"))
+    assert httpx.get(transcript, timeout=30).status_code == 401
+    with logged_in(auth_server, ALICE) as session:
+        served = session.get(transcript)
+        assert served.status_code == 200 and served.text.strip() == text.strip()
+
+
+def test_file_routes_require_login(auth_server, speech):
+    wav = speech.fox.read_bytes()
+    upload = httpx.post(auth_server.url + "/gradio_api/upload", files={"files": ("fox.wav", wav)}, timeout=30)
+    assert upload.status_code == 401
+    with logged_in(auth_server, ALICE) as session:
+        upload = session.post("/gradio_api/upload", files={"files": ("fox.wav", wav)})
+        assert upload.status_code == 200
+        path = upload.json()[0]
+        assert session.get(f"/gradio_api/file={path}").content == wav
+    assert httpx.get(f"{auth_server.url}/gradio_api/file={path}", timeout=30).status_code == 401
+
+
+# --- the share guard ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("settings", "allowed"), [
+    (Settings(), True),
+    (Settings(share=True), False),
+    (Settings(share=True, auth=(ALICE,)), True),
+    (Settings(share=True, share_without_auth=True), True),
+    (Settings(share_without_auth=True), True),
+])
+def test_check_share(settings, allowed):
+    if allowed:
+        check_share(settings)
+    else:
+        with pytest.raises(ConfigError, match=SHARE_REFUSED) as refused:
+            check_share(settings)
+        assert "--auth" in str(refused.value) and "--share-without-auth" in str(refused.value)
+
+
+def test_check_share_counts_an_auth_file(tmp_path):
+    users = tmp_path / "users"
+    users.write_text("bob:pw\n")
+    check_share(load_settings(["--share", "--auth-file", str(users)], {}))
+    check_share(load_settings([], {"WHISPER_UI_SHARE": "true", "WHISPER_UI_AUTH": "bob:pw"}))
+
+
+def run_app(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    import os
+
+    return subprocess.run([*APP_COMMAND, *args], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", **(env or {})})
+
+
+@pytest.mark.parametrize(("args", "env"), [(["--share"], {}), ([], {"WHISPER_UI_SHARE": "true"})])
+def test_app_refuses_to_share_without_auth(args, env, tmp_path):
+    started = time.monotonic()
+    proc = run_app("--model-dir", str(tmp_path), *args, env=env)
+    assert proc.returncode == 2
+    assert SHARE_REFUSED in proc.stderr and "--share-without-auth" in proc.stderr
+    assert time.monotonic() - started < 30  # refused before any model, page or tunnel
+    assert "public URL" not in proc.stdout + proc.stderr
+    assert "loading model" not in proc.stderr
+
+
+@pytest.mark.parametrize(("args", "env", "named"), [
+    (["--auth", "alice"], {}, "--auth: must be user:password (no ':' found)"),
+    (["--auth", ":s3cret"], {}, "--auth: must be user:password, with a user name"),
+    (["--auth", "alice:ok", "--auth", "bob:"], {}, "--auth: entry 2 must be user:password, with a password"),
+    ([], {"WHISPER_UI_AUTH": "alice:s3cret,bob"}, "WHISPER_UI_AUTH: entry 2 must be user:password (no ':'"),
+    ([], {"WHISPER_UI_AUTH": ""}, "WHISPER_UI_AUTH: is empty"),
+    (["--auth-file", "/nonexistent/users"], {}, "--auth-file='/nonexistent/users': cannot be read"),
+    ([], {"WHISPER_UI_AUTH_FILE": "/dev/null"}, "WHISPER_UI_AUTH_FILE='/dev/null': has no user:password line"),
+])
+def test_bad_auth_stops_start_up(args, env, named):
+    proc = run_app(*args, env=env)
+    assert proc.returncode == 2
+    assert named in proc.stderr
+    assert "s3cret" not in proc.stderr  # passwords are never echoed
+
+
+def test_auth_file_errors_name_the_line(tmp_path):
+    users = tmp_path / "users"
+    users.write_text("# users\nalice:pw\nbob\n")
+    with pytest.raises(ConfigError, match=r"--auth-file='.*users': line 3 must be user:password"):
+        load_settings(["--auth-file", str(users)], {})
+    users.write_bytes(b"alice:\xff\xfe\n")
+    with pytest.raises(ConfigError, match="cannot be read"):
+        load_settings(["--auth-file", str(users)], {})
+
+
+def test_credentials_from_flags_variables_and_file(tmp_path):
+    users = tmp_path / "users"
+    users.write_text("bob:pw:with:colons\n# carol:commented-out\nalice:from-file\n")
+    settings = load_settings(["--auth", "alice:a,b", "--auth", "dave:d", "--auth-file", str(users)], {})
+    assert dict(settings.credentials) == {"bob": "pw:with:colons", "alice": "a,b", "dave": "d"}
+    assert "pw" not in repr(settings)  # settings may be logged
+    env = load_settings([], {"WHISPER_UI_AUTH": "alice:1, bob:2,", "WHISPER_UI_AUTH_FILE": str(users)})
+    assert dict(env.credentials) == {"bob": "2", "alice": "1"}
+    # the flag wins over the variable, as for every option
+    assert load_settings(["--auth", "x:y"], {"WHISPER_UI_AUTH": "alice:1"}).credentials == (("x", "y"),)
+    assert load_settings([], {}).credentials == ()
+
+
+def test_help_documents_auth_and_share():
+    proc = run_app("--help")
+    assert proc.returncode == 0
+    text = " ".join(proc.stdout.split())
+    for flag, env in (("--auth USER:PASSWORD", "WHISPER_UI_AUTH;"), ("--auth-file FILE", "WHISPER_UI_AUTH_FILE;"),
+                      ("--share", "WHISPER_UI_SHARE;"), ("--share-without-auth", "WHISPER_UI_SHARE_WITHOUT_AUTH;")):
+        assert flag in text and f"env {env}" in text
