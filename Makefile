@@ -7,7 +7,8 @@ ARGS ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 RUN_APT := ffmpeg
-TEST_APT := ffmpeg espeak-ng sox chromium
+# fonts-nanum: Korean glyphs for the browser tests' screenshots
+TEST_APT := ffmpeg espeak-ng sox chromium fonts-nanum
 
 .PHONY: run test lint bench apt-run apt-test clean
 
@@ -21,9 +22,7 @@ lint: $(VENV)/.dev-installed
 	$(PY) -m ruff check .
 
 define apt_install
-	@missing=""; for p in $(1); do \
-		case $$p in ffmpeg) c=ffmpeg;; espeak-ng) c=espeak-ng;; sox) c=sox;; chromium) c=chromium;; *) c=$$p;; esac; \
-		command -v $$c >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		if ! command -v apt-get >/dev/null 2>&1; then echo "Please install:$$missing (no apt-get here)"; exit 1; fi; \
 		echo "installing:$$missing"; \

@@ -78,6 +78,7 @@ class Speech:
     fox: Path  # "The quick brown fox jumps over the lazy dog."
     morning: Path  # "Good morning. The weather today is sunny and warm."
     spanish: Path  # Spanish, for language detection and translation
+    medium: Path  # about 10 s: the three English sentences
     long: Path  # about 70 s: the sentences above, joined with pauses
 
 
@@ -98,7 +99,9 @@ def speech(tmp_path_factory) -> Speech:
         parts.append(str(pause))
     long = folder / "long.wav"
     subprocess.run(["sox", *parts, str(long)], check=True)
-    return Speech(english, fox, morning, spanish, long)
+    medium = folder / "medium.wav"
+    subprocess.run(["sox", str(english), str(fox), str(morning), str(medium)], check=True)
+    return Speech(english, fox, morning, spanish, medium, long)
 
 
 def free_port() -> int:

@@ -167,7 +167,7 @@ def test_threads_transcribing_at_once_get_their_own_words(real_manager, speech):
 def test_real_switch_waits_for_a_running_transcription(models_dir, speech):
     manager = ModelManager(WhisperEngine(models_dir), "tiny.en", device="cpu")
     manager.load()
-    long_audio = whisper.load_audio(str(speech.long))
+    long_audio = whisper.load_audio(str(speech.medium))
     result = {}
     job = threading.Thread(target=lambda: result.update(r=manager.transcribe(long_audio, GREEDY)))
     job.start()

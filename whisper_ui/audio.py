@@ -200,6 +200,28 @@ def decode(path: str | os.PathLike, limits: AudioLimits, probed: ProbeResult | N
     return audio
 
 
+def read_recording(path: str | os.PathLike, limits: AudioLimits) -> tuple[int, np.ndarray]:
+    """A recording posted by the browser: a WAV is read in memory, anything else is decoded safely.
+
+    Returns (sample rate, samples) for ``from_array``.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    if size > limits.max_bytes:
+        raise AudioTooLargeError(f"The recording is over the limit of {_fmt_limit_mb(limits.max_bytes)}.")
+    with open(path, "rb") as f:
+        header = f.read(12)
+    if header[:4] == b"RIFF" and header[8:12] == b"WAVE":
+        from scipy.io import wavfile
+
+        try:
+            rate, data = wavfile.read(path, mmap=False)
+        except (ValueError, EOFError, OSError) as e:
+            raise InvalidAudioError(f"The recording could not be read ({e}). Record again.") from e
+        return int(rate), data
+    return SAMPLE_RATE, decode(path, limits)
+
+
 def check_duration(seconds: float, limits: AudioLimits) -> None:
     if seconds > limits.max_seconds:
         raise AudioTooLongError(

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .engine import Engine, LoadedModel, LoadEvents, cuda_available, free_memory, is_cuda_oom
-from .errors import ModelError, OutOfMemoryError, WhisperUIError
+from .errors import CancelledError, ModelError, OutOfMemoryError, WhisperUIError
 from .models import canonical_name, smaller_model
 from .transcription import TranscribeOptions, TranscriptionResult
 
@@ -222,7 +222,12 @@ class ModelManager:
             self._count(jobs_waiting=-1)
         try:
             self._count(jobs_running=1)
+            if cancel is not None and cancel.is_set():
+                raise CancelledError("The transcription was cancelled.")
             return self._transcribe_locked(audio, options, cancel)
+        except CancelledError:
+            log.info("job cancelled")
+            raise
         except WhisperUIError as e:
             self._set(last_error=str(e))
             raise

@@ -3,6 +3,13 @@
 Gradio's defaults are changed here (see shared/SECURITY-NOTES.md): a bounded
 queue, ``api_open=False`` so the REST route cannot skip the queue, an upload
 size limit, no monitoring page, no analytics.
+
+With ``--auth``, Gradio's login guards the page, the API and the file routes;
+the health routes are added beside Gradio's (``app_kwargs``), outside its login,
+so a load balancer or ``HEALTHCHECK`` can reach them: they tell only the model's
+state. A share link is public, so ``check_share`` refuses it without a login
+before anything starts, and ``share`` is always passed explicitly, so Gradio's
+own ``GRADIO_SHARE`` variable cannot open a tunnel behind the settings' back.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ import os
 import signal
 import threading
 
+from .errors import ConfigError
 from .manager import ModelManager
 from .service import TranscriptionService
 from .settings import Settings
@@ -37,11 +45,33 @@ def health_routes(manager: ModelManager) -> list:
     return [APIRoute("/healthz", healthz, methods=["GET"]), APIRoute("/readyz", readyz, methods=["GET"])]
 
 
+def check_share(settings: Settings) -> None:
+    """Refuse a public share link without a login, unless the operator asked for exactly that."""
+    if settings.share and not settings.credentials and not settings.share_without_auth:
+        raise ConfigError(
+            "--share (WHISPER_UI_SHARE) without a login is refused: anyone with the link could use the app "
+            "and your GPU. Add --auth user:password (WHISPER_UI_AUTH) or --auth-file FILE (WHISPER_UI_AUTH_FILE), "
+            "or pass --share-without-auth (WHISPER_UI_SHARE_WITHOUT_AUTH=true) to share it openly on purpose."
+        )
+
+
 def launch(service: TranscriptionService, settings: Settings, prevent_thread_lock: bool = False, **launch_kwargs):
     """Build and launch the page; returns the Blocks (running in the background if prevent_thread_lock)."""
+    check_share(settings)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     from .ui import build_app
+    from .ui import launch_kwargs as ui_launch_kwargs
 
+    credentials = list(settings.credentials)
+    if credentials:
+        log.info("login required (%d user%s)", len(credentials), "" if len(credentials) == 1 else "s")
+    elif settings.host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("no login (--auth): anyone who can reach %s:%d can use the app", settings.host, settings.port)
+    if settings.share and not credentials:
+        log.warning("sharing without a login (--share-without-auth): anyone with the link can use the app")
+
+    # Gradio reads this when the app is created: uploads go to this process's own folder
+    os.environ["GRADIO_TEMP_DIR"] = str(service.uploads_dir)
     demo = build_app(service)
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=1, api_open=False)
     demo.launch(
@@ -52,7 +82,10 @@ def launch(service: TranscriptionService, settings: Settings, prevent_thread_loc
         show_error=True,
         quiet=False,
         prevent_thread_lock=prevent_thread_lock,
+        auth=credentials or None,
+        share=settings.share,
         app_kwargs={"routes": health_routes(service.manager), "docs_url": None, "redoc_url": None},
+        **ui_launch_kwargs(),
         **launch_kwargs,
     )
     return demo
@@ -61,6 +94,7 @@ def launch(service: TranscriptionService, settings: Settings, prevent_thread_loc
 def serve(settings: Settings) -> int:
     from .cli import configure_torch, create_service
 
+    check_share(settings)  # before anything loads
     configure_torch(settings)
     service = create_service(settings)
     service.manager.start(preload=settings.preload)

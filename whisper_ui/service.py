@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from . import audio as audio_mod
-from .errors import NoSpeechError
+from .errors import NoSpeechError, UnknownModelError
 from .manager import ModelManager
+from .models import ModelInfo, list_models, model_info
 from .settings import Settings
 from .transcription import OUTPUT_FORMATS, TranscribeOptions, TranscriptionResult, safe_stem, write_outputs
 
@@ -32,16 +33,33 @@ class JobOutput:
 
 
 class TranscriptionService:
-    def __init__(self, settings: Settings, manager: ModelManager, output_max_age: float = 3600.0):
+    def __init__(self, settings: Settings, manager: ModelManager, output_max_age: float = 3600.0,
+                 work_dir: Path | None = None):
         self.settings = settings
         self.manager = manager
         self.limits = audio_mod.AudioLimits(settings.max_upload_bytes, settings.max_audio_seconds,
                                             settings.ffmpeg_timeout)
         self.output_max_age = output_max_age
-        self._outputs_root: Path | None = None
+        # One private folder per process for uploads and output files. Gradio's
+        # default (/tmp/gradio) is shared by every Gradio process on the machine,
+        # and a process that stops deletes "its" files there, content-addressed
+        # paths included: another server's uploads with them.
+        self.work_dir = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="whisper-ui-"))
         self._outputs_lock = threading.Lock()
+        self._rtf: dict[str, float] = {}  # the last real-time factor of each model
 
     # --- jobs ----------------------------------------------------------------
+
+    def estimate(self, path: str | Path) -> tuple[float | None, float | None]:
+        """(audio seconds, estimated processing seconds) for an upload, before any work on it.
+
+        The estimate is known once the current model has run a job.
+        """
+        probed = audio_mod.probe(path, self.limits)
+        rtf = self._rtf.get(self.manager.state.model or "")
+        if probed.duration is None or rtf is None:
+            return probed.duration, None
+        return probed.duration, probed.duration * rtf
 
     def transcribe_file(self, path: str | Path, options: TranscribeOptions,
                         formats: tuple[str, ...] = OUTPUT_FORMATS, cancel: threading.Event | None = None) -> JobOutput:
@@ -58,6 +76,7 @@ class TranscriptionService:
         if not np.any(np.abs(samples) > 1e-4):
             raise NoSpeechError("The audio is silent: no speech was found. Check the recording's volume.")
         result = self.manager.transcribe(samples, options, cancel)
+        self._rtf[result.model] = result.real_time_factor
         if not result.text:
             raise NoSpeechError(
                 "No speech was found in the audio. If there is speech, check its volume, "
@@ -66,14 +85,37 @@ class TranscriptionService:
         files = tuple(write_outputs(result, self._job_dir(), formats, stem)) if formats else ()
         return JobOutput(result, files)
 
+    # --- models -------------------------------------------------------------
+
+    def offered_models(self) -> list[ModelInfo]:
+        """The models the page offers: ``--models`` if given, else every known one."""
+        infos = list_models(self.settings.model_dir)
+        if not self.settings.models:
+            return infos
+        by_name = {info.name: info for info in infos}
+        offered = []
+        for name in self.settings.models:
+            try:
+                offered.append(by_name.get(name) or model_info(name, self.settings.model_dir))
+            except UnknownModelError:
+                log.warning("--models names %s, which is neither official nor in %s", name, self.settings.model_dir)
+        return offered
+
     # --- output files ----------------------------------------------------------
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.work_dir / "uploads"
+
+    @property
+    def outputs_dir(self) -> Path:
+        return self.work_dir / "outputs"
 
     def _job_dir(self) -> Path:
         """A fresh folder for one job's files; folders older than ``output_max_age`` are removed."""
         with self._outputs_lock:
-            if self._outputs_root is None or not self._outputs_root.is_dir():
-                self._outputs_root = Path(tempfile.mkdtemp(prefix="whisper-ui-outputs-"))
-            root = self._outputs_root
+            root = self.outputs_dir
+            root.mkdir(parents=True, exist_ok=True)
             cutoff = time.time() - self.output_max_age
             for old in root.iterdir():
                 try:
@@ -84,7 +126,6 @@ class TranscriptionService:
             return Path(tempfile.mkdtemp(dir=root))
 
     def close(self) -> None:
+        """Remove every upload and output file of this process."""
         with self._outputs_lock:
-            if self._outputs_root is not None:
-                shutil.rmtree(self._outputs_root, ignore_errors=True)
-                self._outputs_root = None
+            shutil.rmtree(self.work_dir, ignore_errors=True)

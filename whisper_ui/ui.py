@@ -1,24 +1,67 @@
-"""The Gradio page. Thin: handlers call the service and turn its errors into ``gr.Error``."""
+"""The Gradio page: Upload, Microphone, Model and Status tabs.
+
+Thin on purpose: handlers call the service (``whisper_ui.service``) and turn
+its ``WhisperUIError`` into ``gr.Error``. Functions first, then the layout,
+then the wiring. Every listener that uses the model shares one queue
+(``MODEL_QUEUE``, one at a time); the status refresh does not touch the model
+and runs outside that queue, only while the Status tab is open.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import sys
+import threading
+from typing import Any
 
 import gradio as gr
+import numpy as np
 
-from .errors import WhisperUIError
+from . import audio as audio_mod
+from . import status as status_mod
+from .errors import CancelledError, WhisperUIError
+from .i18n import TRANSLATIONS
 from .service import TranscriptionService
-from .transcription import OUTPUT_FORMATS, TranscribeOptions
+from .settings import cache_environment
+from .transcription import OUTPUT_FORMATS, TranscribeOptions, TranscriptionResult
 
 log = logging.getLogger(__name__)
 
-# Every listener that touches the model shares this queue, one job at a time.
-MODEL_QUEUE = "model"
+MODEL_QUEUE = "model"  # the concurrency_id of every listener that uses the model
 AUTO = "auto"
 UPLOAD_TYPES = ["audio", "video", ".wav", ".mp3", ".m4a", ".flac", ".ogg", ".oga", ".opus", ".webm", ".mp4",
                 ".mkv", ".mov", ".aac", ".wma", ".aiff", ".amr", ".avi", ".3gp", ".caf"]
 LANGUAGES = [AUTO, "en", "ko", "ja", "zh", "de", "fr", "es", "it", "pt", "ru", "nl", "pl", "tr", "ar", "hi",
-             "vi", "th", "id", "uk", "sv"]
+             "vi", "th", "id", "uk", "sv", "fi", "da", "no", "cs", "el", "he", "hu", "ro", "ms"]
+STATUS_SECONDS = 2.0
+
+i18n = gr.I18n(**TRANSLATIONS)
+
+
+def microphone_input(limits: audio_mod.AudioLimits, **kwargs) -> gr.Audio:
+    """A ``gr.Audio`` recorder that never hands a recording to ffmpeg unhardened.
+
+    Gradio's own numpy conversion runs pydub, which runs ffmpeg on whatever was
+    posted, with no whitelists or limits. A browser recording is a WAV: it is
+    read in memory. Anything else posted to the API goes through the hardened
+    decoder. (Replaced on the instance: a subclass would make Gradio write a
+    .pyi stub beside this module.)
+    """
+    component = gr.Audio(sources=["microphone"], type="numpy", **kwargs)
+
+    def preprocess(payload):
+        if payload is None:
+            return None
+        if not payload.path:
+            raise gr.Error("The recording was not received. Record again.")
+        try:
+            return audio_mod.read_recording(payload.path, limits)
+        except WhisperUIError as e:
+            raise gr.Error(str(e)) from e
+
+    component.preprocess = preprocess
+    return component
 
 
 def _options(task: str, language: str, beam_size: float, word_timestamps: bool, initial_prompt: str) -> TranscribeOptions:
@@ -30,35 +73,55 @@ def _options(task: str, language: str, beam_size: float, word_timestamps: bool, 
             word_timestamps=bool(word_timestamps),
             initial_prompt=(initial_prompt or "").strip() or None,
         )
-    except ValueError as e:
+    except (ValueError, TypeError) as e:
         raise gr.Error(str(e)) from e
 
 
-def _segments_table(result) -> list[list]:
+def _formats(formats: list[str] | None) -> tuple[str, ...]:
+    return tuple(f for f in (OUTPUT_FORMATS if formats is None else formats) if f in OUTPUT_FORMATS)
+
+
+def _segments_table(result: TranscriptionResult) -> list[list]:
     return [[round(s.start, 2), round(s.end, 2), s.text.strip()] for s in result.segments]
 
 
-def _summary(result) -> str:
+def _summary(result: TranscriptionResult) -> str:
     if result.language_probability is not None:
         language = f"{result.language} ({result.language_probability:.0%})"
     else:
-        language = result.language or "?"
+        language = f"{result.language or '?'}"
     return (f"**Language:** {language} · **Audio:** {result.duration:.1f} s · "
-            f"**Processing:** {result.processing_seconds:.1f} s · **Real-time factor:** {result.real_time_factor:.2f} · "
-            f"**Model:** {result.model} on {result.device}")
+            f"**Processing:** {result.processing_seconds:.1f} s · "
+            f"**Real-time factor:** {result.real_time_factor:.2f} · **Model:** {result.model} on {result.device}")
+
+
+def _mb(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value / 1000:.1f} GB" if value >= 1000 else f"{value:.0f} MB"
+
+
+def _size(nbytes: int | None) -> str:
+    return "-" if nbytes is None else _mb(nbytes / 1e6)
 
 
 def build_app(service: TranscriptionService) -> gr.Blocks:
     settings = service.settings
+    manager = service.manager
 
-    def transcribe(file, task="transcribe", language=AUTO, beam_size=5, word_timestamps=False,
-                   initial_prompt="", formats=None):
-        if not file:
-            raise gr.Error("Choose an audio or video file first.")
-        options = _options(task, language, beam_size, word_timestamps, initial_prompt)
-        chosen = tuple(f for f in (formats if formats is not None else OUTPUT_FORMATS) if f in OUTPUT_FORMATS)
+    # --- jobs ------------------------------------------------------------------
+
+    async def _run_job(work) -> tuple:
+        """Run ``work(cancel)`` in a worker thread; if Gradio cancels this event (the Cancel
+        button, a client's cancel, a closed page), set the flag the model checks at each step."""
+        cancel = threading.Event()
         try:
-            job = service.transcribe_file(file, options, chosen)
+            job = await asyncio.to_thread(work, cancel)
+        except asyncio.CancelledError:
+            cancel.set()
+            raise
+        except CancelledError as e:
+            raise gr.Error(str(e), title="Cancelled") from e
         except WhisperUIError as e:
             raise gr.Error(str(e)) from e
         for notice in job.result.notices:
@@ -66,31 +129,280 @@ def build_app(service: TranscriptionService) -> gr.Blocks:
         result = job.result
         return result.text, _segments_table(result), _summary(result), [str(p) for p in job.files]
 
+    async def transcribe(file: str | None, task: str = "transcribe", language: str = AUTO, beam_size: float = 5,
+                         word_timestamps: bool = False, initial_prompt: str = "", formats: list[str] | None = None,
+                         progress=gr.Progress(track_tqdm=True)):
+        if not file:
+            raise gr.Error("Choose an audio or video file first.")
+        options = _options(task, language, beam_size, word_timestamps, initial_prompt)
+        chosen = _formats(formats)
+        return await _run_job(lambda cancel: service.transcribe_file(file, options, chosen, cancel))
+
+    async def transcribe_microphone(recording: tuple[int, np.ndarray] | None, task: str = "transcribe",
+                                    language: str = AUTO, beam_size: float = 5, word_timestamps: bool = False,
+                                    initial_prompt: str = "", formats: list[str] | None = None,
+                                    progress=gr.Progress(track_tqdm=True)):
+        if recording is None:
+            raise gr.Error("Record something first: press the microphone button, speak, then stop.")
+        rate, data = recording
+        options = _options(task, language, beam_size, word_timestamps, initial_prompt)
+        chosen = _formats(formats)
+        return await _run_job(lambda cancel: service.transcribe_array(rate, data, options, chosen, cancel))
+
+    def cancelled():
+        gr.Info("Cancelled: the model stops at its next step and stays loaded.")
+
+    def estimate(file: str | None) -> str:
+        if not file:
+            return ""
+        try:
+            duration, seconds = service.estimate(file)
+        except WhisperUIError as e:
+            return f"⚠️ {e}"
+        if duration is None:
+            return "Length unknown until decoded."
+        text = f"Audio: {duration:.1f} s."
+        if seconds is not None:
+            text += f" Estimated processing time: about {max(seconds, 0.5):.0f} s (from this model's last job)."
+        return text
+
+    # --- model tab -------------------------------------------------------------
+
+    def model_rows() -> list[list]:
+        state = manager.state
+        rows = []
+        for info in service.offered_models():
+            loaded = "✔" if state.ready and state.model == info.name else ""
+            rows.append([info.name + ("" if info.official else " (local)"), "yes" if info.on_disk else "no",
+                         _size(info.size_bytes), f"~{_mb(info.approx_memory_mb)}", loaded])
+        return rows
+
+    def model_state_text() -> str:
+        state = manager.state
+        lines = [f"**State:** {state.status}" + (f" — {state.model} on {state.device}" if state.model else "")]
+        if state.download_fraction is not None:
+            lines.append(f"**Downloading:** {state.download_fraction:.0%}")
+        if state.load_seconds is not None:
+            lines.append(f"**Load time:** {state.load_seconds:.1f} s" + (" (fp16)" if state.fp16 else ""))
+        if state.fallback:
+            lines.append(f"**Fallback:** {state.fallback}")
+        if state.error:
+            lines.append(f"**Error:** {state.error}")
+        return "  \n".join(lines)
+
+    def load_model(name: str, progress=gr.Progress(track_tqdm=True)):
+        if not name:
+            raise gr.Error("Choose a model first.")
+        progress(0, desc=f"Loading {name}")
+        try:
+            state = manager.load(name)
+        except WhisperUIError as e:
+            raise gr.Error(str(e)) from e
+        if state.fallback and state.model != name.split()[0]:
+            gr.Warning(state.fallback)
+        else:
+            gr.Info(f"{state.model} is ready on {state.device}.")
+        return model_state_text(), model_rows()
+
+    def unload_model():
+        manager.unload()
+        return model_state_text(), model_rows()
+
+    def refresh_models():
+        return model_state_text(), model_rows()
+
+    # --- old caches (migration) ------------------------------------------------------
+
+    def _cache_entries():
+        from .hfcache import find_whisper_caches, select_entries
+
+        entries = find_whisper_caches(cache_environment(), sys.platform, keep=settings.model_dir)
+        return select_entries(entries, ())
+
+    def cache_rows():
+        from .hfcache import find_whisper_caches, human_size
+
+        entries = find_whisper_caches(cache_environment(), sys.platform, keep=settings.model_dir)
+        rows = [[e.kind, e.name + (" (kept: app model folder)" if e.in_model_dir else ""), human_size(e.size),
+                 str(e.path)] for e in entries]
+        deletable = [e for e in entries if not e.in_model_dir]
+        total = sum(e.size for e in deletable)
+        summary = (f"{len(deletable)} old Whisper cache entries, {human_size(total)} in all."
+                   if deletable else "No old Whisper model files found in the caches.")
+        return rows, summary
+
+    def ask_clean():
+        from .hfcache import human_size
+
+        entries = _cache_entries()
+        if not entries:
+            gr.Info("Nothing to clean.")
+            return gr.Row(visible=False), ""
+        total = sum(e.size for e in entries)
+        question = (f"Delete {len(entries)} entries ({human_size(total)})? The app's own model folder is kept. "
+                    "This cannot be undone.")
+        return gr.Row(visible=True), question
+
+    def confirm_clean():
+        from .hfcache import clean
+
+        report = clean(_cache_entries(), dry_run=False)
+        for error in report.errors:
+            gr.Warning(str(error))
+        gr.Info(report.summary())
+        rows, summary = cache_rows()
+        return gr.Row(visible=False), rows, summary
+
+    # --- status ------------------------------------------------------------------
+
+    def _queued() -> int | None:
+        try:
+            queue = demo._queue.event_queue_per_concurrency_id.get(MODEL_QUEUE)  # Gradio internals: best effort
+            return len(queue.queue) if queue is not None else 0
+        except AttributeError:
+            return None
+
+    def status() -> dict[str, Any]:
+        return status_mod.collect(manager, _queued())
+
+    def status_fields():
+        s = status()
+        m, mem, jobs = s["model"], s["memory"], s["jobs"]
+        cuda = (f"{_mb(mem['cuda_used_mb'])} / {_mb(mem['cuda_total_mb'])}" if mem["cuda_total_mb"] else "no GPU")
+        model = f"{m['model'] or '-'}" + (f" on {m['device']}" + (" (fp16)" if m["fp16"] else "") if m["model"] else "")
+        if m["fallback"]:
+            model += f" — {m['fallback']}"
+        load = f"{m['load_seconds']:.1f} s" if m["load_seconds"] is not None else "-"
+        versions = " · ".join(f"{k} {v}" for k, v in s["versions"].items())
+        return (s["device"], cuda, _mb(mem["process_rss_mb"]),
+                f"{_mb(mem['system_used_mb'])} / {_mb(mem['system_total_mb'])}", m["status"], model, load,
+                f"{jobs['running']} running, {jobs['waiting']} waiting, {jobs['done']} done",
+                m["last_error"] or "-", versions, s)
+
+    # --- layout ----------------------------------------------------------------------
+
+    def options_panel():
+        with gr.Accordion(i18n("wui_options"), open=False):
+            task = gr.Radio(["transcribe", "translate"], value="transcribe", label=i18n("wui_task"),
+                            info=i18n("wui_task_info"))
+            language = gr.Dropdown(LANGUAGES, value=AUTO, label=i18n("wui_language"), allow_custom_value=True,
+                                   info=i18n("wui_language_info"))
+            beam = gr.Slider(1, 10, value=5, step=1, label=i18n("wui_beam_size"), info=i18n("wui_beam_info"))
+            words = gr.Checkbox(False, label=i18n("wui_word_timestamps"))
+            prompt = gr.Textbox("", label=i18n("wui_initial_prompt"), info=i18n("wui_prompt_info"), lines=1)
+            formats = gr.CheckboxGroup(list(OUTPUT_FORMATS), value=list(OUTPUT_FORMATS), label=i18n("wui_formats"))
+        return [task, language, beam, words, prompt, formats]
+
+    def results_panel(prefix: str):
+        text = gr.Textbox(label=i18n("wui_text"), lines=8, buttons=["copy"], elem_id=f"{prefix}-text")
+        summary = gr.Markdown(elem_id=f"{prefix}-summary")
+        segments = gr.Dataframe(headers=["start", "end", "text"], label=i18n("wui_segments"), wrap=True,
+                                interactive=False, elem_id=f"{prefix}-segments")
+        files = gr.File(label=i18n("wui_downloads"), file_count="multiple", interactive=False, elem_id=f"{prefix}-files")
+        return [text, segments, summary, files]
+
+    limits_text = (f"≤ {settings.max_upload_mb} MB · ≤ {settings.max_audio_minutes:g} min")
     with gr.Blocks(title="whisper-ui", analytics_enabled=False, delete_cache=(600, 3600)) as demo:
-        gr.Markdown("# whisper-ui\nSpeech to text with OpenAI Whisper, on this machine.")
-        with gr.Tab("Upload"):
-            gr.Markdown(f"Limits: {settings.max_upload_mb} MB, {settings.max_audio_minutes:g} minutes of audio.")
-            with gr.Row():
-                with gr.Column():
-                    file = gr.File(label="Audio or video file", file_types=UPLOAD_TYPES, type="filepath")
-                    task = gr.Radio(["transcribe", "translate"], value="transcribe", label="Task")
-                    language = gr.Dropdown(LANGUAGES, value=AUTO, label="Language", allow_custom_value=True)
-                    beam_size = gr.Slider(1, 10, value=5, step=1, label="Beam size")
-                    word_timestamps = gr.Checkbox(False, label="Word timestamps")
-                    initial_prompt = gr.Textbox("", label="Initial prompt", lines=1)
-                    formats = gr.CheckboxGroup(list(OUTPUT_FORMATS), value=list(OUTPUT_FORMATS), label="Output files")
-                    run = gr.Button("Transcribe", variant="primary")
-                with gr.Column():
-                    text = gr.Textbox(label="Text", lines=8, buttons=["copy"])
-                    summary = gr.Markdown()
-                    segments = gr.Dataframe(headers=["start", "end", "text"], label="Segments", wrap=True)
-                    files = gr.File(label="Downloads", file_count="multiple")
-        run.click(
-            transcribe,
-            [file, task, language, beam_size, word_timestamps, initial_prompt, formats],
-            [text, segments, summary, files],
-            api_name="transcribe",
-            concurrency_id=MODEL_QUEUE,
-            concurrency_limit=1,
-        )
+        gr.Markdown(i18n("wui_intro"))
+        with gr.Tabs():
+            with gr.Tab(i18n("wui_tab_upload"), id="upload", elem_id="tab-upload") as upload_tab:
+                with gr.Row():
+                    with gr.Column():
+                        file = gr.File(label=i18n("wui_file"), file_types=UPLOAD_TYPES, type="filepath",
+                                       elem_id="upload-file")
+                        gr.Textbox(limits_text, label=i18n("wui_limits"), interactive=False, elem_id="upload-limits")
+                        estimate_box = gr.Markdown(elem_id="upload-estimate")
+                        upload_options = options_panel()
+                        with gr.Row():
+                            upload_run = gr.Button(i18n("wui_transcribe"), variant="primary", elem_id="upload-run")
+                            upload_cancel = gr.Button(i18n("wui_cancel"), variant="stop", elem_id="upload-cancel")
+                    with gr.Column():
+                        upload_results = results_panel("upload")
+            with gr.Tab(i18n("wui_tab_microphone"), id="microphone", elem_id="tab-microphone") as mic_tab:
+                with gr.Row():
+                    with gr.Column():
+                        recording = microphone_input(service.limits, label=i18n("wui_recording"), elem_id="mic-audio")
+                        gr.Markdown(i18n("wui_mic_note"))
+                        mic_options = options_panel()
+                        with gr.Row():
+                            mic_run = gr.Button(i18n("wui_transcribe"), variant="primary", elem_id="mic-run")
+                            mic_cancel = gr.Button(i18n("wui_cancel"), variant="stop", elem_id="mic-cancel")
+                    with gr.Column():
+                        mic_results = results_panel("mic")
+            with gr.Tab(i18n("wui_tab_model"), id="model", elem_id="tab-model") as model_tab:
+                model_state = gr.Markdown(elem_id="model-state")
+                with gr.Row():
+                    offered = [info.name for info in service.offered_models()]
+                    choice = gr.Dropdown(offered, value=settings.model if settings.model in offered else None,
+                                         label=i18n("wui_model"), elem_id="model-choice", allow_custom_value=False)
+                    load_button = gr.Button(i18n("wui_load"), variant="primary", elem_id="model-load")
+                    unload_button = gr.Button(i18n("wui_unload"), elem_id="model-unload")
+                models_table = gr.Dataframe(headers=["model", "on disk", "file size", "memory", "loaded"],
+                                            label=i18n("wui_models"), interactive=False, elem_id="model-table")
+                with gr.Accordion(i18n("wui_old_caches"), open=False):
+                    cache_summary = gr.Markdown(elem_id="cache-summary")
+                    cache_table = gr.Dataframe(headers=["kind", "name", "size", "path"], interactive=False,
+                                               label=i18n("wui_old_caches"), elem_id="cache-table")
+                    clean_button = gr.Button(i18n("wui_clean"), variant="stop", elem_id="cache-clean")
+                    with gr.Row(visible=False) as confirm_row:
+                        confirm_text = gr.Markdown()
+                        confirm_button = gr.Button(i18n("wui_confirm_delete"), variant="stop", elem_id="cache-confirm")
+                        keep_button = gr.Button(i18n("wui_keep"), elem_id="cache-keep")
+            with gr.Tab(i18n("wui_tab_status"), id="status", elem_id="tab-status") as status_tab:
+                with gr.Row():
+                    device = gr.Textbox(label=i18n("wui_device"), interactive=False, elem_id="status-device")
+                    cuda_memory = gr.Textbox(label=i18n("wui_gpu_memory"), interactive=False)
+                    rss = gr.Textbox(label=i18n("wui_process_memory"), interactive=False, elem_id="status-rss")
+                    system_memory = gr.Textbox(label=i18n("wui_system_memory"), interactive=False)
+                with gr.Row():
+                    state_box = gr.Textbox(label=i18n("wui_model_state"), interactive=False, elem_id="status-state")
+                    model_box = gr.Textbox(label=i18n("wui_model"), interactive=False, elem_id="status-model")
+                    load_time = gr.Textbox(label=i18n("wui_load_time"), interactive=False)
+                    jobs = gr.Textbox(label=i18n("wui_jobs"), interactive=False, elem_id="status-jobs")
+                last_error = gr.Textbox(label=i18n("wui_last_error"), interactive=False, elem_id="status-error")
+                versions = gr.Textbox(label=i18n("wui_versions"), interactive=False)
+                with gr.Accordion("JSON", open=False):
+                    status_json = gr.JSON(elem_id="status-json")
+                refresh = gr.Button(i18n("wui_refresh"), elem_id="status-refresh")
+                timer = gr.Timer(STATUS_SECONDS, active=False)
+
+        # --- wiring ------------------------------------------------------------------
+        model_events = dict(concurrency_id=MODEL_QUEUE, concurrency_limit=1)
+        upload_event = upload_run.click(transcribe, [file, *upload_options], upload_results, api_name="transcribe",
+                                        **model_events)
+        upload_cancel.click(cancelled, None, None, cancels=[upload_event], queue=False, api_visibility="private")
+        file.upload(estimate, file, estimate_box, api_visibility="private", concurrency_id="probe",
+                    concurrency_limit=4)
+        file.clear(lambda: "", None, estimate_box, api_visibility="private", queue=False)
+
+        mic_event = mic_run.click(transcribe_microphone, [recording, *mic_options], mic_results,
+                                  api_name="transcribe_microphone", **model_events)
+        mic_cancel.click(cancelled, None, None, cancels=[mic_event], queue=False, api_visibility="private")
+
+        load_button.click(load_model, choice, [model_state, models_table], api_name="load_model", **model_events)
+        unload_button.click(unload_model, None, [model_state, models_table], api_name="unload_model",
+                            **model_events)
+        model_tab.select(refresh_models, None, [model_state, models_table], api_visibility="private", queue=False)
+        model_tab.select(cache_rows, None, [cache_table, cache_summary], api_visibility="private", queue=False)
+        clean_button.click(ask_clean, None, [confirm_row, confirm_text], api_visibility="private", queue=False)
+        keep_button.click(lambda: gr.Row(visible=False), None, confirm_row, api_visibility="private", queue=False)
+        confirm_button.click(confirm_clean, None, [confirm_row, cache_table, cache_summary],
+                             api_visibility="private", concurrency_id="cache", concurrency_limit=1)
+
+        status_outputs = [device, cuda_memory, rss, system_memory, state_box, model_box, load_time, jobs,
+                          last_error, versions, status_json]
+        refresh.click(status, None, status_json, api_name="status", queue=False)
+        for event in (timer.tick, status_tab.select, refresh.click):
+            event(status_fields, None, status_outputs, api_visibility="private", queue=False)
+        status_tab.select(lambda: gr.Timer(active=True), None, timer, api_visibility="private", queue=False)
+        for tab in (upload_tab, mic_tab, model_tab):
+            tab.select(lambda: gr.Timer(active=False), None, timer, api_visibility="private", queue=False)
     return demo
+
+
+def launch_kwargs() -> dict[str, Any]:
+    """What ``demo.launch`` needs from this module."""
+    return {"i18n": i18n}
+
+
+__all__ = ["build_app", "launch_kwargs", "MODEL_QUEUE"]

@@ -1,0 +1,140 @@
+"""Every named endpoint of the page, through gradio_client, against a real server with tiny.en and base."""
+
+import threading
+import time
+
+import pytest
+from gradio_client import Client, handle_file
+
+from .conftest import start_server, words
+
+
+@pytest.fixture(scope="module")
+def app(models_dir, tmp_path_factory):
+    # downloads go through a proxy on a closed port: "small" fails at once, as on an offline host
+    offline = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": "127.0.0.1"}
+    server = start_server(tmp_path_factory.mktemp("ui-api"), "--model", "tiny.en", "--model-dir", str(models_dir),
+                          "--models", "tiny.en,base,small", "--queue-size", "2", env=offline)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def client(app):
+    return Client(app.url, verbose=False)
+
+
+def status(client) -> dict:
+    return client.predict(api_name="/status")
+
+
+def test_api_page_lists_every_endpoint(client):
+    endpoints = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    assert {"/transcribe", "/transcribe_microphone", "/status", "/load_model", "/unload_model"} <= endpoints
+
+
+def test_microphone_endpoint_takes_a_recording(client, speech):
+    text, segments, summary, files = client.predict(handle_file(str(speech.fox)), api_name="/transcribe_microphone")
+    assert {"quick", "lazy"} <= words(text)
+    assert files and any(f.endswith("recording.srt") for f in files)
+
+
+def test_microphone_endpoint_refuses_what_is_not_audio(client, tmp_path):
+    playlist = tmp_path / "list.wav"
+    playlist.write_text("ffconcat version 1.0\nfile '/etc/passwd'\n")
+    with pytest.raises(Exception, match="not audio or video"):
+        client.predict(handle_file(str(playlist)), api_name="/transcribe_microphone")
+
+
+def test_status_fields_follow_the_state(client, app, speech):
+    before = status(client)
+    assert before["model"]["status"] == "ready" and before["model"]["model"] == "tiny.en"
+    assert before["device"] == "CPU" and before["memory"]["process_rss_mb"] > 100
+    assert set(before["versions"]) == {"torch", "openai-whisper", "gradio", "ffmpeg"}
+    client.predict(api_name="/unload_model")
+    assert status(client)["model"]["status"] == "not loaded"
+    job = client.submit(handle_file(str(speech.medium)), "transcribe", "auto", 1, api_name="/transcribe")
+    seen = set()
+    while not job.done():
+        s = status(client)
+        seen.add((s["model"]["status"], s["jobs"]["running"]))
+        time.sleep(0.2)
+    assert {"london", "sunny"} <= words(job.result()[0])
+    assert ("ready", 1) in seen  # the job reloaded the model and ran
+    after = status(client)
+    assert after["jobs"]["done"] > before["jobs"]["done"] and after["jobs"]["running"] == 0
+    assert after["model"]["last_rtf"] > 0
+
+
+def test_switch_models_while_another_client_transcribes(app, speech):
+    transcriber, switcher = Client(app.url, verbose=False), Client(app.url, verbose=False)
+    results, errors = [], []
+
+    def transcribe_repeatedly():
+        for clip, expected in ((speech.english, {"peter", "london"}), (speech.fox, {"quick", "lazy"}),
+                               (speech.morning, {"morning", "sunny"}), (speech.english, {"peter", "london"})):
+            try:
+                text = transcriber.predict(handle_file(str(clip)), "transcribe", "en", 1, api_name="/transcribe")[0]
+                results.append((expected, text))
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+
+    thread = threading.Thread(target=transcribe_repeatedly)
+    thread.start()
+    states = []
+    for name in ("base", "tiny.en", "base", "tiny.en"):
+        state_text, table = switcher.predict(name, api_name="/load_model")
+        states.append(state_text)
+        assert f"ready — {name} on cpu" in state_text
+        loaded = [row[0] for row in table["data"] if row[4]]
+        assert loaded == [name]
+    thread.join()
+    assert errors == []
+    assert len(results) == 4
+    for expected, text in results:
+        assert expected <= words(text), text  # each job's own words, from one model, not mixed
+    assert status(switcher)["model"]["model"] == "tiny.en"
+
+
+def test_model_errors_are_clear_and_shown_in_the_status(client):
+    with pytest.raises(Exception, match="nonexistent is not in the list of choices"):
+        client.predict("nonexistent", api_name="/load_model")
+    with pytest.raises(Exception, match=r"Could not download model 'small'.*small\.pt"):
+        client.predict("small", api_name="/load_model")
+    s = status(client)["model"]
+    assert s["status"] == "failed" and "Could not download model 'small'" in s["error"] == s["last_error"]
+    client.predict("tiny.en", api_name="/load_model")
+    assert status(client)["model"]["status"] == "ready"
+
+
+def test_full_queue_answers_busy_and_the_app_keeps_serving(app, speech):
+    clients = [Client(app.url, verbose=False) for _ in range(5)]
+    jobs = [c.submit(handle_file(str(speech.english)), "transcribe", "en", 1, api_name="/transcribe") for c in clients]
+    outcomes = []
+    for job in jobs:
+        try:
+            outcomes.append(job.result(timeout=300)[0])
+        except Exception as e:  # noqa: BLE001
+            outcomes.append(e)
+    busy = [o for o in outcomes if isinstance(o, Exception)]
+    done = [o for o in outcomes if isinstance(o, str)]
+    assert busy and all("full" in str(e).lower() and "try again" in str(e).lower() for e in busy), busy
+    assert len(done) >= 3 and all({"london"} <= words(t) for t in done)  # 1 running + 2 waiting (--queue-size 2)
+    text = Client(app.url, verbose=False).predict(handle_file(str(speech.fox)), api_name="/transcribe")[0]
+    assert "quick" in words(text)
+
+
+def test_cancel_stops_the_job_and_the_model_stays_usable(app, client, speech):
+    job = client.submit(handle_file(str(speech.long)), "transcribe", "en", 1, api_name="/transcribe")
+    deadline = time.monotonic() + 60
+    while status(client)["jobs"]["running"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)
+    job.cancel()
+    deadline = time.monotonic() + 60
+    while "job cancelled" not in app.log() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "job cancelled" in app.log()
+    assert status(client)["model"]["status"] == "ready"
+    text = client.predict(handle_file(str(speech.english)), api_name="/transcribe")[0]
+    assert {"peter", "london"} <= words(text)
