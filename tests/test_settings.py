@@ -63,3 +63,36 @@ def test_bad_value_stops_start_up_with_a_message():
                           env={"PATH": "/usr/bin:/bin", "WHISPER_UI_PORT": "not-a-port"})
     assert proc.returncode == 2
     assert "WHISPER_UI_PORT" in proc.stderr and "not a number" in proc.stderr
+
+
+def test_ssl_files_must_exist_and_come_together(tmp_path):
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.write_text("x")
+    key.write_text("x")
+    s = load_settings(["--ssl-certfile", str(cert), "--ssl-keyfile", str(key)], {})
+    assert (s.ssl_certfile, s.ssl_keyfile) == (cert, key)
+    with pytest.raises(ConfigError, match="go together"):
+        load_settings(["--ssl-certfile", str(cert)], {})
+    with pytest.raises(ConfigError, match="WHISPER_UI_SSL_KEYFILE.*is not a file"):
+        load_settings(["--ssl-certfile", str(cert)], {"WHISPER_UI_SSL_KEYFILE": str(tmp_path / "missing.pem")})
+
+
+def test_https_server_with_a_self_signed_certificate(tmp_path, models_dir):
+    import ssl
+    import urllib.request
+
+    from .conftest import start_server
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                    "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    server = start_server(tmp_path, "--model", "tiny.en", "--model-dir", str(models_dir), "--no-preload",
+                          "--ssl-certfile", str(cert), "--ssl-keyfile", str(key), wait_ready=False, scheme="https")
+    try:
+        context = ssl.create_default_context(cafile=str(cert))
+        context.check_hostname = False
+        with urllib.request.urlopen(server.url + "/healthz", context=context, timeout=10) as r:
+            assert r.status == 200
+        assert "serving on https://127.0.0.1" in server.log()
+    finally:
+        server.stop()

@@ -83,6 +83,9 @@ def launch(service: TranscriptionService, settings: Settings, prevent_thread_loc
         quiet=False,
         prevent_thread_lock=prevent_thread_lock,
         auth=credentials or None,
+        ssl_certfile=str(settings.ssl_certfile) if settings.ssl_certfile else None,
+        ssl_keyfile=str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
+        ssl_verify=False,  # only Gradio's own start-up request to itself: allows a self-signed certificate
         share=settings.share,
         app_kwargs={"routes": health_routes(service.manager), "docs_url": None, "redoc_url": None},
         **ui_launch_kwargs(),
@@ -101,7 +104,7 @@ def serve(settings: Settings) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     demo = launch(service, settings, prevent_thread_lock=True)
-    log.info("serving on http://%s:%d", settings.host, settings.port)
+    log.info("serving on %s://%s:%d", "https" if settings.ssl_certfile else "http", settings.host, settings.port)
     try:
         stop.wait()
     except KeyboardInterrupt:

@@ -62,6 +62,8 @@ class Settings:
     auth_file: AuthFile | None = None
     share: bool = False  # a public gradio.live link; refused without auth unless share_without_auth
     share_without_auth: bool = False
+    ssl_certfile: Path | None = None  # HTTPS: browsers allow the microphone only on localhost or HTTPS
+    ssl_keyfile: Path | None = None
 
     @property
     def credentials(self) -> tuple[tuple[str, str], ...]:
@@ -180,6 +182,17 @@ def _auth_file(text: str) -> AuthFile:
     return AuthFile(path, tuple(users))
 
 
+def _readable_file(text: str) -> Path:
+    path = Path(text.strip()).expanduser()
+    if not path.is_file():
+        raise ValueError("is not a file")
+    try:
+        path.open("rb").close()
+    except OSError as e:
+        raise ValueError(f"cannot be read ({e.strerror})") from e
+    return path
+
+
 def _bool(text: str) -> bool:
     value = text.strip().lower()
     if value in ("1", "true", "yes", "on"):
@@ -231,6 +244,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("share", _bool, "also serve on a public gradio.live link (refused without a login)", is_bool=True),
     Option("share_without_auth", _bool, "allow --share without a login: anyone with the link can use the app",
            is_bool=True),
+    Option("ssl_certfile", _readable_file, "serve HTTPS with this certificate (PEM); browsers allow the "
+           "microphone only on localhost or HTTPS", "FILE", default_text="none (HTTP)"),
+    Option("ssl_keyfile", _readable_file, "the certificate's private key (PEM)", "FILE", default_text="none"),
 )
 
 
@@ -303,7 +319,11 @@ def load_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str] 
             reason = str(e) if not str(e).startswith(("invalid literal", "could not convert")) else "is not a number"
             shown = "" if option.secret else f"={raw!r}"
             raise ConfigError(f"{source}{shown}: {reason}") from e
-    return _defaults(environ).replace(**values)
+    settings = _defaults(environ).replace(**values)
+    if (settings.ssl_certfile is None) != (settings.ssl_keyfile is None):
+        raise ConfigError("--ssl-certfile (WHISPER_UI_SSL_CERTFILE) and --ssl-keyfile (WHISPER_UI_SSL_KEYFILE) "
+                          "go together: give both for HTTPS, or neither")
+    return settings
 
 
 CACHE_VARIABLES = ("HF_HOME", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "TRANSFORMERS_CACHE", "PYTORCH_TRANSFORMERS_CACHE",

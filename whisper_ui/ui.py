@@ -227,7 +227,8 @@ def build_app(service: TranscriptionService) -> gr.Blocks:
                  str(e.path)] for e in entries]
         deletable = [e for e in entries if not e.in_model_dir]
         total = sum(e.size for e in deletable)
-        summary = (f"{len(deletable)} old Whisper cache entries, {human_size(total)} in all."
+        summary = (f"{len(deletable)} old Whisper cache {'entry' if len(deletable) == 1 else 'entries'}, "
+                   f"{human_size(total)} in all."
                    if deletable else "No old Whisper model files found in the caches.")
         return rows, summary
 

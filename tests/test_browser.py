@@ -1,0 +1,193 @@
+"""The page in a real browser: Debian's Chromium driven by Playwright, with a fake microphone.
+
+Screenshots of every tab, in English and Korean, are saved under artifacts/screenshots/.
+"""
+
+import subprocess
+import time
+
+import pytest
+from gradio_client import Client, handle_file
+
+from .conftest import ROOT, start_server, words
+
+pytestmark = pytest.mark.browser
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", "--no-first-run"]
+SHOTS = ROOT / "artifacts" / "screenshots"
+TABS = {"upload": "#upload-file", "microphone": "#mic-audio", "model": "#model-table", "status": "#status-device"}
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    """A home of its own for the server: an old Hugging Face cache with one Whisper model and one other model."""
+    home = tmp_path_factory.mktemp("home")
+    for repo, payload in (("models--openai--whisper-large-v3", b"w" * 4096), ("models--bert-base-uncased", b"b" * 10)):
+        snapshot = home / ".cache" / "huggingface" / "hub" / repo / "snapshots" / "abc123"
+        blobs = home / ".cache" / "huggingface" / "hub" / repo / "blobs"
+        snapshot.mkdir(parents=True)
+        blobs.mkdir()
+        (blobs / "sha1").write_bytes(payload)
+        (snapshot / "model.safetensors").symlink_to("../../blobs/sha1")
+    return home
+
+
+@pytest.fixture(scope="module")
+def app(models_dir, tmp_path_factory, home):
+    server = start_server(tmp_path_factory.mktemp("browser"), "--model", "tiny.en", "--model-dir", str(models_dir),
+                          "--models", "tiny.en,base", env={"HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache")})
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def mic_wav(speech, tmp_path_factory):
+    """What the fake microphone plays, in a loop: 48 kHz 16-bit, as a sound card gives it."""
+    path = tmp_path_factory.mktemp("mic") / "mic.wav"
+    subprocess.run(["sox", str(speech.english), "-r", "48000", "-b", "16", "-c", "1", str(path), "pad", "0", "1"],
+                   check=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser(mic_wav):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            *FLAGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={mic_wav}"])
+        yield browser
+        browser.close()
+
+
+def open_page(browser, app, locale="en-US"):
+    context = browser.new_context(locale=locale, viewport={"width": 1280, "height": 1000})
+    context.grant_permissions(["microphone"], origin=app.url)
+    page = context.new_page()
+    page.goto(app.url)
+    page.wait_for_selector("#upload-file", timeout=30_000)
+    return page
+
+
+def select_tab(page, name):
+    page.click(f"#tab-{name}-button")
+    page.wait_for_selector(TABS[name], state="visible", timeout=10_000)
+
+
+def textarea(page, elem_id) -> str:
+    return page.locator(f"#{elem_id} textarea").input_value()
+
+
+def wait_for_text(page, elem_id, needle, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if needle.lower() in textarea(page, elem_id).lower():
+            return textarea(page, elem_id)
+        time.sleep(0.25)
+    raise AssertionError(f"{needle!r} never appeared in #{elem_id}: {textarea(page, elem_id)!r}")
+
+
+def wait_until(condition, timeout=20):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.25)
+
+
+def test_each_tab_renders_in_english(browser, app):
+    page = open_page(browser, app)
+    assert page.title() == "whisper-ui"
+    for name in TABS:
+        select_tab(page, name)
+        page.wait_for_timeout(800)
+        page.screenshot(path=str(SHOTS / f"en-{name}.png"), full_page=True)
+    assert "tiny.en" in page.locator("#status-model textarea").input_value()
+    select_tab(page, "model")
+    table = page.locator("#model-table").inner_text()
+    assert "tiny.en" in table and "base" in table
+    page.context.close()
+
+
+def test_upload_through_the_page_shows_text_and_downloads(browser, app, speech):
+    page = open_page(browser, app)
+    page.locator("#upload-file input[type=file]").set_input_files(str(speech.fox))
+    page.wait_for_selector("#upload-estimate >> text=Audio:", timeout=30_000)
+    page.click("#upload-run")
+    text = wait_for_text(page, "upload-text", "lazy")
+    assert "quick" in text.lower()
+    links = page.locator("#upload-files a")
+    links.first.wait_for(timeout=30_000)
+    names = {links.nth(i).get_attribute("href").rsplit("/", 1)[-1] for i in range(links.count())}
+    assert {"fox.txt", "fox.srt", "fox.vtt", "fox.tsv", "fox.json"} <= names, names
+    assert "Real-time factor" in page.locator("#upload-summary").inner_text()
+    page.screenshot(path=str(SHOTS / "en-upload-result.png"), full_page=True)
+    # the estimate uses the speed of the job that just ran
+    page.locator("#upload-file button[aria-label='Clear']").first.click()
+    page.locator("#upload-file input[type=file]").set_input_files(str(speech.english))
+    page.wait_for_selector("#upload-estimate >> text=Estimated processing time", timeout=30_000)
+    page.context.close()
+
+
+def test_fake_microphone_records_and_the_words_appear(browser, app):
+    page = open_page(browser, app)
+    select_tab(page, "microphone")
+    page.locator("#mic-audio button.record-button").click()
+    page.wait_for_timeout(4500)
+    page.locator("#mic-audio button.stop-button").first.click()
+    page.wait_for_timeout(1000)
+    page.click("#mic-run")
+    text = wait_for_text(page, "mic-text", "london")
+    assert {"name", "live", "london"} <= words(text), text
+    page.screenshot(path=str(SHOTS / "en-microphone-result.png"), full_page=True)
+    page.context.close()
+
+
+def test_korean_labels_with_a_korean_browser(browser, app):
+    page = open_page(browser, app, locale="ko-KR")
+    tabs = page.locator("[role=tab]").all_inner_texts()
+    assert [t.strip() for t in tabs[:4]] == ["업로드", "마이크", "모델", "상태"], tabs
+    assert "받아쓰기" in page.locator("#upload-run").inner_text()
+    for name in TABS:
+        select_tab(page, name)
+        page.wait_for_timeout(800)
+        page.screenshot(path=str(SHOTS / f"ko-{name}.png"), full_page=True)
+    assert page.get_by_text("프로세스 메모리 (RSS)").count() >= 1
+    page.context.close()
+
+
+def test_status_tab_updates_without_a_reload(browser, app, speech):
+    page = open_page(browser, app)
+    select_tab(page, "status")
+    before = textarea(page, "status-jobs")
+    Client(app.url, verbose=False).predict(handle_file(str(speech.english)), api_name="/transcribe")
+    deadline = time.monotonic() + 20
+    while textarea(page, "status-jobs") == before and time.monotonic() < deadline:
+        time.sleep(0.25)
+    after = textarea(page, "status-jobs")
+    assert after != before and "done" in after, (before, after)
+    page.context.close()
+
+
+def test_model_tab_switches_and_cleans_old_caches_after_confirmation(browser, app, home):
+    page = open_page(browser, app)
+    select_tab(page, "model")
+    page.locator("#model-choice input").fill("base")
+    page.keyboard.press("Enter")
+    page.click("#model-load")
+    page.wait_for_selector("#model-state >> text=ready — base on cpu", timeout=120_000)
+    page.get_by_text("Old model caches").click()
+    wait_until(lambda: "openai/whisper-large-v3" in page.locator("#cache-table").inner_text())
+    assert "bert" not in page.locator("#cache-table").inner_text()
+    page.screenshot(path=str(SHOTS / "en-model-caches.png"), full_page=True)
+    page.click("#cache-clean")
+    page.wait_for_selector("#cache-confirm", state="visible")
+    whisper_repo = home / ".cache" / "huggingface" / "hub" / "models--openai--whisper-large-v3"
+    assert whisper_repo.exists(), "nothing is deleted before the confirmation"
+    page.click("#cache-confirm")
+    page.wait_for_selector("#cache-summary >> text=No old Whisper model files", timeout=20_000)
+    assert not whisper_repo.exists()
+    assert (home / ".cache" / "huggingface" / "hub" / "models--bert-base-uncased" / "blobs" / "sha1").exists()
+    page.context.close()
