@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -56,6 +57,7 @@ ALLOWED_DEMUXERS = (
     "amr", "amrnb", "amrwb", "asf", "avi", "caf", "au", "mpeg", "mpegts", "wv", "ape", "tta", "dts",
     "truehd", "mlp", "flv", "voc", "m4v", "rm", "gsm",
 )
+MAX_CHANNELS = 64  # the most ffmpeg's pan filter mixes down
 _WHITELIST_ARGS = ("-protocol_whitelist", "file", "-format_whitelist", ",".join(ALLOWED_DEMUXERS))
 
 FFMPEG_INSTALL_HINT = (
@@ -113,9 +115,14 @@ def _run(args: list[str], timeout: float, what: str) -> subprocess.CompletedProc
         raise FFmpegNotFoundError(f"ffmpeg could not be started: {FFMPEG_INSTALL_HINT}.") from e
 
 
-def _stderr_tail(proc: subprocess.CompletedProcess) -> str:
-    text = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-    return " ".join(line.strip() for line in text[-3:])[:300]
+def _stderr_tail(proc: subprocess.CompletedProcess, path: Path) -> str:
+    """ffmpeg's last words for the user: without the server's folders or memory addresses."""
+    text = proc.stderr.decode("utf-8", "replace")
+    text = text.replace(_file_url(path), path.name).replace(str(Path(path).resolve()), path.name)
+    text = re.sub(r"\[(\S+) @ 0x[0-9a-fA-F]+\] ", r"[\1] ", text)
+    text = re.sub(r"Format not on whitelist '[^']*'", "this format is not accepted.", text)
+    lines = text.strip().splitlines()
+    return " ".join(line.strip() for line in lines[-3:])[:300]
 
 
 def probe(path: str | os.PathLike, limits: AudioLimits) -> ProbeResult:
@@ -139,7 +146,7 @@ def probe(path: str | os.PathLike, limits: AudioLimits) -> ProbeResult:
     if proc.returncode != 0:
         raise InvalidAudioError(
             "This file is not audio or video that can be read, or it is damaged "
-            f"({_stderr_tail(proc) or 'unknown format'}). Upload a common audio or video format "
+            f"({_stderr_tail(proc, path) or 'unknown format'}). Upload a common audio or video format "
             "(WAV, MP3, M4A, FLAC, OGG, OPUS, WEBM, MP4, MKV...)."
         )
     try:
@@ -169,6 +176,11 @@ def probe(path: str | os.PathLike, limits: AudioLimits) -> ProbeResult:
         channels=int(channels) if channels else None,
         codec=stream.get("codec_name"),
     )
+    if result.channels is not None and result.channels > MAX_CHANNELS:
+        raise InvalidAudioError(
+            f"The file has {result.channels} audio channels; the app mixes down at most {MAX_CHANNELS}. "
+            "Export a mono or stereo version and upload that."
+        )
     if duration is not None and duration > limits.max_seconds:
         raise AudioTooLongError(
             f"The audio is {_fmt_minutes(duration)} long; the limit is {_fmt_minutes(limits.max_seconds)}. "
@@ -184,13 +196,19 @@ def decode(path: str | os.PathLike, limits: AudioLimits, probed: ProbeResult | N
     # Read at most one second past the limit: enough to tell that the real
     # length is over it when the header lied, never the whole of a huge file.
     cap = f"{limits.max_seconds + 1:.3f}"
+    mix: list[str] = []
+    if probed.channels is not None and probed.channels > 8:
+        # ffmpeg knows no channel layout for most counts over 8 (10, 32, 64...), so `-ac 1`
+        # cannot mix them down: average them explicitly (pan takes up to 64)
+        share = f"{1 / probed.channels:.6g}"
+        mix = ["-af", "pan=mono|c0=" + "+".join(f"{share}*c{i}" for i in range(probed.channels))]
     args = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-threads", "0", *_WHITELIST_ARGS,
-            "-t", cap, "-i", _file_url(Path(path)), "-map", "0:a:0", "-vn", "-sn", "-dn",
+            "-t", cap, "-i", _file_url(Path(path)), "-map", "0:a:0", "-vn", "-sn", "-dn", *mix,
             "-f", "s16le", "-ac", "1", "-acodec", "pcm_s16le", "-ar", str(SAMPLE_RATE), "-"]
     proc = _run(args, limits.timeout, "Decoding the audio")
     if proc.returncode != 0:
         raise InvalidAudioError(
-            f"The audio could not be decoded; the file may be damaged ({_stderr_tail(proc)}). "
+            f"The audio could not be decoded; the file may be damaged ({_stderr_tail(proc, Path(path))}). "
             "Try converting it to WAV or MP3 and upload it again."
         )
     audio = np.frombuffer(proc.stdout, np.int16).flatten().astype(np.float32) / 32768.0
@@ -216,8 +234,9 @@ def read_recording(path: str | os.PathLike, limits: AudioLimits) -> tuple[int, n
 
         try:
             rate, data = wavfile.read(path, mmap=False)
-        except (ValueError, EOFError, OSError) as e:
-            raise InvalidAudioError(f"The recording could not be read ({e}). Record again.") from e
+        except Exception as e:  # noqa: BLE001 - scipy's parser raises many kinds on hostile bytes (even NameError)
+            reason = str(e) if isinstance(e, ValueError) else f"not a valid WAV file: {type(e).__name__}"
+            raise InvalidAudioError(f"The recording could not be read ({reason}). Record again.") from e
         return int(rate), data
     return SAMPLE_RATE, decode(path, limits)
 

@@ -45,6 +45,29 @@ def health_routes(manager: ModelManager) -> list:
     return [APIRoute("/healthz", healthz, methods=["GET"]), APIRoute("/readyz", readyz, methods=["GET"])]
 
 
+class RefuseRemoteFiles:
+    """ASGI middleware: Gradio's file route fetches an http(s) URL given in place of a path
+    (``/gradio_api/file=https://...``) for any client. This app serves its own files only and
+    opens no connection to the internet on anyone's behalf, so such requests get 403 at once."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            path = scope.get("path", "")
+            for marker in ("/file=", "/file/"):
+                _, found, rest = path.partition(marker)
+                if found and rest.lstrip().lower().startswith(("http:", "https:")):
+                    from fastapi.responses import JSONResponse
+
+                    response = JSONResponse({"detail": "Remote files are not fetched: this app serves only its "
+                                                       "own files."}, status_code=403)
+                    await response(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+
 def check_share(settings: Settings) -> None:
     """Refuse a public share link without a login, unless the operator asked for exactly that."""
     if settings.share and not settings.credentials and not settings.share_without_auth:
@@ -59,6 +82,11 @@ def launch(service: TranscriptionService, settings: Settings, prevent_thread_loc
     """Build and launch the page; returns the Blocks (running in the background if prevent_thread_lock)."""
     check_share(settings)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    # Gradio reads this when the app is created (uploads) and when it is imported (its other
+    # temporary folders): everything goes to this process's own folder
+    os.environ["GRADIO_TEMP_DIR"] = str(service.uploads_dir)
+    from starlette.middleware import Middleware
+
     from .ui import build_app
     from .ui import launch_kwargs as ui_launch_kwargs
 
@@ -70,8 +98,6 @@ def launch(service: TranscriptionService, settings: Settings, prevent_thread_loc
     if settings.share and not credentials:
         log.warning("sharing without a login (--share-without-auth): anyone with the link can use the app")
 
-    # Gradio reads this when the app is created: uploads go to this process's own folder
-    os.environ["GRADIO_TEMP_DIR"] = str(service.uploads_dir)
     demo = build_app(service)
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=1, api_open=False)
     demo.launch(
@@ -87,7 +113,8 @@ def launch(service: TranscriptionService, settings: Settings, prevent_thread_loc
         ssl_keyfile=str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
         ssl_verify=False,  # only Gradio's own start-up request to itself: allows a self-signed certificate
         share=settings.share,
-        app_kwargs={"routes": health_routes(service.manager), "docs_url": None, "redoc_url": None},
+        app_kwargs={"routes": health_routes(service.manager), "docs_url": None, "redoc_url": None,
+                    "middleware": [Middleware(RefuseRemoteFiles)]},
         **ui_launch_kwargs(),
         **launch_kwargs,
     )
@@ -101,6 +128,7 @@ def serve(settings: Settings) -> int:
     configure_torch(settings)
     service = create_service(settings)
     service.manager.start(preload=settings.preload)
+    service.start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     demo = launch(service, settings, prevent_thread_lock=True)

@@ -33,13 +33,16 @@ class JobOutput:
 
 
 class TranscriptionService:
-    def __init__(self, settings: Settings, manager: ModelManager, output_max_age: float = 3600.0,
+    def __init__(self, settings: Settings, manager: ModelManager, output_max_age: float | None = None,
                  work_dir: Path | None = None):
         self.settings = settings
         self.manager = manager
         self.limits = audio_mod.AudioLimits(settings.max_upload_bytes, settings.max_audio_seconds,
                                             settings.ffmpeg_timeout)
-        self.output_max_age = output_max_age
+        # result files live as long as uploads (--upload-retention-minutes); Gradio's delete_cache removes those
+        self.output_max_age = settings.upload_retention_seconds if output_max_age is None else output_max_age
+        self._closed = threading.Event()
+        self._sweeper: threading.Thread | None = None
         # One private folder per process for uploads and output files. Gradio's
         # default (/tmp/gradio) is shared by every Gradio process on the machine,
         # and a process that stops deletes "its" files there, content-addressed
@@ -114,18 +117,35 @@ class TranscriptionService:
     def _job_dir(self) -> Path:
         """A fresh folder for one job's files; folders older than ``output_max_age`` are removed."""
         with self._outputs_lock:
-            root = self.outputs_dir
-            root.mkdir(parents=True, exist_ok=True)
-            cutoff = time.time() - self.output_max_age
-            for old in root.iterdir():
-                try:
-                    if old.stat().st_mtime < cutoff:
-                        shutil.rmtree(old, ignore_errors=True)
-                except OSError:
-                    pass
-            return Path(tempfile.mkdtemp(dir=root))
+            self._sweep_locked()
+            return Path(tempfile.mkdtemp(dir=self.outputs_dir))
+
+    def _sweep_locked(self) -> None:
+        root = self.outputs_dir
+        root.mkdir(parents=True, exist_ok=True)
+        cutoff = time.time() - self.output_max_age
+        for old in root.iterdir():
+            try:
+                if old.stat().st_mtime < cutoff:
+                    shutil.rmtree(old, ignore_errors=True)
+            except OSError:
+                pass
+
+    def start(self) -> None:
+        """Delete old result folders on a schedule too, not only when the next job starts."""
+        if self._sweeper is None:
+            self._sweeper = threading.Thread(target=self._sweep_forever, name="whisper-ui-sweep", daemon=True)
+            self._sweeper.start()
+
+    def _sweep_forever(self) -> None:
+        interval = min(600.0, max(1.0, self.output_max_age / 6))
+        while not self._closed.wait(interval):
+            with self._outputs_lock:
+                if not self._closed.is_set():
+                    self._sweep_locked()
 
     def close(self) -> None:
         """Remove every upload and output file of this process."""
+        self._closed.set()
         with self._outputs_lock:
             shutil.rmtree(self.work_dir, ignore_errors=True)

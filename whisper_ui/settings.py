@@ -57,6 +57,7 @@ class Settings:
     preload: bool = True
     threads: int = 0
     ffmpeg_timeout: float = 600.0
+    upload_retention_minutes: float = 60.0  # uploads and result files are deleted after this long
     log_level: str = "INFO"
     auth: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # (user, password) pairs
     auth_file: AuthFile | None = None
@@ -79,6 +80,10 @@ class Settings:
     @property
     def max_audio_seconds(self) -> float:
         return self.max_audio_minutes * 60.0
+
+    @property
+    def upload_retention_seconds(self) -> int:
+        return max(1, round(self.upload_retention_minutes * 60))
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -236,6 +241,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("preload", _bool, "load the default model at start", is_bool=True),
     Option("threads", _non_negative_int, "CPU threads for torch (0 = torch's default)", "N"),
     Option("ffmpeg_timeout", _positive_float, "seconds ffmpeg may spend probing or decoding one file", "SEC"),
+    Option("upload_retention_minutes", _positive_float, "delete uploads and result files after this many minutes",
+           "MIN"),
     Option("log_level", _log_level, "DEBUG, INFO, WARNING or ERROR", "LEVEL"),
     Option("auth", _credential, "require a login: user:password, repeat the flag for more users "
            "(the variable holds a comma-separated list)", "USER:PASSWORD", repeatable=True, secret=True,

@@ -35,8 +35,49 @@ UPLOAD_TYPES = ["audio", "video", ".wav", ".mp3", ".m4a", ".flac", ".ogg", ".oga
 LANGUAGES = [AUTO, "en", "ko", "ja", "zh", "de", "fr", "es", "it", "pt", "ru", "nl", "pl", "tr", "ar", "hi",
              "vi", "th", "id", "uk", "sv", "fi", "da", "no", "cs", "el", "he", "hu", "ro", "ms"]
 STATUS_SECONDS = 2.0
+DISCONNECT_POLL_SECONDS = 0.5  # how often a running job checks that its client is still there
 
 i18n = gr.I18n(**TRANSLATIONS)
+
+
+def _uploads_only(component):
+    """Refuse a link posted in place of a file. Gradio would download it: a connection to
+    the internet that any client can make the server open, past the upload size limit."""
+    move = component.async_move_resource_to_block_cache
+
+    async def move_uploads_only(url_or_file_path):
+        if isinstance(url_or_file_path, str) and url_or_file_path.lower().startswith(("http:", "https:")):
+            raise gr.Error("Links are not fetched: upload the file itself.")
+        return await move(url_or_file_path)
+
+    component.async_move_resource_to_block_cache = move_uploads_only
+    return component
+
+
+def upload_input(**kwargs) -> gr.File:
+    """A ``gr.File`` that hands the handler the upload's path and leaves nothing behind.
+
+    Gradio 6's own preprocess (``type="filepath"``) also opens an empty temporary file
+    in the upload folder on every call and never deletes it. (Replaced on the instance,
+    as in ``microphone_input``.)
+    """
+    from gradio.data_classes import ListFiles
+    from gradio.utils import NamedString
+    from gradio_client.utils import is_valid_file
+
+    component = _uploads_only(gr.File(type="filepath", **kwargs))
+
+    def preprocess(payload):
+        if payload is None:
+            return None
+        upload = payload[0] if isinstance(payload, ListFiles) else payload
+        if component.file_types and not is_valid_file(upload.path, component.file_types):
+            raise gr.Error(f"Invalid file type. Please upload a file that is one of these formats: "
+                           f"{component.file_types}")
+        return NamedString(upload.path)
+
+    component.preprocess = preprocess
+    return component
 
 
 def microphone_input(limits: audio_mod.AudioLimits, **kwargs) -> gr.Audio:
@@ -48,7 +89,7 @@ def microphone_input(limits: audio_mod.AudioLimits, **kwargs) -> gr.Audio:
     decoder. (Replaced on the instance: a subclass would make Gradio write a
     .pyi stub beside this module.)
     """
-    component = gr.Audio(sources=["microphone"], type="numpy", **kwargs)
+    component = _uploads_only(gr.Audio(sources=["microphone"], type="numpy", **kwargs))
 
     def preprocess(payload):
         if payload is None:
@@ -111,12 +152,31 @@ def build_app(service: TranscriptionService) -> gr.Blocks:
 
     # --- jobs ------------------------------------------------------------------
 
-    async def _run_job(work) -> tuple:
+    def _client_gone(request: gr.Request | None) -> bool:
+        """Whether the client of this job has gone: Gradio marks a running job dead when its
+        event stream closes, but lets it run on, holding the model for nobody."""
+        session = getattr(request, "session_hash", None)
+        if session is None:
+            return False
+        try:  # Gradio internals: best effort
+            return any(job.session_hash == session and not job.alive
+                       for jobs in demo._queue.active_jobs if jobs for job in jobs)
+        except AttributeError:
+            return False
+
+    async def _run_job(work, request: gr.Request | None = None) -> tuple:
         """Run ``work(cancel)`` in a worker thread; if Gradio cancels this event (the Cancel
-        button, a client's cancel, a closed page), set the flag the model checks at each step."""
+        button, a client's cancel, a closed page) or its client disconnects, set the flag the
+        model checks at each step."""
         cancel = threading.Event()
+        worker = asyncio.ensure_future(asyncio.to_thread(work, cancel))
         try:
-            job = await asyncio.to_thread(work, cancel)
+            while not worker.done():
+                await asyncio.wait({worker}, timeout=DISCONNECT_POLL_SECONDS)
+                if not cancel.is_set() and _client_gone(request):
+                    log.info("client disconnected: cancelling its job")
+                    cancel.set()
+            job = worker.result()
         except asyncio.CancelledError:
             cancel.set()
             raise
@@ -131,23 +191,23 @@ def build_app(service: TranscriptionService) -> gr.Blocks:
 
     async def transcribe(file: str | None, task: str = "transcribe", language: str = AUTO, beam_size: float = 5,
                          word_timestamps: bool = False, initial_prompt: str = "", formats: list[str] | None = None,
-                         progress=gr.Progress(track_tqdm=True)):
+                         request: gr.Request = None, progress=gr.Progress(track_tqdm=True)):
         if not file:
             raise gr.Error("Choose an audio or video file first.")
         options = _options(task, language, beam_size, word_timestamps, initial_prompt)
         chosen = _formats(formats)
-        return await _run_job(lambda cancel: service.transcribe_file(file, options, chosen, cancel))
+        return await _run_job(lambda cancel: service.transcribe_file(file, options, chosen, cancel), request)
 
     async def transcribe_microphone(recording: tuple[int, np.ndarray] | None, task: str = "transcribe",
                                     language: str = AUTO, beam_size: float = 5, word_timestamps: bool = False,
                                     initial_prompt: str = "", formats: list[str] | None = None,
-                                    progress=gr.Progress(track_tqdm=True)):
+                                    request: gr.Request = None, progress=gr.Progress(track_tqdm=True)):
         if recording is None:
             raise gr.Error("Record something first: press the microphone button, speak, then stop.")
         rate, data = recording
         options = _options(task, language, beam_size, word_timestamps, initial_prompt)
         chosen = _formats(formats)
-        return await _run_job(lambda cancel: service.transcribe_array(rate, data, options, chosen, cancel))
+        return await _run_job(lambda cancel: service.transcribe_array(rate, data, options, chosen, cancel), request)
 
     def cancelled():
         gr.Info("Cancelled: the model stops at its next step and stays loaded.")
@@ -303,14 +363,16 @@ def build_app(service: TranscriptionService) -> gr.Blocks:
         return [text, segments, summary, files]
 
     limits_text = (f"≤ {settings.max_upload_mb} MB · ≤ {settings.max_audio_minutes:g} min")
-    with gr.Blocks(title="whisper-ui", analytics_enabled=False, delete_cache=(600, 3600)) as demo:
+    # Gradio deletes uploads (and its copies of result files) older than the retention, checking every sixth of it
+    retention = settings.upload_retention_seconds
+    with gr.Blocks(title="whisper-ui", analytics_enabled=False, delete_cache=(min(600, max(1, retention // 6)),
+                                                                              retention)) as demo:
         gr.Markdown(i18n("wui_intro"))
         with gr.Tabs():
             with gr.Tab(i18n("wui_tab_upload"), id="upload", elem_id="tab-upload") as upload_tab:
                 with gr.Row():
                     with gr.Column():
-                        file = gr.File(label=i18n("wui_file"), file_types=UPLOAD_TYPES, type="filepath",
-                                       elem_id="upload-file")
+                        file = upload_input(label=i18n("wui_file"), file_types=UPLOAD_TYPES, elem_id="upload-file")
                         gr.Textbox(limits_text, label=i18n("wui_limits"), interactive=False, elem_id="upload-limits")
                         estimate_box = gr.Markdown(elem_id="upload-estimate")
                         upload_options = options_panel()
