@@ -7,8 +7,9 @@ ARGS ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 RUN_APT := ffmpeg
-# fonts-nanum: Korean glyphs for the browser tests' screenshots
-TEST_APT := ffmpeg espeak-ng sox chromium fonts-nanum
+# fonts-nanum: Korean glyphs for the browser tests' screenshots; strace: the hardening tests
+# record every file and connection of the server and its ffmpeg children
+TEST_APT := ffmpeg espeak-ng sox chromium fonts-nanum strace
 
 .PHONY: run test lint bench apt-run apt-test clean
 
@@ -20,6 +21,11 @@ test: apt-test $(VENV)/.dev-installed
 
 lint: $(VENV)/.dev-installed
 	$(PY) -m ruff check .
+
+# the app against the raw openai-whisper library (about 15 minutes; bench/README.md):
+# `make bench ARGS="--only overhead,memory"` runs some, `ARGS=--quick` checks the scripts
+bench: apt-test $(VENV)/.dev-installed
+	$(PY) -m bench $(ARGS)
 
 define apt_install
 	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
