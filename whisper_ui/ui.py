@@ -258,7 +258,7 @@ def build_app(service: TranscriptionService) -> gr.Blocks:
             state = manager.load(name)
         except WhisperUIError as e:
             raise gr.Error(str(e)) from e
-        if state.fallback and state.model != name.split()[0]:
+        if state.fallback:
             gr.Warning(state.fallback)
         else:
             gr.Info(f"{state.model} is ready on {state.device}.")
