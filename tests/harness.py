@@ -67,12 +67,24 @@ class StraceLog:
     path: Path
 
     def calls(self) -> Iterator[Syscall]:
-        pattern = re.compile(r"^(\d+) +(\w+)\((.*?)(?:\) += (.*)| <unfinished \.\.\.>)$")
+        """Every syscall in the log; one that another thread interrupted (``<unfinished ...>``, then
+        ``<... execve resumed>``: common under load) is joined back into one call with its result."""
+        whole = re.compile(r"^(\d+) +(\w+)\((.*)\) += (.*)$")
+        unfinished = re.compile(r"^(\d+) +(\w+)\((.*) <unfinished \.\.\.>$")
+        resumed = re.compile(r"^(\d+) +<\.\.\. (\w+) resumed>(.*)\) += (.*)$")
+        pending: dict[tuple[int, str], str] = {}
         with open(self.path, errors="replace") as f:
             for line in f:
-                m = pattern.match(line.rstrip("\n"))
-                if m:
-                    yield Syscall(int(m.group(1)), m.group(2), m.group(3), m.group(4) or "")
+                line = line.rstrip("\n")
+                if m := unfinished.match(line):
+                    pending[(int(m.group(1)), m.group(2))] = m.group(3)
+                elif m := resumed.match(line):
+                    pid, name = int(m.group(1)), m.group(2)
+                    yield Syscall(pid, name, pending.pop((pid, name), "") + m.group(3), m.group(4))
+                elif m := whole.match(line):
+                    yield Syscall(int(m.group(1)), m.group(2), m.group(3), m.group(4))
+        for (pid, name), args in pending.items():  # never resumed (the process was killed meanwhile)
+            yield Syscall(pid, name, args, "")
 
     def programs(self) -> dict[int, str]:
         """pid → the program it executed (successful execve only)."""
