@@ -22,7 +22,7 @@ test: apt-test $(VENV)/.dev-installed
 lint: $(VENV)/.dev-installed
 	$(PY) -m ruff check .
 
-# the app against the raw openai-whisper library (about 15 minutes; bench/README.md):
+# the app against the raw openai-whisper library (about 10 minutes; bench/README.md):
 # `make bench ARGS="--only overhead,memory"` runs some, `ARGS=--quick` checks the scripts
 bench: apt-test $(VENV)/.dev-installed
 	$(PY) -m bench $(ARGS)

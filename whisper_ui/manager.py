@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .engine import Engine, LoadedModel, LoadEvents, cuda_available, free_memory, is_cuda_oom
+from .engine import Engine, LoadedModel, LoadEvents, cuda_available, free_memory, is_cuda_oom, trim_heap
 from .errors import CancelledError, ModelError, OutOfMemoryError, WhisperUIError
 from .models import canonical_name, smaller_model
 from .transcription import TranscribeOptions, TranscriptionResult
@@ -234,6 +234,7 @@ class ModelManager:
         finally:
             self._last_used = time.monotonic()
             self._count(jobs_running=-1)
+            trim_heap()  # the job's activations go back to the system, not only to the allocator
             self._job_lock.release()
 
     def _transcribe_locked(self, audio: np.ndarray, options: TranscribeOptions,

@@ -161,8 +161,21 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+# (path, device, inode, size, mtime) -> SHA-256: switching back to a model does not hash
+# its file again (large-v3: 3 GB, seconds), and a replaced or rewritten file is hashed anew
+_sha256_cache: dict[tuple, str] = {}
+
+
+def _cached_sha256(path: Path) -> str:
+    st = path.stat()
+    key = (str(path.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    if key not in _sha256_cache:
+        _sha256_cache[key] = file_sha256(path)
+    return _sha256_cache[key]
+
+
 def is_official_file(info: ModelInfo) -> bool:
-    return info.official and info.on_disk and file_sha256(info.path) == _OFFICIAL[info.name][0]
+    return info.official and info.on_disk and _cached_sha256(info.path) == _OFFICIAL[info.name][0]
 
 
 def alignment_heads_mask(name: str, n_text_layer: int, n_text_head: int) -> np.ndarray | None:

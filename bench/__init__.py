@@ -1,0 +1,1 @@
+"""Benchmarks: the app against the raw openai-whisper library (`make bench`, see README.md)."""

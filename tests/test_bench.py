@@ -1,0 +1,134 @@
+"""The benchmarks (bench/) must not rot: their shared logic, and one quick run of all six."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from bench import common
+from bench.__main__ import summary_rows
+from bench.cold_start import timeline
+from whisper_ui.engine import WhisperModel
+from whisper_ui.transcription import TranscribeOptions
+
+from .conftest import ROOT
+
+
+class _Net:
+    is_multilingual = False
+
+    def register_forward_pre_hook(self, hook):
+        raise AssertionError("no cancel hooks without a cancel event")
+
+
+def test_the_floor_gets_exactly_the_options_the_app_passes(monkeypatch):
+    seen = {}
+
+    def transcribe(model, audio, **kwargs):
+        seen.update(kwargs)
+        return {"text": " hi", "segments": [], "language": "en"}
+
+    monkeypatch.setattr("whisper.transcribe", transcribe)
+    WhisperModel("tiny.en", _Net(), "cpu").transcribe(np.zeros(16000, np.float32), TranscribeOptions())
+    floor = common.app_decode_kwargs()
+    assert floor == {**seen, "temperature": list(seen["temperature"])}
+    assert floor["beam_size"] == 5 and floor["condition_on_previous_text"] is False and floor["fp16"] is False
+
+
+def test_fast_load_gives_the_weights_whisper_load_model_gives(models_dir):
+    """The engine builds the model without random init (bench/README.md): nothing of that may leak."""
+    import torch
+    import torch.nn.init as init
+    import whisper
+
+    from whisper_ui.engine import WhisperEngine
+
+    before = (init.kaiming_uniform_, init.uniform_, init.normal_)
+    ours = WhisperEngine(models_dir).load("base", "cpu").net
+    theirs = whisper.load_model(str(models_dir / "base.pt"), device="cpu")
+    assert (init.kaiming_uniform_, init.uniform_, init.normal_) == before
+    mine, reference = ours.state_dict(), theirs.state_dict()
+    assert mine.keys() == reference.keys() and all(torch.equal(mine[k], reference[k]) for k in reference)
+    assert torch.equal(ours.decoder.mask, theirs.decoder.mask)  # buffers that are not in the checkpoint
+
+
+def test_a_checkpoint_is_hashed_once_per_version(tmp_path, monkeypatch):
+    from whisper_ui import models
+
+    hashed = []
+    real = models.file_sha256
+    monkeypatch.setattr(models, "file_sha256", lambda path: hashed.append(path) or real(path))
+    monkeypatch.setitem(models._OFFICIAL, "tiny.en", ("0" * 64, "tiny.en.pt", 39, 1000))
+    path = tmp_path / "tiny.en.pt"
+    path.write_bytes(b"one")
+    info = models.model_info("tiny.en", tmp_path)
+    assert not models.is_official_file(info) and not models.is_official_file(info)
+    assert len(hashed) == 1
+    path.write_bytes(b"two, rewritten")  # a new size and time: hashed again
+    models.is_official_file(info)
+    assert len(hashed) == 2
+
+
+def test_statistics_and_table():
+    assert common.p95([3.0, 1.0, 2.0]) == 3.0 and common.p95(list(range(1, 101))) == 95
+    assert common.median([1.0, 5.0, 2.0]) == 2.0 and common.ratio(3.0, 2.0) == 1.5
+    text = common.table([["a", 1.23456, None]], ["x", "y", "z"])
+    assert text.splitlines()[2].split() == ["a", "1.235", "-"]
+
+
+def test_timeline_reads_the_apps_log():
+    started = time.mktime(time.strptime("2026-01-02 03:04:05", "%Y-%m-%d %H:%M:%S"))
+    log = ("2026-01-02 03:04:06,500 INFO whisper_ui: torch 2.13.0+cpu, 2 CPU threads, CUDA not available\n"
+           "2026-01-02 03:04:06,510 INFO whisper_ui.manager: loading model tiny.en on cpu\n"
+           "2026-01-02 03:04:07,000 INFO whisper_ui.manager: model tiny.en ready on cpu in 0.49 s\n"
+           "* Running on local URL:  http://127.0.0.1:1\n"
+           "2026-01-02 03:04:09,250 INFO whisper_ui.server: serving on http://127.0.0.1:1\n")
+    assert timeline(log, started) == {"torch imported": 1.5, "model load started": 1.51, "model ready": 2.0,
+                                      "page serving": 4.25}
+
+
+def test_summary_puts_each_benchmark_in_one_table():
+    results = {
+        "overhead": {"clips": {"short": {"audio_seconds": 9.8, "ratio": 1.1, "pairwise_ratio_median": 1.08,
+                                         "target": 1.2, "raw_median": 2.0, "app_median": 2.2}}},
+        "cold_start": {"ratio": 1.05, "pairwise_ratio_median": 1.04,
+                       "floor": {"ready_median": 4.0, "first_over_warm": 1.3, "first_request_median": 2.0},
+                       "app": {"ready_median": 4.2, "first_over_warm": 1.2, "first_request_median": 1.8}},
+        "memory": {"floor_bytes": {"idle": 100 * common.MB, "tiny.en after job": 600 * common.MB},
+                   "app_bytes": {"idle": 90 * common.MB, "tiny.en after job": 620 * common.MB,
+                                 "base after job": 800 * common.MB, "switch tiny.en->base peak": 850 * common.MB}},
+        "switch": {"directions": {"tiny.en->base": {"ratio": 0.7, "raw_median": 0.5, "app_median": 0.35}}},
+        "concurrency": {"summary": {1: {"ratio": 0.95, "throughput": 1.0, "p95": 1.1, "errors": 0}},
+                        "raw_throughput_median": 1.05},
+        "threads": {"torch_default_threads": 2, "raw_seconds": {1: [2.0], 2: [1.5]}, "app_threads": {"default": 2}},
+    }
+    rows = {row[0]: row for row in summary_rows(results)}
+    assert rows["overhead, short clip (10 s audio; ratio of medians 1.100)"][1] == 1.08
+    assert rows["cold start to /readyz (ratio of medians 1.050)"][1] == 1.04
+    assert rows["memory tiny.en after a job (+20 MB)"][3:5] == [600, 620]
+    assert rows["memory switch tiny.en->base peak"][1] == pytest.approx(850 / 800)
+    assert rows["torch threads 1 vs default 2 (raw)"][1] == pytest.approx(2.0 / 1.5)
+    assert "app default threads: 2" in rows
+    assert rows["first request after start (first/warm: floor 1.30, app 1.20)"][1] == pytest.approx(0.9)
+
+
+def test_every_benchmark_runs_in_quick_mode(tmp_path):
+    """``python -m bench --quick``: all six against the real app, raw worker and floor page; about 40 s."""
+    proc = subprocess.run([sys.executable, "-m", "bench", "--quick", "--results", str(tmp_path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    summary = json.loads(next(tmp_path.glob("summary-2*.json")).read_text())
+    assert summary["failed"] == {} and summary["quick"] is True
+    assert set(summary["results_files"]) == {"overhead", "cold_start", "memory", "switch", "concurrency", "threads"}
+    measures = [row[0] for row in summary["summary"]["rows"]]
+    assert any(m.startswith("overhead, short clip") for m in measures)
+    assert any(m.startswith("cold start to /readyz") for m in measures)
+    assert any(m.startswith("throughput, 2 clients") for m in measures)
+    overhead = json.loads((tmp_path / "overhead-latest.json").read_text())
+    assert overhead["clips"]["short"]["same_text"] is True  # same options, same weights: same words
+    assert "== summary" in proc.stdout
