@@ -121,3 +121,20 @@ def test_damaged_local_checkpoint_is_a_clear_error(tmp_path):
     (tmp_path / "mine.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(CorruptCheckpointError, match="delete it"):
         WhisperEngine(tmp_path).load("mine", "cpu")
+
+
+@pytest.mark.parametrize("damage", ["missing", "unexpected", "shape"])
+def test_checkpoint_that_does_not_fit_the_model_is_refused(tmp_path, models_dir, damage):
+    import torch
+
+    checkpoint = torch.load(models_dir / "tiny.en.pt", map_location="cpu", weights_only=True)
+    state = checkpoint["model_state_dict"]
+    if damage == "missing":
+        del state["decoder.ln.weight"]
+    elif damage == "unexpected":
+        state["decoder.extra.weight"] = torch.zeros(3)
+    else:
+        state["decoder.ln.weight"] = torch.zeros(7)
+    torch.save(checkpoint, tmp_path / "mine.pt")
+    with pytest.raises(CorruptCheckpointError, match=r"does not fit openai-whisper's model .*(decoder\.|shape)"):
+        WhisperEngine(tmp_path).load("mine", "cpu")
