@@ -94,3 +94,32 @@ def test_safe_output_names():
     assert safe_stem("../../etc/passwd.wav") == "passwd"
     assert safe_stem("회의 녹음 (1).m4a") == "회의_녹음_1"
     assert safe_stem("") == "transcript"
+
+
+def test_a_file_the_page_probed_is_not_probed_again_by_its_job(service, speech, tmp_path, monkeypatch):
+    """The page probes an upload for its estimate (outside the model's queue); the job reuses that,
+    for the very same file only."""
+    import shutil
+    import time
+
+    from whisper_ui import audio
+
+    probes = []
+    real_probe = audio.probe
+    monkeypatch.setattr(audio, "probe", lambda path, limits: probes.append(path) or real_probe(path, limits))
+    upload = tmp_path / "fox.wav"
+    shutil.copy(speech.fox, upload)
+    assert service.estimate(upload)[0] == pytest.approx(audio.probe(speech.fox, service.limits).duration)
+    probes.clear()
+    assert {"quick", "lazy"} <= words(service.transcribe_file(upload, TranscribeOptions(beam_size=1), ()).result.text)
+    assert probes == []  # decoded with the page's probe
+
+    service.estimate(upload)
+    time.sleep(0.01)
+    shutil.copy(speech.english, upload)  # replaced after the estimate: probed again, and its own words
+    probes.clear()
+    assert {"peter", "london"} <= words(service.transcribe_file(upload, TranscribeOptions(beam_size=1), ()).result.text)
+    assert probes == [upload]
+    probes.clear()
+    service.transcribe_file(upload, TranscribeOptions(beam_size=1), ())  # a probe is used once
+    assert probes == [upload]
