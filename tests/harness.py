@@ -512,7 +512,7 @@ def build_corpus(folder: Path, fox: Path, canary: Canary, max_upload_bytes: int)
     add("mic-zero-samples", "mic-empty.wav", _wav_bytes(16000, 1, np.zeros(0, np.int16)),
         r"^The recording is empty\. Record again", endpoint="/transcribe_microphone")
     add("mic-riff-garbage", "mic-garbage.wav", b"RIFF\x10\x00\x00\x00WAVE" + rng.bytes(4000),
-        r"^The recording could not be read \(.+\)\. Record again\.$", endpoint="/transcribe_microphone")
+        r"^The recording is not a valid WAV file(: .+)?\. Record again\.$", endpoint="/transcribe_microphone")
     add("mic-one-hertz-for-days", "mic-slow.wav", _wav_bytes(1, 1, np.zeros(400_000, np.int16)),
         r"^The audio is longer than the limit of 60\.0 minutes\. Cut it into shorter parts", endpoint="/transcribe_microphone")
     add("mic-ffconcat", "mic-list.wav", f"ffconcat version 1.0\nfile '{target}'\n".encode(), NOT_ACCEPTED,

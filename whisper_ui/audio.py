@@ -235,8 +235,9 @@ def read_recording(path: str | os.PathLike, limits: AudioLimits) -> tuple[int, n
         try:
             rate, data = wavfile.read(path, mmap=False)
         except Exception as e:  # noqa: BLE001 - scipy's parser raises many kinds on hostile bytes (even NameError)
-            reason = str(e) if isinstance(e, ValueError) else f"not a valid WAV file: {type(e).__name__}"
-            raise InvalidAudioError(f"The recording could not be read ({reason}). Record again.") from e
+            reason = f": {e}" if isinstance(e, ValueError) and str(e) else ""
+            log.info("unreadable WAV recording (%s: %s)", type(e).__name__, e)
+            raise InvalidAudioError(f"The recording is not a valid WAV file{reason}. Record again.") from e
         return int(rate), data
     return SAMPLE_RATE, decode(path, limits)
 
