@@ -234,16 +234,10 @@ def start_traced_server(folder: Path, *args: str, env: dict | None = None, wait_
 
 
 def snapshot(root: Path) -> dict[str, int]:
-    """Every file (and symlink) under ``root``: relative path → size."""
-    out = {}
-    for dirpath, _dirs, files in os.walk(root):
-        for name in files:
-            path = Path(dirpath, name)
-            try:
-                out[str(path.relative_to(root))] = path.lstat().st_size
-            except FileNotFoundError:
-                pass
-    return out
+    """Every file (and symlink) under ``root``: relative path → size (the load test's own count)."""
+    from bench.load_test import files_under
+
+    return files_under(root)
 
 
 def new_files(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
