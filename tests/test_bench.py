@@ -184,3 +184,46 @@ def test_pages_are_only_dropped_inside_the_checkpoint_mapping(tmp_path):
     assert torch.equal(in_memory, torch.arange(100_000, dtype=torch.float32))
     assert torch.equal(mapped, torch.arange(100_000, dtype=torch.float32))
     assert _PageDropper(tmp_path / "not-mapped.pt").ranges == []
+
+
+def test_fp16_weights_compute_exactly_what_openai_whisper_computes_in_fp16(models_dir, speech):
+    """On CUDA the engine keeps the weights in fp16 (LayerNorm in fp32): the very numbers openai-whisper
+    casts its fp32 weights to at every use, so the encoder output and the logits are bit for bit the same,
+    with half the memory. Checked here on the CPU, in fp16."""
+    import copy
+
+    import torch
+    import whisper
+
+    from whisper_ui.engine import WhisperEngine, _half_weights
+
+    net = WhisperEngine(models_dir).load("tiny.en", "cpu").net
+    halved = copy.deepcopy(net)
+    _half_weights(halved)
+    mel = whisper.log_mel_spectrogram(whisper.pad_or_trim(whisper.load_audio(str(speech.english))))[None].half()
+    tokenizer = whisper.tokenizer.get_tokenizer(multilingual=False)
+    tokens = torch.tensor([[*tokenizer.sot_sequence_including_notimestamps, *tokenizer.encode(" My name is")]])
+    with torch.no_grad():
+        theirs, ours = net.encoder(mel), halved.encoder(mel)
+        assert ours.dtype == torch.float16 and torch.equal(ours, theirs)
+        assert torch.equal(halved.logits(tokens, ours), net.logits(tokens, theirs))
+    size = lambda model: sum(p.numel() * p.element_size() for p in model.parameters())  # noqa: E731
+    assert size(halved) < 0.51 * size(net)
+    assert all(p.dtype == torch.float32 for m in halved.modules() if isinstance(m, torch.nn.LayerNorm)
+               for p in m.parameters())
+
+
+def test_warm_up_decodes_on_the_model_it_is_given(models_dir):
+    """The warm-up runs on the GPU after a load (bench/gpu.py: first job 4.2 s -> warm); here its code path
+    runs on the CPU, multilingual (language detection) and English-only."""
+    from whisper_ui.engine import WhisperEngine, warm_up
+
+    for name in ("tiny.en", "base"):
+        assert 0 < warm_up(WhisperEngine(models_dir).load(name, "cpu").net) < 60
+
+
+def test_gpu_benchmark_says_it_needs_a_gpu(models_dir, speech):
+    """``bench/gpu.py`` ran on a lent H200 (bench/README.md); here, without CUDA, it says what it needs."""
+    proc = subprocess.run([sys.executable, "-m", "bench.gpu", "--model-dir", str(models_dir), "--audio",
+                           str(speech.english)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "no CUDA GPU" in proc.stderr

@@ -145,8 +145,55 @@ class WhisperEngine(Engine):
         if resolved.alignment_heads is not None:
             net.set_alignment_heads(_heads_dump(resolved.alignment_heads))
         net = net.to(device)
+        if device == "cuda":
+            _half_weights(net)
         net.eval()
+        if device == "cuda":
+            warm_up(net)
         return WhisperModel(resolved.info.name, net, device)
+
+
+def warm_up(net) -> float:
+    """One short transcription right after a load on the GPU, through the jobs' own path; returns its seconds.
+
+    CUDA starts lazily: on an H200 the first job after a load took 4.2 s where the
+    next ones took 0.25 s (tiny.en, 10 s of speech; bench/gpu.py). Paying that here
+    makes the model "ready" only when it is, and the first user's job as fast as
+    the rest. It is ``whisper.transcribe`` with the jobs' decoding (beam search,
+    timestamps, language detection on a multilingual model) on two seconds of
+    faint noise, so that the same kernels run. Not on the CPU, where the first job
+    is ~1.2x a warm one and the decode would cost more start-up time than it saves.
+    """
+    import whisper
+
+    started = time.perf_counter()
+    noise = np.random.default_rng(0).normal(0, 0.01, 2 * whisper.audio.SAMPLE_RATE).astype(np.float32)
+    whisper_kwargs_ = whisper_kwargs(TranscribeOptions(), task="transcribe",
+                                     language=None if net.is_multilingual else "en", fp16=net.device.type == "cuda")
+    whisper.transcribe(net, noise, **{**whisper_kwargs_, "verbose": None, "temperature": 0.0})
+    seconds = time.perf_counter() - started
+    log.info("warm-up transcription on %s in %.2f s", net.device, seconds)
+    return seconds
+
+
+def _half_weights(net) -> None:
+    """Keep the weights in fp16 on the GPU, the layer norms in fp32 (openai-whisper computes them in fp32).
+
+    openai-whisper keeps fp32 weights and casts each one to fp16 at every use
+    (``Linear``, ``Conv1d``, the logits): a cast kernel per layer per decoded token,
+    and twice the memory. The values it computes with are the same fp16 numbers
+    either way (the official checkpoints and the converted ones are fp16), so
+    casting once here changes no result; it halves the model's VRAM. Buffers (the
+    sinusoids, the causal mask, the alignment heads) stay as they are.
+    """
+    import torch
+
+    for module in net.modules():
+        if isinstance(module, torch.nn.LayerNorm):
+            continue
+        for param in module.parameters(recurse=False):
+            if param.dtype == torch.float32:
+                param.data = param.data.half()
 
 
 _MADV_DONTNEED = 4  # Linux
@@ -287,7 +334,7 @@ class WhisperModel(LoadedModel):
         self.name = name
         self.net = net
         self.device = device
-        self.fp16 = device == "cuda"  # weights in fp32, compute in fp16, as openai-whisper does
+        self.fp16 = device == "cuda"  # on the GPU: fp16 weights (LayerNorm fp32) and fp16 compute
         self.english_only = not net.is_multilingual
 
     def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
