@@ -493,10 +493,13 @@ def log_dir(name: str) -> Path:
 # --- command line -----------------------------------------------------------------------------
 
 
-def parser(description: str, repeats: int):
+def parser(description: str, repeats: int, model: bool = False):
+    """The options every benchmark takes; ``model``: also ``--model`` (default tiny.en)."""
     import argparse
 
     p = argparse.ArgumentParser(description=description)
+    if model:
+        p.add_argument("--model", default="tiny.en")
     p.add_argument("--quick", action="store_true",
                    help="a tiny run that only checks the script works (the smoke test uses it); its numbers mean little")
     p.add_argument("--repeats", type=int, default=repeats, help=f"interleaved repeats (default {repeats})")

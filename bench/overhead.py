@@ -109,9 +109,7 @@ def run(quick: bool = False, repeats: int = 5, model: str = "tiny.en", long_repe
 
 
 def main() -> None:
-    p = parser(__doc__.splitlines()[0], repeats=5)
-    p.add_argument("--model", default="tiny.en")
-    args = p.parse_args()
+    args = parser(__doc__.splitlines()[0], repeats=5, model=True).parse_args()
     run(args.quick, args.repeats, args.model, write=not args.no_write)
 
 

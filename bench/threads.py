@@ -86,9 +86,7 @@ def run(quick: bool = False, repeats: int = 3, model: str = "tiny.en", write: bo
 
 
 def main() -> None:
-    p = parser(__doc__.splitlines()[0], repeats=3)
-    p.add_argument("--model", default="tiny.en")
-    args = p.parse_args()
+    args = parser(__doc__.splitlines()[0], repeats=3, model=True).parse_args()
     run(args.quick, args.repeats, args.model, write=not args.no_write)
 
 

@@ -90,13 +90,17 @@ def free_memory() -> None:
 
 
 @functools.cache
-def _libc_malloc_trim() -> Callable[[int], int] | None:
+def _glibc() -> ctypes.CDLL | None:
+    """glibc, for ``malloc_trim`` and ``madvise``; None elsewhere (macOS, Windows, musl)."""
     if not sys.platform.startswith("linux"):
         return None
     try:
-        return ctypes.CDLL("libc.so.6").malloc_trim
-    except (OSError, AttributeError):  # not glibc (musl): nothing to trim
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.malloc_trim, libc.madvise  # noqa: B018 - both must be there
+    except (OSError, AttributeError):
         return None
+    libc.madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+    return libc
 
 
 def trim_heap() -> None:
@@ -106,9 +110,9 @@ def trim_heap() -> None:
     to tiny.en the process stayed ~180 MB larger than one that only ever loaded
     tiny.en, and each job left 40-90 MB of activations behind.
     """
-    trim = _libc_malloc_trim()
-    if trim is not None:
-        trim(0)
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
 class WhisperEngine(Engine):
@@ -145,10 +149,9 @@ class WhisperEngine(Engine):
         if resolved.alignment_heads is not None:
             net.set_alignment_heads(_heads_dump(resolved.alignment_heads))
         net = net.to(device)
-        if device == "cuda":
-            _half_weights(net)
         net.eval()
         if device == "cuda":
+            _half_weights(net)
             warm_up(net)
         return WhisperModel(resolved.info.name, net, device)
 
@@ -168,9 +171,9 @@ def warm_up(net) -> float:
 
     started = time.perf_counter()
     noise = np.random.default_rng(0).normal(0, 0.01, 2 * whisper.audio.SAMPLE_RATE).astype(np.float32)
-    whisper_kwargs_ = whisper_kwargs(TranscribeOptions(), task="transcribe",
-                                     language=None if net.is_multilingual else "en", fp16=net.device.type == "cuda")
-    whisper.transcribe(net, noise, **{**whisper_kwargs_, "verbose": None, "temperature": 0.0})
+    kwargs = whisper_kwargs(TranscribeOptions(), task="transcribe", language=None if net.is_multilingual else "en",
+                            fp16=net.device.type == "cuda")
+    whisper.transcribe(net, noise, **{**kwargs, "verbose": None, "temperature": 0.0})
     seconds = time.perf_counter() - started
     log.info("warm-up transcription on %s in %.2f s", net.device, seconds)
     return seconds
@@ -229,15 +232,8 @@ class _PageDropper:
     """
 
     def __init__(self, path: Path):
-        self.ranges = _mapped_ranges(path) if sys.platform.startswith("linux") else []
-        self.madvise = None
-        if self.ranges:
-            try:
-                libc = ctypes.CDLL("libc.so.6", use_errno=True)
-                self.madvise = libc.madvise
-                self.madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
-            except (OSError, AttributeError):
-                self.ranges = []
+        self.libc = _glibc()
+        self.ranges = _mapped_ranges(path) if self.libc is not None else []
         self.page = os.sysconf("SC_PAGE_SIZE") if self.ranges else 4096
 
     def drop(self, tensor) -> None:
@@ -249,7 +245,7 @@ class _PageDropper:
             if low <= start and end <= high:  # inside the file's mapping, and only then
                 first = start - start % self.page
                 last = min(high, end + (-end) % self.page)
-                self.madvise(first, last - first, _MADV_DONTNEED)
+                self.libc.madvise(first, last - first, _MADV_DONTNEED)
                 return
 
 

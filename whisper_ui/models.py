@@ -161,14 +161,22 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-# (path, device, inode, size, mtime) -> SHA-256: switching back to a model does not hash
-# its file again (large-v3: 3 GB, seconds), and a replaced or rewritten file is hashed anew
+def file_version(path: str | os.PathLike) -> tuple:
+    """One version of one file: (real path, device, inode, size, mtime). Raises OSError.
+
+    A key for what is known about a file's content: a replaced or rewritten file gets a new one.
+    """
+    st = os.stat(path)
+    return (os.path.realpath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+# file version -> SHA-256: switching back to a model does not hash its file again
+# (large-v3: 3 GB, seconds), and a replaced or rewritten file is hashed anew
 _sha256_cache: dict[tuple, str] = {}
 
 
 def _cached_sha256(path: Path) -> str:
-    st = path.stat()
-    key = (str(path.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    key = file_version(path)
     if key not in _sha256_cache:
         _sha256_cache[key] = file_sha256(path)
     return _sha256_cache[key]

@@ -7,7 +7,6 @@ Handlers in the UI layer call these methods and turn ``WhisperUIError`` into
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import tempfile
 import threading
@@ -21,7 +20,7 @@ import numpy as np
 from . import audio as audio_mod
 from .errors import NoSpeechError, UnknownModelError
 from .manager import ModelManager
-from .models import ModelInfo, list_models, model_info
+from .models import ModelInfo, file_version, list_models, model_info
 from .settings import Settings
 from .transcription import OUTPUT_FORMATS, TranscribeOptions, TranscriptionResult, safe_stem, write_outputs
 
@@ -81,10 +80,9 @@ class TranscriptionService:
     @staticmethod
     def _identity(path: str | Path) -> tuple | None:
         try:
-            st = os.stat(path)
+            return file_version(path)
         except OSError:
             return None
-        return (os.path.realpath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
     def _remember_probe(self, path: str | Path, probed: audio_mod.ProbeResult) -> None:
         key = self._identity(path)
