@@ -64,6 +64,123 @@ def test_a_header_that_lies_about_the_length_is_caught_while_decoding(tmp_path):
         audio.decode(long, audio.AudioLimits(LIMITS.max_bytes, 2.0), probed)
 
 
+# --- WAV headers read in Python ---------------------------------------------------------------------
+
+WAV_VARIANTS = {  # name: ffmpeg output options
+    "s16-22k-mono": ["-c:a", "pcm_s16le"],
+    "s16-16k-mono": ["-ar", "16000", "-ac", "1", "-c:a", "pcm_s16le"],  # read without ffmpeg
+    "f32-16k-stereo": ["-ar", "16000", "-ac", "2", "-c:a", "pcm_f32le"],
+    "s24-48k-extensible": ["-ar", "48000", "-ac", "3", "-c:a", "pcm_s24le"],  # 3 channels: WAVE_FORMAT_EXTENSIBLE
+    "u8-8k": ["-ar", "8000", "-c:a", "pcm_u8"],
+    "f64-44k": ["-ar", "44100", "-c:a", "pcm_f64le"],
+    "s16-with-metadata": ["-c:a", "pcm_s16le", "-metadata", "title=" + "x" * 5000],  # a LIST chunk first
+}
+
+
+@pytest.mark.parametrize("name", sorted(WAV_VARIANTS))
+def test_a_wav_header_read_in_python_says_what_ffprobe_says(speech, tmp_path, name):
+    wav = tmp_path / f"{name}.wav"
+    ffmpeg("-i", speech.english, *WAV_VARIANTS[name], wav)
+    ours = audio.probe_wav(wav, wav.stat().st_size)
+    theirs = audio.ffprobe(wav, LIMITS)
+    assert ours is not None
+    assert (ours.sample_rate, ours.channels, ours.codec) == (theirs.sample_rate, theirs.channels, theirs.codec)
+    assert ours.duration == pytest.approx(theirs.duration, abs=1e-3)
+    # and the samples the model gets are those openai-whisper's own ffmpeg call gives
+    assert np.array_equal(audio.decode(wav, LIMITS, ours), whisper.load_audio(str(wav)))
+
+
+def test_a_16khz_mono_wav_is_read_without_starting_ffmpeg(speech, tmp_path, monkeypatch):
+    wav = tmp_path / "ready.wav"
+    ffmpeg("-i", speech.english, *WAV_VARIANTS["s16-16k-mono"], wav)
+    expected = whisper.load_audio(str(wav))
+
+    def no_process(*args, **kwargs):
+        raise AssertionError(f"a process was started: {args}")
+    monkeypatch.setattr(subprocess, "run", no_process)
+    assert np.array_equal(audio.decode(wav, LIMITS), expected)
+
+
+def _riff(*chunks: bytes, form: bytes = b"WAVE", magic: bytes = b"RIFF") -> bytes:
+    body = form + b"".join(chunks)
+    return magic + len(body).to_bytes(4, "little") + body
+
+
+def _chunk(name: bytes, payload: bytes, size: int | None = None) -> bytes:
+    return name + (len(payload) if size is None else size).to_bytes(4, "little") + payload + b"\0" * (len(payload) & 1)
+
+
+def _fmt(tag=1, channels=1, rate=16000, bits=16, align=None) -> bytes:
+    align = channels * bits // 8 if align is None else align
+    return _chunk(b"fmt ", np.array([tag, channels], "<u2").tobytes() + np.array([rate, rate * align], "<u4").tobytes()
+                  + np.array([align, bits], "<u2").tobytes())
+
+
+SAMPLES = (np.sin(np.arange(16000) / 5) * 8000).astype("<i2").tobytes()
+
+
+def test_a_long_wav_is_refused_from_its_header_without_any_process(tmp_path, monkeypatch):
+    wav = tmp_path / "long.wav"
+    wav.write_bytes(_riff(_fmt(rate=8000), _chunk(b"data", bytes(2 * 8000 * 200))))  # 200 s, over 120 s
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail("a process was started"))
+    with pytest.raises(AudioTooLongError, match=r"3\.3 minutes long; the limit is 2\.0 minutes"):
+        audio.probe(wav, LIMITS)
+
+
+def test_the_length_counts_only_the_samples_in_the_file(tmp_path):
+    for declared, seconds in ((10 ** 9, 1.0), (0xFFFFFFFF, 1.0), (0, 1.0), (16000, 0.5)):
+        wav = tmp_path / "claims.wav"
+        wav.write_bytes(_riff(_fmt(), _chunk(b"data", SAMPLES, size=declared)))
+        probed = audio.probe(wav, LIMITS)
+        assert probed.duration == seconds, declared
+        assert audio.decode(wav, LIMITS, probed).size == int(seconds * 16000)
+
+
+@pytest.mark.parametrize("content", [
+    _riff(_fmt(), _chunk(b"data", SAMPLES), magic=b"RF64"),  # 64-bit sizes: ffprobe's business
+    _riff(_fmt(), _chunk(b"data", SAMPLES), form=b"AVI "),
+    _riff(_chunk(b"data", SAMPLES), _fmt()),  # samples before the format
+    _riff(_fmt(tag=2, bits=4, align=256), _chunk(b"data", SAMPLES)),  # ADPCM
+    _riff(_fmt(tag=0x55, bits=0, align=1), _chunk(b"data", SAMPLES)),  # MP3 inside a WAV
+    _riff(_fmt(channels=0), _chunk(b"data", SAMPLES)),
+    _riff(_fmt(rate=0), _chunk(b"data", SAMPLES)),
+    _riff(_fmt(align=3), _chunk(b"data", SAMPLES)),
+    _riff(_fmt(bits=12), _chunk(b"data", SAMPLES)),
+    _riff(_fmt(), _fmt(rate=8000), _chunk(b"data", SAMPLES)),  # two formats
+    _riff(_fmt())[:30],  # cut inside the format
+    _riff(_fmt(), b"LIST" + (2 ** 31).to_bytes(4, "little")),  # a chunk that runs past the end
+], ids=["rf64", "avi", "data-first", "adpcm", "mp3-in-wav", "no-channels", "no-rate", "bad-align", "12-bit",
+        "two-fmt", "cut-fmt", "huge-chunk"])
+def test_anything_but_a_plain_wav_header_goes_to_ffprobe(tmp_path, content):
+    wav = tmp_path / "odd.wav"
+    wav.write_bytes(content)
+    assert audio.probe_wav(wav, len(content)) is None
+
+
+def test_mangled_wav_headers_never_get_past_the_checks(speech, tmp_path):
+    """Random damage to a real WAV's first 64 bytes: an AudioError with a message, or audio."""
+    from whisper_ui.errors import AudioError
+
+    good = speech.english.read_bytes()
+    rng = np.random.default_rng(7)
+    outcomes = {"audio": 0, "refused": 0}
+    for i in range(40):
+        data = bytearray(good)
+        for pos in rng.integers(0, 64, size=rng.integers(1, 6)):
+            data[pos] = int(rng.integers(0, 256))
+        wav = tmp_path / f"mangled{i}.wav"
+        wav.write_bytes(bytes(data))
+        try:
+            samples = audio.decode(wav, LIMITS)
+        except AudioError as e:
+            assert str(e)
+            outcomes["refused"] += 1
+        else:
+            assert samples.dtype == np.float32 and 0 < samples.size <= LIMITS.max_seconds * audio.SAMPLE_RATE
+            outcomes["audio"] += 1
+    assert outcomes["audio"] and outcomes["refused"], outcomes
+
+
 def test_file_without_audio_stream(tmp_path):
     video = tmp_path / "silent-film.mp4"
     ffmpeg("-f", "lavfi", "-i", "color=c=red:s=32x32:d=1", "-c:v", "libx264", video)
