@@ -131,7 +131,7 @@ LONG_TEXT = (
 
 @dataclass(frozen=True)
 class Speech:
-    sentences: tuple[Path, ...]  # about 3 s each: the concurrency jobs
+    sentences: tuple[Path, ...]  # about 3 s each: one set of concurrency jobs
     short: Path  # about 10 s: the three sentences
     long: Path  # about 75 s: LONG_TEXT
 

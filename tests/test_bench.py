@@ -103,8 +103,9 @@ def test_summary_puts_each_benchmark_in_one_table():
                    "app_bytes": {"idle": 90 * common.MB, "tiny.en after job": 620 * common.MB,
                                  "base after job": 800 * common.MB, "switch tiny.en->base peak": 850 * common.MB}},
         "switch": {"directions": {"tiny.en->base": {"ratio": 0.7, "raw_median": 0.5, "app_median": 0.35}}},
-        "concurrency": {"summary": {1: {"ratio": 0.95, "throughput": 1.0, "p95": 1.1, "errors": 0}},
-                        "raw_throughput_median": 1.05},
+        "concurrency": {"sets": {"sentences": {"summary": {1: {"ratio": 0.95, "throughput": 1.0, "p95": 1.1,
+                                                                "errors": 0}},
+                                               "raw_throughput_median": 1.05}}},
         "threads": {"torch_default_threads": 2, "raw_seconds": {1: [2.0], 2: [1.5]}, "app_threads": {"default": 2}},
     }
     rows = {row[0]: row for row in summary_rows(results)}
@@ -115,6 +116,7 @@ def test_summary_puts_each_benchmark_in_one_table():
     assert rows["torch threads 1 vs default 2 (raw)"][1] == pytest.approx(2.0 / 1.5)
     assert "app default threads: 2" in rows
     assert rows["first request after start (first/warm: floor 1.30, app 1.20)"][1] == pytest.approx(0.9)
+    assert rows["throughput, ~3 s sentences, 1 client (p95 1.10 s, 0 errors)"][1:3] == [0.95, "≥ 0.9"]
 
 
 def test_every_benchmark_runs_in_quick_mode(tmp_path):
@@ -128,7 +130,7 @@ def test_every_benchmark_runs_in_quick_mode(tmp_path):
     measures = [row[0] for row in summary["summary"]["rows"]]
     assert any(m.startswith("overhead, short clip") for m in measures)
     assert any(m.startswith("cold start to /readyz") for m in measures)
-    assert any(m.startswith("throughput, 2 clients") for m in measures)
+    assert any(m.startswith("throughput, ~3 s sentences, 2 clients") for m in measures)
     overhead = json.loads((tmp_path / "overhead-latest.json").read_text())
     assert overhead["clips"]["short"]["same_text"] is True  # same options, same weights: same words
     assert "== summary" in proc.stdout
