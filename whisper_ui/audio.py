@@ -21,8 +21,8 @@ The file is probed first, and refused before decoding when it is over the
 size or duration limit or has no audio stream. A plain PCM or float WAV is
 probed by reading its header here (``probe_wav``: no ffprobe process, ~70 ms
 less per job) and then decoded by ffmpeg with the WAV demuxer forced; a
-16 kHz mono 16-bit WAV, already what the model takes, is read directly. Decoded PCM comes back through
-a pipe, so no temporary file is written. The samples are the same as
+16 kHz mono 16-bit WAV, already what the model takes, is read directly.
+Decoded PCM comes back through a pipe, so no temporary file is written. The samples are the same as
 ``whisper.load_audio`` gives (16 kHz mono s16le scaled to float32).
 """
 
