@@ -10,6 +10,7 @@ import whisper
 
 from whisper_ui import audio
 from whisper_ui.errors import (
+    AudioError,
     AudioTooLargeError,
     AudioTooLongError,
     FFmpegNotFoundError,
@@ -159,8 +160,6 @@ def test_anything_but_a_plain_wav_header_goes_to_ffprobe(tmp_path, content):
 
 def test_mangled_wav_headers_never_get_past_the_checks(speech, tmp_path):
     """Random damage to a real WAV's first 64 bytes: an AudioError with a message, or audio."""
-    from whisper_ui.errors import AudioError
-
     good = speech.english.read_bytes()
     rng = np.random.default_rng(7)
     outcomes = {"audio": 0, "refused": 0}
