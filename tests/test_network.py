@@ -13,6 +13,7 @@ the log. The counts are written to ``artifacts/hardening/network.json``.
 from __future__ import annotations
 
 import json
+import subprocess
 
 import httpx
 import pytest
@@ -100,10 +101,14 @@ def test_the_file_route_does_not_fetch_urls(watched):
                 assert response.status_code == 403, (route, target, response.status_code)
 
 
-def test_a_transcription_works_offline(watched, speech):
+def test_a_transcription_works_offline(watched, speech, tmp_path):
     client = Client(watched.url, verbose=False, download_files=False, analytics_enabled=False)
-    text = client.predict(handle_file(str(speech.english)), "transcribe", "en", 1, api_name="/transcribe")[0]
-    assert {"peter", "london"} <= words(text)
+    # a WAV (header read in Python, then ffmpeg) and an MP3 (ffprobe, then ffmpeg): every child is traced
+    mp3 = tmp_path / "english.mp3"
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(speech.english), str(mp3)], check=True)
+    for path in (speech.english, mp3):
+        text = client.predict(handle_file(str(path)), "transcribe", "en", 1, api_name="/transcribe")[0]
+        assert {"peter", "london"} <= words(text), path.name
 
 
 def test_no_outbound_connection_at_all(watched):
