@@ -46,7 +46,7 @@ def _run_one(name: str, quick: bool, shared: dict[str, Any]) -> dict[str, Any]:
     if name == "switch":
         return switch.run(quick, **pair)
     if name == "concurrency":
-        return concurrency.run(quick, **pair)
+        return concurrency.run(quick, floor=shared.get("floor"), **pair)
     if name == "threads":
         return threads.run(quick, **pair)
     raise ValueError(name)
