@@ -94,15 +94,14 @@ def _measure(app, raw, floor, clients, floor_clients, jobs, kwargs, rounds: int,
     minutes, so each app batch is compared with its own neighbours."""
     n_jobs = len(jobs)
     pairs: dict[int, list[dict[str, Any]]] = {n: [] for n in levels}
-    turn = 0
-    for _ in range(rounds):
-        for n in levels:
+    for round_index in range(rounds):
+        for level_index, n in enumerate(levels):
             runs = {"raw": lambda: _raw_batch(raw, jobs, kwargs),
                     "app": lambda n=n: _app_batch(clients[:n], jobs),
                     "floor": lambda n=n: _app_batch(floor_clients[:n], jobs)}
             order = ["raw", "app", "floor"] if floor is not None else ["raw", "app"]
-            order = order[turn % len(order):] + order[:turn % len(order)]
-            turn += 1
+            turn = (round_index + level_index) % len(order)  # each level runs each order once in len(order) rounds
+            order = order[turn:] + order[:turn]
             got = {name: runs[name]() for name in order}
             raw_wall, raw_latencies = got["raw"]
             wall, latencies, errors = got["app"]
