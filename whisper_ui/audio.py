@@ -217,6 +217,10 @@ _PCM_CODECS = {(1, 8): "pcm_u8", (1, 16): "pcm_s16le", (1, 24): "pcm_s24le", (1,
 _WAV_HEADER_SCAN = 1 << 20  # chunks before the samples (LIST, bext, junk...) are looked through up to 1 MiB
 
 
+def _is_riff_wave(header: bytes) -> bool:
+    return len(header) >= 12 and header[:4] == b"RIFF" and header[8:12] == b"WAVE"
+
+
 def probe_wav(path: Path, size: int) -> ProbeResult | None:
     """The facts ffprobe would give for a plain PCM or float WAV, read from its header in Python.
 
@@ -227,10 +231,11 @@ def probe_wav(path: Path, size: int) -> ProbeResult | None:
     """
     try:
         with open(path, "rb") as f:
-            head = f.read(min(size, _WAV_HEADER_SCAN))
+            head = f.read(12)
+            if not _is_riff_wave(head):  # an MP3, a video...: nothing more is read
+                return None
+            head += f.read(min(size, _WAV_HEADER_SCAN) - 12)
     except OSError:
-        return None
-    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
         return None
     pos, fmt = 12, None
     while pos + 8 <= len(head):
@@ -264,9 +269,19 @@ def probe_wav(path: Path, size: int) -> ProbeResult | None:
 
 def decode(path: str | os.PathLike, limits: AudioLimits, probed: ProbeResult | None = None) -> np.ndarray:
     """Probe (unless already done), then decode to 16 kHz mono float32."""
+    path = Path(path)
     probed = probed or probe(path, limits)
     if probed.is_model_ready_wav:
-        return _read_model_ready_wav(Path(path), probed, limits)
+        audio = _read_model_ready_wav(path, probed)
+    else:
+        audio = _ffmpeg_decode(path, limits, probed)
+    check_duration(len(audio) / SAMPLE_RATE, limits)
+    if audio.size == 0:
+        raise InvalidAudioError("The file holds no audio samples (zero length). Upload a recording with sound in it.")
+    return audio
+
+
+def _ffmpeg_decode(path: Path, limits: AudioLimits, probed: ProbeResult) -> np.ndarray:
     ffmpeg = _tool("ffmpeg")
     # Read at most one second past the limit: enough to tell that the real
     # length is over it when the header lied, never the whole of a huge file.
@@ -279,22 +294,18 @@ def decode(path: str | os.PathLike, limits: AudioLimits, probed: ProbeResult | N
         mix = ["-af", "pan=mono|c0=" + "+".join(f"{share}*c{i}" for i in range(probed.channels))]
     args = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-threads", "0", *_WHITELIST_ARGS,
             *(["-f", "wav"] if probed.data_offset is not None else []),  # the demuxer the header was read for
-            "-t", cap, "-i", _file_url(Path(path)), "-map", "0:a:0", "-vn", "-sn", "-dn", *mix,
+            "-t", cap, "-i", _file_url(path), "-map", "0:a:0", "-vn", "-sn", "-dn", *mix,
             "-f", "s16le", "-ac", "1", "-acodec", "pcm_s16le", "-ar", str(SAMPLE_RATE), "-"]
     proc = _run(args, limits.timeout, "Decoding the audio")
     if proc.returncode != 0:
         raise InvalidAudioError(
-            f"The audio could not be decoded; the file may be damaged ({_stderr_tail(proc, Path(path))}). "
+            f"The audio could not be decoded; the file may be damaged ({_stderr_tail(proc, path)}). "
             "Try converting it to WAV or MP3 and upload it again."
         )
-    audio = np.frombuffer(proc.stdout, np.int16).flatten().astype(np.float32) / 32768.0
-    check_duration(len(audio) / SAMPLE_RATE, limits)
-    if audio.size == 0:
-        raise InvalidAudioError("The file holds no audio samples (zero length). Upload a recording with sound in it.")
-    return audio
+    return np.frombuffer(proc.stdout, np.int16).flatten().astype(np.float32) / 32768.0
 
 
-def _read_model_ready_wav(path: Path, probed: ProbeResult, limits: AudioLimits) -> np.ndarray:
+def _read_model_ready_wav(path: Path, probed: ProbeResult) -> np.ndarray:
     """The samples of a 16 kHz mono 16-bit WAV, as ffmpeg would give them (s16le / 32768), without ffmpeg."""
     assert probed.data_offset is not None and probed.data_bytes is not None
     count = probed.data_bytes // 2
@@ -304,9 +315,6 @@ def _read_model_ready_wav(path: Path, probed: ProbeResult, limits: AudioLimits) 
         raise InvalidAudioError(f"The uploaded file could not be read ({e}).") from e
     if samples.size != count:  # changed since the probe
         raise InvalidAudioError("The file changed while it was being read. Upload it again.")
-    check_duration(samples.size / SAMPLE_RATE, limits)
-    if samples.size == 0:
-        raise InvalidAudioError("The file holds no audio samples (zero length). Upload a recording with sound in it.")
     return samples.astype(np.float32) / 32768.0
 
 
@@ -321,7 +329,7 @@ def read_recording(path: str | os.PathLike, limits: AudioLimits) -> tuple[int, n
         raise AudioTooLargeError(f"The recording is over the limit of {_fmt_limit_mb(limits.max_bytes)}.")
     with open(path, "rb") as f:
         header = f.read(12)
-    if header[:4] == b"RIFF" and header[8:12] == b"WAVE":
+    if _is_riff_wave(header):
         from scipy.io import wavfile
 
         try:
