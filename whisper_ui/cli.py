@@ -20,13 +20,23 @@ def setup_logging(level: str = "INFO") -> None:
 
 def create_service(settings: Settings, engine=None):
     """Build the manager and service from settings (an engine may be injected by tests)."""
-    from .engine import WhisperEngine
     from .manager import ModelManager
     from .service import TranscriptionService
 
-    manager = ModelManager(engine or WhisperEngine(settings.model_dir), settings.model, settings.device,
-                           settings.idle_unload_minutes * 60)
+    manager = ModelManager(engine or create_engines(settings), settings.model, settings.device,
+                           settings.idle_unload_minutes * 60,
+                           default_engine=None if engine is not None else settings.engine)
     return TranscriptionService(settings, manager)
+
+
+def create_engines(settings: Settings) -> dict:
+    """Both engines over the same model folder; ``--engine`` picks the one used at start."""
+    from .engine import WhisperEngine
+    from .faster import FasterWhisperEngine
+
+    return {"openai-whisper": WhisperEngine(settings.model_dir),
+            "faster-whisper": FasterWhisperEngine(settings.model_dir, settings.compute_type, settings.batch_size,
+                                                  settings.threads)}
 
 
 def configure_torch(settings: Settings) -> None:

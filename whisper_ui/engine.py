@@ -1,9 +1,10 @@
 """Engines: what turns a model name into a loaded model that transcribes.
 
-The model manager only speaks to ``Engine`` and ``LoadedModel``. openai-whisper
-is the engine today; a faster-whisper (CTranslate2) engine can be added beside
-it by implementing the same two classes, without touching the manager, the UI
-or the API.
+The model manager only speaks to ``Engine`` and ``LoadedModel``. Two engines
+implement them: openai-whisper (here, the default) and faster-whisper
+(CTranslate2, ``whisper_ui.faster``). A load is two steps: ``prepare`` makes
+the model's files ready (download, conversion) while the old model still
+serves, then ``load`` reads them into memory once the old model is freed.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ class LoadedModel(ABC):
     device: str
     fp16: bool
     english_only: bool
+    engine: str = "openai-whisper"
+    compute_type: str = "float32"  # what the weights are computed in: float32, float16, int8...
 
     @abstractmethod
     def transcribe(self, audio: np.ndarray, options: TranscribeOptions,
@@ -58,9 +61,22 @@ class LoadedModel(ABC):
 class Engine(ABC):
     name: str
 
+    def prepare(self, model: str, events: LoadEvents | None = None) -> None:
+        """Make ``model``'s files ready on disk (download, check, convert), without loading it.
+
+        The manager calls this before it frees the loaded model, so a model that
+        cannot be had (offline, bad checksum) never costs the one that serves.
+        An engine whose ``load`` needs no files does nothing here.
+        """
+        return None
+
     @abstractmethod
     def load(self, model: str, device: str, events: LoadEvents | None = None) -> LoadedModel:
         """Load ``model`` on ``device`` ("cpu" or "cuda")."""
+
+    def compute_type(self, device: str) -> str:
+        """The compute type a model of this engine gets on ``device``."""
+        return "float16" if device == "cuda" else "float32"
 
 
 def cuda_available() -> bool:
@@ -70,11 +86,14 @@ def cuda_available() -> bool:
 
 
 def is_cuda_oom(error: BaseException) -> bool:
+    """torch's out-of-memory error, or CTranslate2's ("CUDA failed with error out of memory")."""
     import torch
 
     if isinstance(error, torch.cuda.OutOfMemoryError):
         return True
-    return isinstance(error, RuntimeError) and "CUDA out of memory" in str(error)
+    text = str(error)
+    return isinstance(error, RuntimeError) and ("CUDA out of memory" in text or "CUDA failed with error out of memory"
+                                                  in text or "CUBLAS_STATUS_ALLOC_FAILED" in text)
 
 
 def free_memory() -> None:
@@ -123,6 +142,23 @@ class WhisperEngine(Engine):
     def __init__(self, model_dir: Path):
         self.model_dir = Path(model_dir)
 
+    def prepare(self, model: str, events: LoadEvents | None = None) -> None:
+        """``NAME.pt`` on disk: there already, imported once from a CTranslate2 ``NAME/`` folder, or downloaded."""
+        from .convert import import_ct2
+        from .models import download, model_info
+
+        events = events or LoadEvents()
+        info = model_info(model, self.model_dir)
+        if info.on_disk:
+            return
+        if info.ct2_on_disk:
+            log.info("model %s: only its CTranslate2 folder %s is here: importing it once into %s",
+                     info.name, info.ct2_dir, info.path)
+            import_ct2(info.ct2_dir, info.name, self.model_dir)
+        elif info.official:
+            events.on_download()
+            download(info, events.on_progress)
+
     def load(self, model: str, device: str, events: LoadEvents | None = None) -> LoadedModel:
         import torch
         import whisper
@@ -132,6 +168,7 @@ class WhisperEngine(Engine):
         events = events or LoadEvents()
         if device == "cuda" and not torch.cuda.is_available():
             raise ModelError("CUDA was asked for (--device cuda) but no CUDA GPU is available; use --device cpu or auto.")
+        self.prepare(model, events)  # nothing to do when the manager prepared it
         resolved = resolve_checkpoint(model, self.model_dir, progress=events.on_progress, on_download=events.on_download)
         checkpoint, resolved.checkpoint = resolved.checkpoint, {}  # the weights are mmapped: drop them after copying
         try:
@@ -331,6 +368,7 @@ class WhisperModel(LoadedModel):
         self.net = net
         self.device = device
         self.fp16 = device == "cuda"  # on the GPU: fp16 weights (LayerNorm fp32) and fp16 compute
+        self.compute_type = "float16" if self.fp16 else "float32"
         self.english_only = not net.is_multilingual
 
     def detect_language(self, audio: np.ndarray) -> tuple[str, float]:

@@ -4,7 +4,11 @@ openai-whisper installs kv-cache hooks on the shared model for the length of a
 decode, so two decodes on one model corrupt each other. Every use of the model
 (transcription, load, switch, unload) therefore holds ``_job_lock``: a switch
 waits for the running job, and frees the old model before the new one is
-loaded, so two models are never resident together. A second lock guards only
+loaded, so two models are never resident together; the new model's files are
+made ready first (download, checksum, conversion: ``Engine.prepare``), so a
+model that cannot be had leaves the loaded one serving, and a load that fails
+after the old model was freed loads the old one back. Engines (openai-whisper,
+faster-whisper) switch by the same rules as models. A second lock guards only
 the small state record, so the status can be read at any time without waiting
 for a job.
 
@@ -37,6 +41,8 @@ class ModelState:
     status: str = NOT_LOADED
     model: str | None = None  # the model loaded, or being loaded
     device: str | None = None
+    engine: str | None = None  # "openai-whisper" or "faster-whisper"
+    compute_type: str | None = None  # float32, float16, int8...
     fp16: bool = False
     load_seconds: float | None = None
     error: str | None = None  # why the last load failed (status "failed")
@@ -54,12 +60,18 @@ class ModelState:
 
 
 class ModelManager:
-    def __init__(self, engine: Engine, default_model: str, device: str = "auto", idle_unload_seconds: float = 0.0):
-        self.engine = engine
+    def __init__(self, engine: Engine | dict[str, Engine], default_model: str, device: str = "auto",
+                 idle_unload_seconds: float = 0.0, default_engine: str | None = None):
+        """``engine``: one engine, or several by name (the first, or ``default_engine``, is used by default)."""
+        self.engines = dict(engine) if isinstance(engine, dict) else {engine.name: engine}
+        self.engine_name = default_engine or next(iter(self.engines))
+        if self.engine_name not in self.engines:
+            raise ValueError(f"unknown engine {self.engine_name!r}")
         self.default_model = canonical_name(default_model)
         self.device_setting = device
         self.idle_unload_seconds = idle_unload_seconds
         self._model: LoadedModel | None = None
+        self._model_engine: str | None = None  # the name of the engine that loaded ``_model``
         self._target = self.default_model  # what a job loads when nothing is loaded
         self._job_lock = threading.Lock()
         self._state_lock = threading.Lock()
@@ -83,6 +95,11 @@ class ModelManager:
         with self._state_lock:
             self._state = replace(self._state, **{k: getattr(self._state, k) + v for k, v in deltas.items()})
 
+    @property
+    def engine(self) -> Engine:
+        """The engine the next load uses (the loaded model's, or the one last asked for)."""
+        return self.engines[self.engine_name]
+
     def resolve_device(self) -> str:
         if self.device_setting == "auto":
             return "cuda" if cuda_available() else "cpu"
@@ -90,11 +107,14 @@ class ModelManager:
 
     # --- loading -----------------------------------------------------------
 
-    def load(self, name: str | None = None) -> ModelState:
-        """Load ``name`` (the default model if None), replacing the loaded one. Blocks until done."""
+    def load(self, name: str | None = None, engine: str | None = None) -> ModelState:
+        """Load ``name`` (the default model if None) with ``engine`` (the current one if None),
+        replacing the loaded model. Blocks until done."""
         name = canonical_name(name or self._target)
+        if engine is not None and engine not in self.engines:
+            raise ModelError(f"Unknown engine '{engine}'. Use one of {', '.join(self.engines)}.")
         with self._job_lock:
-            self._load_locked(name)
+            self._load_locked(name, engine or self.engine_name)
         return self.state
 
     def unload(self) -> None:
@@ -127,14 +147,17 @@ class ModelManager:
         if self._model is not None:
             log.info("unloading model %s from %s", self._model.name, self._model.device)
             self._model.unload()
-            self._model = None
+            self._model = self._model_engine = None
             free_memory()
 
-    def _load_locked(self, name: str) -> LoadedModel:
+    def _load_locked(self, name: str, engine: str | None = None) -> LoadedModel:
+        engine = engine or self.engine_name
         state = self.state
-        if self._model is not None and self._model.name == name and state.ready:
+        if self._model is not None and self._model.name == name and self._model_engine == engine and state.ready:
             return self._model
-        self._target = name
+        previous = (self._model.name, self._model_engine, self._model.device) if self._model is not None else None
+        self._prepare(name, engine)  # the files first: the loaded model serves on if they cannot be had
+        self._target, self.engine_name = name, engine
         self._unload_locked()  # free the old model before the new one is loaded
         device = self.resolve_device()
         try:
@@ -143,19 +166,60 @@ class ModelManager:
             if is_cuda_oom(e):
                 free_memory()
                 return self._fall_back(name, device, e)
+            if previous is not None:
+                self._restore(previous, e)
             raise
 
+    def _prepare(self, name: str, engine: str) -> None:
+        """``Engine.prepare`` with the state showing a download; on failure the state is the loaded model's again."""
+        before = self.state
+        events = LoadEvents(
+            on_download=lambda: self._set(status=DOWNLOADING, model=name, engine=engine, download_fraction=0.0),
+            on_progress=lambda done, total: self._set(download_fraction=(done / total) if total else None),
+        )
+        try:
+            self.engines[engine].prepare(name, events)
+        except Exception as e:
+            message = str(e) if isinstance(e, WhisperUIError) else f"Getting model {name} failed: {type(e).__name__}: {e}"
+            log.error("model %s (%s) could not be made ready: %s", name, engine, message)
+            if self._model is not None:  # the loaded model keeps serving: the state says so
+                self._set(**{k: getattr(before, k) for k in ("status", "model", "device", "engine", "compute_type",
+                                                              "fp16", "error", "load_seconds")},
+                          download_fraction=None, last_error=message)
+            else:
+                self._set(status=FAILED, model=name, engine=engine, error=message, last_error=message,
+                          download_fraction=None)
+            if isinstance(e, WhisperUIError):
+                raise
+            raise ModelError(message) from e
+        if self.state.download_fraction is not None:
+            self._set(download_fraction=None)
+
+    def _restore(self, previous: tuple[str, str, str], error: BaseException) -> None:
+        """The new model's load failed after the old one was freed: load the old one back."""
+        name, engine, device = previous
+        message = self.state.error or str(error)
+        log.warning("loading back %s (%s) on %s after the failed load", name, engine, device)
+        self._target, self.engine_name = name, engine
+        try:
+            self._load_on(name, device, fallback=None)
+        except Exception:
+            log.exception("loading back %s failed too", name)
+            self._set(status=FAILED, error=message)
+        self._set(last_error=message)
+
     def _load_on(self, name: str, device: str, fallback: str | None) -> LoadedModel:
-        self._set(status=LOADING, model=name, device=device, error=None, fallback=fallback,
-                  download_fraction=None, load_seconds=None)
+        key, engine = self.engine_name, self.engine
+        self._set(status=LOADING, model=name, device=device, engine=key, compute_type=engine.compute_type(device),
+                  error=None, fallback=fallback, download_fraction=None, load_seconds=None)
         events = LoadEvents(
             on_download=lambda: self._set(status=DOWNLOADING, download_fraction=0.0),
             on_progress=lambda done, total: self._set(download_fraction=(done / total) if total else None),
         )
-        log.info("loading model %s on %s", name, device)
+        log.info("loading model %s on %s with %s", name, device, key)
         started = time.perf_counter()
         try:
-            model = self.engine.load(name, device, events)
+            model = engine.load(name, device, events)
         except Exception as e:
             if is_cuda_oom(e):
                 raise
@@ -166,11 +230,13 @@ class ModelManager:
                 raise
             raise ModelError(message) from e
         seconds = time.perf_counter() - started
-        self._model = model
+        self._model, self._model_engine = model, key
         self._last_used = time.monotonic()
-        self._set(status=READY, model=model.name, device=model.device, fp16=model.fp16, load_seconds=seconds,
-                  download_fraction=None)
-        log.info("model %s ready on %s%s in %.2f s", model.name, model.device, " (fp16)" if model.fp16 else "", seconds)
+        compute_type = getattr(model, "compute_type", None)
+        self._set(status=READY, model=model.name, device=model.device, engine=key,
+                  compute_type=compute_type, fp16=model.fp16, load_seconds=seconds, download_fraction=None)
+        log.info("model %s ready on %s with %s (%s) in %.2f s", model.name, model.device, key,
+                 compute_type, seconds)
         return model
 
     def _fallback_steps(self, name: str, device: str) -> list[tuple[str, str]]:

@@ -82,11 +82,34 @@ class ModelInfo:
         return self.path.is_file()
 
     @property
+    def ct2_dir(self) -> Path:
+        """Where the CTranslate2 (faster-whisper) form of this model is, or will be: ``<model-dir>/NAME/``."""
+        return self.path.parent / self.name
+
+    @property
+    def ct2_on_disk(self) -> bool:
+        return is_ct2_dir(self.ct2_dir)
+
+    @property
+    def ct2_size_bytes(self) -> int | None:
+        if not self.ct2_on_disk:
+            return None
+        return sum(p.stat().st_size for p in self.ct2_dir.iterdir() if p.is_file())
+
+    @property
     def size_bytes(self) -> int | None:
         try:
             return self.path.stat().st_size
         except OSError:
             return None
+
+
+CT2_FILES = ("model.bin", "config.json")  # the least a CTranslate2 Whisper folder holds (+ tokenizer, vocabulary)
+
+
+def is_ct2_dir(path: Path) -> bool:
+    """A CTranslate2 model folder: ``model.bin`` and ``config.json`` (faster-whisper's layout)."""
+    return path.is_dir() and all((path / name).is_file() for name in CT2_FILES)
 
 
 def canonical_name(name: str) -> str:
@@ -111,7 +134,8 @@ def _official_info(name: str, model_dir: Path) -> ModelInfo:
 
 
 def _local_info(name: str, path: Path) -> ModelInfo:
-    size = path.stat().st_size
+    """A model of the model folder that is not official: ``NAME.pt``, or only its CTranslate2 folder ``NAME/``."""
+    size = path.stat().st_size if path.is_file() else (path.parent / name / "model.bin").stat().st_size
     # checkpoints hold fp16 weights; openai-whisper keeps them in fp32 once loaded
     return ModelInfo(
         name=name,
@@ -129,27 +153,27 @@ def _official_files() -> set[str]:
 
 
 def model_info(name: str, model_dir: Path) -> ModelInfo:
-    """Resolve a name to an official model or a ``NAME.pt`` in ``model_dir``."""
+    """Resolve a name to an official model, or a ``NAME.pt`` or CTranslate2 ``NAME/`` folder in ``model_dir``."""
     name = canonical_name(name)
     if name in _OFFICIAL:
         return _official_info(name, model_dir)
     path = model_dir / f"{name}.pt"
-    if "/" in name or "\\" in name or not path.is_file():
+    if "/" in name or "\\" in name or name.startswith(".") or not (path.is_file() or is_ct2_dir(model_dir / name)):
         known = ", ".join(OFFICIAL_MODELS)
         raise UnknownModelError(
-            f"Unknown model '{name}'. Use one of {known}, or put a checkpoint named {name}.pt in {model_dir} "
-            f"(see `python -m whisper_ui models import-ct2`)."
+            f"Unknown model '{name}'. Use one of {known}, or put a checkpoint named {name}.pt or a faster-whisper "
+            f"(CTranslate2) folder named {name} in {model_dir} (see `python -m whisper_ui models import-ct2`)."
         )
     return _local_info(name, path)
 
 
 def list_models(model_dir: Path) -> list[ModelInfo]:
-    """Every official model (on disk or not) and every local ``NAME.pt``."""
+    """Every official model (on disk or not) and every local ``NAME.pt`` or CTranslate2 ``NAME/`` folder."""
     infos = [_official_info(name, model_dir) for name in _OFFICIAL]
     if model_dir.is_dir():
-        for path in sorted(model_dir.glob("*.pt")):
-            if path.name not in _official_files() and path.is_file():
-                infos.append(_local_info(path.stem, path))
+        local = {path.stem for path in model_dir.glob("*.pt") if path.name not in _official_files() and path.is_file()}
+        local |= {path.name for path in model_dir.iterdir() if is_ct2_dir(path) and not path.name.startswith(".")}
+        infos.extend(_local_info(name, model_dir / f"{name}.pt") for name in sorted(local - set(_OFFICIAL)))
     return infos
 
 

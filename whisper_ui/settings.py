@@ -22,6 +22,8 @@ from .errors import ConfigError
 
 ENV_PREFIX = "WHISPER_UI_"
 DEVICES = ("auto", "cpu", "cuda")
+ENGINES = ("openai-whisper", "faster-whisper")
+COMPUTE_TYPES = ("auto", "int8", "int8_float16", "float16", "float32")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -47,6 +49,9 @@ class Settings:
     model: str = "base"
     model_dir: Path = Path("~/.cache/whisper").expanduser()
     device: str = "auto"
+    engine: str = "openai-whisper"
+    compute_type: str = "auto"  # faster-whisper only: auto = int8 on the CPU, float16 on CUDA
+    batch_size: int = 0  # faster-whisper's batched pipeline; 0 = off (see README: it can lose speech)
     host: str = "127.0.0.1"
     port: int = 7860
     max_upload_mb: int = 200
@@ -231,6 +236,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("model", _model_name, "model loaded at start and used by default", "NAME"),
     Option("model_dir", lambda s: Path(s).expanduser(), "folder where models are downloaded and looked for", "DIR"),
     Option("device", _choice(*DEVICES), "auto (CUDA with fp16 when available, else CPU), cpu or cuda", "DEVICE"),
+    Option("engine", _choice(*ENGINES), "openai-whisper (the reference library) or faster-whisper "
+           "(CTranslate2: same weights, several times faster on the CPU)", "ENGINE"),
+    Option("compute_type", _choice(*COMPUTE_TYPES), "faster-whisper's weights and arithmetic: auto (int8 on the "
+           "CPU, float16 on CUDA), int8, int8_float16, float16 or float32", "TYPE"),
+    Option("batch_size", _non_negative_int, "faster-whisper's batched pipeline: N windows at once "
+           "(0 = off; faster on a GPU, but it splits by speech detection and may drop words)", "N"),
     Option("host", lambda s: s.strip() or "127.0.0.1", "address to listen on (0.0.0.0 to accept other machines)", "HOST"),
     Option("port", _port, "port to listen on", "PORT"),
     Option("max_upload_mb", _positive_int, "largest upload accepted, in MB", "MB"),

@@ -97,6 +97,7 @@ class TranscriptionResult:
     device: str
     task: str = "transcribe"
     notices: tuple[str, ...] = field(default=())  # e.g. a fallback that happened during the job
+    engine: str = "openai-whisper"
 
     @property
     def real_time_factor(self) -> float:
@@ -120,6 +121,7 @@ class TranscriptionResult:
             "real_time_factor": self.real_time_factor,
             "model": self.model,
             "device": self.device,
+            "engine": self.engine,
             "task": self.task,
         }
 

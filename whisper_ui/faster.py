@@ -1,0 +1,220 @@
+"""The faster-whisper engine: the same Whisper weights run by CTranslate2.
+
+On this project's 2-core CPU it is 3-7x faster than openai-whisper with int8
+weights and needs about half the memory (bench/README.md). It speaks the
+same ``TranscribeOptions`` -> ``TranscriptionResult`` contract, so the page,
+the API and the output writers do not know which engine ran a job.
+
+Model files live in the same model folder as openai-whisper's: a CTranslate2
+folder ``<model-dir>/NAME/`` (``model.bin``, ``config.json``,
+``tokenizer.json``, ``vocabulary.*``) is used as it is; when only
+``NAME.pt`` is there, it is exported once into that folder (lossless fp16,
+``whisper_ui.export_ct2``), so one offline copy serves both engines; an
+official name with neither is downloaded from the ``Systran/faster-whisper-*``
+repositories at a pinned revision, every file's hash checked
+(``whisper_ui.hub``).
+
+faster-whisper transcribes lazily: segments come from a generator, one
+30-second window at a time. Progress follows the segments' end times, and a
+cancel takes effect between two segments.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .engine import Engine, LoadedModel, LoadEvents
+from .errors import CancelledError, ModelError
+from .transcription import Segment, TranscribeOptions, TranscriptionResult, Word
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16000
+
+
+def resolve_compute_type(setting: str, device: str) -> str:
+    """``auto``: int8 on the CPU (fastest there, ~1/4 of fp32's memory), float16 on CUDA."""
+    if setting == "auto":
+        return "float16" if device == "cuda" else "int8"
+    return setting
+
+
+def supported_compute_types(device: str) -> set[str]:
+    import ctranslate2
+
+    try:
+        return set(ctranslate2.get_supported_compute_types(device))
+    except (RuntimeError, ValueError):  # no CUDA device, or a CTranslate2 built without CUDA
+        return set()
+
+
+class FasterWhisperEngine(Engine):
+    name = "faster-whisper"
+
+    def __init__(self, model_dir: Path, compute_type: str = "auto", batch_size: int = 0, cpu_threads: int = 0):
+        self.model_dir = Path(model_dir)
+        self.compute_type_setting = compute_type
+        self.batch_size = batch_size
+        self.cpu_threads = cpu_threads
+
+    def compute_type(self, device: str) -> str:
+        wanted = resolve_compute_type(self.compute_type_setting, device)
+        supported = supported_compute_types(device)
+        if supported and wanted not in supported:
+            fallback = resolve_compute_type("auto", device)
+            log.warning("compute type %s is not supported on %s (supported: %s): using %s",
+                        wanted, device, ", ".join(sorted(supported)), fallback)
+            return fallback
+        return wanted
+
+    def prepare(self, model: str, events: LoadEvents | None = None) -> None:
+        self.model_folder(model, events)
+
+    def model_folder(self, model: str, events: LoadEvents | None = None) -> Path:
+        """The CTranslate2 folder of ``model``: there already, exported from ``NAME.pt``, or downloaded."""
+        from .models import model_info
+
+        events = events or LoadEvents()
+        info = model_info(model, self.model_dir)
+        if info.ct2_on_disk:
+            return info.ct2_dir
+        if info.on_disk:
+            from .export_ct2 import export_ct2
+
+            log.info("model %s: exporting %s once into the CTranslate2 folder %s", info.name, info.path, info.ct2_dir)
+            return export_ct2(info.name, self.model_dir)
+        from .hub import download_ct2
+
+        events.on_download()  # only official names get here: model_info refuses other names with no files
+        return download_ct2(info.name, info.ct2_dir, events.on_progress)
+
+    def load(self, model: str, device: str, events: LoadEvents | None = None) -> LoadedModel:
+        from faster_whisper import WhisperModel as CT2Whisper
+
+        if device == "cuda" and not supported_compute_types("cuda"):
+            raise ModelError("CUDA was asked for (--device cuda) but CTranslate2 finds no CUDA GPU; "
+                             "use --device cpu or auto.")
+        folder = self.model_folder(model, events)
+        compute_type = self.compute_type(device)
+        try:
+            net = CT2Whisper(str(folder), device=device, compute_type=compute_type, cpu_threads=self.cpu_threads)
+        except (RuntimeError, ValueError, OSError) as e:
+            from .engine import is_cuda_oom
+
+            if is_cuda_oom(e):
+                raise
+            raise ModelError(
+                f"The faster-whisper model in {folder} could not be loaded ({e}). It is damaged or incomplete: "
+                f"delete the folder and download it again, or export it from {model}.pt with "
+                f"`python -m whisper_ui models export-ct2 {model}`."
+            ) from e
+        from .models import canonical_name
+
+        return FasterWhisperModel(canonical_name(model), net, device, compute_type, self.batch_size)
+
+
+def faster_whisper_kwargs(options: TranscribeOptions, task: str, language: str | None) -> dict[str, Any]:
+    """``WhisperModel.transcribe``'s keyword arguments for ``options``: the same decoding as ``engine.whisper_kwargs``.
+
+    openai-whisper samples one candidate when greedy (faster-whisper's default
+    ``best_of`` is 5), and ``beam_size``/``best_of`` equal under beam search.
+    """
+    return dict(
+        task=task,
+        language=language,
+        beam_size=options.beam_size,
+        best_of=options.beam_size if options.beam_size > 1 else 1,
+        temperature=list(options.temperatures()),
+        compression_ratio_threshold=options.compression_ratio_threshold,
+        log_prob_threshold=options.logprob_threshold,
+        no_speech_threshold=options.no_speech_threshold,
+        condition_on_previous_text=options.condition_on_previous_text,
+        initial_prompt=options.initial_prompt or None,
+        word_timestamps=options.word_timestamps,
+        hallucination_silence_threshold=options.hallucination_silence_threshold if options.word_timestamps else None,
+        vad_filter=False,
+    )
+
+
+class FasterWhisperModel(LoadedModel):
+    engine = "faster-whisper"
+
+    def __init__(self, name: str, net, device: str, compute_type: str, batch_size: int = 0):
+        self.name = name
+        self.net = net
+        self.device = device
+        self.compute_type = compute_type
+        self.fp16 = "float16" in compute_type
+        self.english_only = not net.model.is_multilingual
+        self.batch_size = batch_size
+
+    def transcribe(self, audio: np.ndarray, options: TranscribeOptions,
+                   cancel: threading.Event | None = None) -> TranscriptionResult:
+        from tqdm import tqdm
+
+        started = time.perf_counter()
+        duration = len(audio) / SAMPLE_RATE
+        language = options.language
+        if self.english_only:
+            if language not in (None, "en"):
+                log.warning("model %s is English-only: ignoring language %s", self.name, language)
+            language = "en"
+        task = "transcribe" if self.english_only else options.task
+        kwargs = faster_whisper_kwargs(options, task=task, language=language)
+        if self.batch_size > 0:
+            from faster_whisper import BatchedInferencePipeline
+
+            # the batched pipeline always cuts the audio by speech detection and decodes without timestamps
+            kwargs.pop("vad_filter")
+            segments, info = BatchedInferencePipeline(self.net).transcribe(audio, batch_size=self.batch_size, **kwargs)
+        else:
+            segments, info = self.net.transcribe(audio, **kwargs)
+        collected: list[Segment] = []
+        # a bar in seconds of audio, which the page turns into its progress (gr.Progress(track_tqdm=True))
+        with tqdm(total=round(duration, 2), unit="s", desc="transcribe", leave=False) as bar:
+            for raw in segments:
+                if cancel is not None and cancel.is_set():
+                    raise CancelledError("The transcription was cancelled.")
+                collected.append(_segment(len(collected), raw))
+                bar.update(max(0.0, round(min(raw.end, duration) - bar.n, 2)))
+            if cancel is not None and cancel.is_set():
+                raise CancelledError("The transcription was cancelled.")
+            bar.update(max(0.0, bar.total - bar.n))  # the rest was silence
+        probability = None if options.language is not None or self.english_only else float(info.language_probability)
+        return TranscriptionResult(
+            text="".join(s.text for s in collected).strip(),
+            segments=tuple(collected),
+            language=info.language if not self.english_only else "en",
+            language_probability=probability,
+            duration=duration,
+            processing_seconds=time.perf_counter() - started,
+            model=self.name,
+            device=self.device,
+            task=task,
+            engine=self.engine,
+        )
+
+    def unload(self) -> None:
+        if self.net is not None:
+            self.net.model.unload_model()  # CTranslate2 frees its buffers (RAM or VRAM) now, not at garbage collection
+        self.net = None
+
+
+def _segment(index: int, raw) -> Segment:
+    return Segment(
+        id=index,
+        start=float(raw.start),
+        end=float(raw.end),
+        text=raw.text,
+        words=tuple(Word(float(w.start), float(w.end), w.word, float(w.probability)) for w in raw.words or ()),
+        avg_logprob=float(raw.avg_logprob),
+        no_speech_prob=float(raw.no_speech_prob),
+        compression_ratio=float(raw.compression_ratio),
+        temperature=None if raw.temperature is None else float(raw.temperature),
+    )
