@@ -34,8 +34,9 @@ def versions() -> dict[str, str]:
             ffmpeg_version = first.split()[2] if first.startswith("ffmpeg version") else first.split("\n")[0]
         except (OSError, subprocess.SubprocessError, IndexError):
             ffmpeg_version = "unknown"
-    return {"torch": package("torch"), "openai-whisper": package("openai-whisper"), "gradio": package("gradio"),
-            "ffmpeg": ffmpeg_version}
+    return {"torch": package("torch"), "openai-whisper": package("openai-whisper"),
+            "faster-whisper": package("faster-whisper"), "ctranslate2": package("ctranslate2"),
+            "gradio": package("gradio"), "ffmpeg": ffmpeg_version}
 
 
 @functools.lru_cache(maxsize=1)
@@ -45,7 +46,9 @@ def _gpu_name() -> str | None:
     return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
 
 
-def memory() -> dict[str, Any]:
+def memory(engine: str | None = None) -> dict[str, Any]:
+    """Process and system memory; on a GPU, the device's used memory (CUDA's own count, which holds
+    CTranslate2's buffers as well as torch's) and, for openai-whisper, what torch has allocated."""
     import psutil
 
     process = psutil.Process()
@@ -63,7 +66,8 @@ def memory() -> dict[str, Any]:
         free, total = torch.cuda.mem_get_info()
         info["cuda_used_mb"] = round((total - free) / _MB)
         info["cuda_total_mb"] = round(total / _MB)
-        info["cuda_allocated_mb"] = round(torch.cuda.memory_allocated() / _MB)
+        # torch's allocator knows only openai-whisper's tensors; CTranslate2 allocates on its own
+        info["cuda_allocated_mb"] = round(torch.cuda.memory_allocated() / _MB) if engine != "faster-whisper" else None
     return info
 
 
@@ -77,6 +81,8 @@ def collect(manager: ModelManager, queued: int | None = None) -> dict[str, Any]:
         "model": asdict(state),
         "jobs": {"running": state.jobs_running, "waiting": state.jobs_waiting + (queued or 0),
                  "done": state.jobs_done},
-        "memory": memory(),
+        "engine": state.engine or manager.engine_name,
+        "compute_type": state.compute_type,
+        "memory": memory(state.engine),
         "versions": versions(),
     }

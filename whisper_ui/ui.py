@@ -133,7 +133,8 @@ def _summary(result: TranscriptionResult) -> str:
         language = f"{result.language or '?'}"
     return (f"**Language:** {language} · **Audio:** {result.duration:.1f} s · "
             f"**Processing:** {result.processing_seconds:.1f} s · "
-            f"**Real-time factor:** {result.real_time_factor:.2f} · **Model:** {result.model} on {result.device}")
+            f"**Real-time factor:** {result.real_time_factor:.2f} · **Model:** {result.model} on {result.device} "
+            f"({result.engine})")
 
 
 def _mb(value: float | None) -> str:
@@ -144,6 +145,11 @@ def _mb(value: float | None) -> str:
 
 def _size(nbytes: int | None) -> str:
     return "-" if nbytes is None else _mb(nbytes / 1e6)
+
+
+def _model_line(state) -> str:
+    """"base on cpu · faster-whisper int8": what serves the next job."""
+    return f"{state.model} on {state.device} · {state.engine} {state.compute_type or ''}".rstrip()
 
 
 def build_app(service: TranscriptionService) -> gr.Blocks:
@@ -232,36 +238,38 @@ def build_app(service: TranscriptionService) -> gr.Blocks:
         state = manager.state
         rows = []
         for info in service.offered_models():
-            loaded = "✔" if state.ready and state.model == info.name else ""
-            rows.append([info.name + ("" if info.official else " (local)"), "yes" if info.on_disk else "no",
-                         _size(info.size_bytes), f"~{_mb(info.approx_memory_mb)}", loaded])
+            loaded = f"✔ {state.engine}" if state.ready and state.model == info.name else ""
+            rows.append([info.name + ("" if info.official else " (local)"),
+                         _size(info.size_bytes) if info.on_disk else "no",
+                         _size(info.ct2_size_bytes) if info.ct2_on_disk else "no",
+                         f"~{_mb(info.approx_memory_mb)}", loaded])
         return rows
 
     def model_state_text() -> str:
         state = manager.state
-        lines = [f"**State:** {state.status}" + (f" — {state.model} on {state.device}" if state.model else "")]
+        lines = [f"**State:** {state.status}" + (f" — {_model_line(state)}" if state.model else "")]
         if state.download_fraction is not None:
             lines.append(f"**Downloading:** {state.download_fraction:.0%}")
         if state.load_seconds is not None:
-            lines.append(f"**Load time:** {state.load_seconds:.1f} s" + (" (fp16)" if state.fp16 else ""))
+            lines.append(f"**Load time:** {state.load_seconds:.1f} s")
         if state.fallback:
             lines.append(f"**Fallback:** {state.fallback}")
         if state.error:
             lines.append(f"**Error:** {state.error}")
         return "  \n".join(lines)
 
-    def load_model(name: str, progress=gr.Progress(track_tqdm=True)):
+    def load_model(name: str, engine: str | None = None, progress=gr.Progress(track_tqdm=True)):
         if not name:
             raise gr.Error("Choose a model first.")
         progress(0, desc=f"Loading {name}")
         try:
-            state = manager.load(name)
+            state = manager.load(name, engine or None)
         except WhisperUIError as e:
             raise gr.Error(str(e)) from e
         if state.fallback:
             gr.Warning(state.fallback)
         else:
-            gr.Info(f"{state.model} is ready on {state.device}.")
+            gr.Info(f"{state.model} is ready on {state.device} ({state.engine}, {state.compute_type}).")
         return model_state_text(), model_rows()
 
     def unload_model():
@@ -330,7 +338,7 @@ def build_app(service: TranscriptionService) -> gr.Blocks:
         s = status()
         m, mem, jobs = s["model"], s["memory"], s["jobs"]
         cuda = (f"{_mb(mem['cuda_used_mb'])} / {_mb(mem['cuda_total_mb'])}" if mem["cuda_total_mb"] else "no GPU")
-        model = f"{m['model'] or '-'}" + (f" on {m['device']}" + (" (fp16)" if m["fp16"] else "") if m["model"] else "")
+        model = _model_line(manager.state) if m["model"] else "-"
         if m["fallback"]:
             model += f" — {m['fallback']}"
         load = f"{m['load_seconds']:.1f} s" if m["load_seconds"] is not None else "-"
@@ -398,9 +406,13 @@ def build_app(service: TranscriptionService) -> gr.Blocks:
                     offered = [info.name for info in service.offered_models()]
                     choice = gr.Dropdown(offered, value=settings.model if settings.model in offered else None,
                                          label=i18n("wui_model"), elem_id="model-choice", allow_custom_value=False)
+                    engine_choice = gr.Dropdown(list(manager.engines), value=manager.engine_name,
+                                                label=i18n("wui_engine"), info=i18n("wui_engine_info"),
+                                                elem_id="model-engine", allow_custom_value=False)
                     load_button = gr.Button(i18n("wui_load"), variant="primary", elem_id="model-load")
                     unload_button = gr.Button(i18n("wui_unload"), elem_id="model-unload")
-                models_table = gr.Dataframe(headers=["model", "on disk", "file size", "memory", "loaded"],
+                models_table = gr.Dataframe(headers=["model", "openai-whisper file", "faster-whisper folder",
+                                                     "memory", "loaded"],
                                             label=i18n("wui_models"), interactive=False, elem_id="model-table")
                 with gr.Accordion(i18n("wui_old_caches"), open=False):
                     cache_summary = gr.Markdown(elem_id="cache-summary")
@@ -442,7 +454,8 @@ def build_app(service: TranscriptionService) -> gr.Blocks:
                                   api_name="transcribe_microphone", **model_events)
         mic_cancel.click(cancelled, None, None, cancels=[mic_event], queue=False, api_visibility="private")
 
-        load_button.click(load_model, choice, [model_state, models_table], api_name="load_model", **model_events)
+        load_button.click(load_model, [choice, engine_choice], [model_state, models_table], api_name="load_model",
+                          **model_events)
         unload_button.click(unload_model, None, [model_state, models_table], api_name="unload_model",
                             **model_events)
         model_tab.select(refresh_models, None, [model_state, models_table], api_visibility="private", queue=False)
