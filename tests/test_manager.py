@@ -13,7 +13,7 @@ from whisper_ui.errors import ModelError, OutOfMemoryError
 from whisper_ui.manager import FAILED, NOT_LOADED, READY, ModelManager
 from whisper_ui.transcription import TranscribeOptions
 
-from .conftest import words
+from .conftest import make_engine, words
 from .fakes import FakeEngine
 
 GREEDY = TranscribeOptions(beam_size=1)
@@ -138,8 +138,8 @@ def test_idle_unload_and_reload_on_next_job():
 
 
 @pytest.fixture(scope="module")
-def real_manager(models_dir):
-    manager = ModelManager(WhisperEngine(models_dir), "tiny.en", device="cpu")
+def real_manager(models_dir, engine_name):
+    manager = ModelManager(make_engine(engine_name, models_dir), "tiny.en", device="cpu")
     manager.load()
     yield manager
     manager.close()
@@ -164,8 +164,8 @@ def test_threads_transcribing_at_once_get_their_own_words(real_manager, speech):
         assert not (others & words(text)), (name, text)
 
 
-def test_real_switch_waits_for_a_running_transcription(models_dir, speech):
-    manager = ModelManager(WhisperEngine(models_dir), "tiny.en", device="cpu")
+def test_real_switch_waits_for_a_running_transcription(models_dir, speech, engine_name):
+    manager = ModelManager(make_engine(engine_name, models_dir), "tiny.en", device="cpu")
     manager.load()
     long_audio = whisper.load_audio(str(speech.medium))
     result = {}
@@ -187,7 +187,8 @@ def test_real_switch_waits_for_a_running_transcription(models_dir, speech):
 
 
 class OOMOnCuda(Engine):
-    """The real engine, but every load on 'cuda' runs out of memory (this machine has no GPU)."""
+    """The real engine, but every load on 'cuda' runs out of memory (this machine has no GPU), with the
+    engine's own out-of-memory error: torch's for openai-whisper, CTranslate2's RuntimeError for faster-whisper."""
 
     name = "oom-injector"
 
@@ -195,19 +196,25 @@ class OOMOnCuda(Engine):
         self.real = real
         self.tried: list[tuple[str, str]] = []
 
+    def oom(self) -> Exception:
+        if self.real.name == "faster-whisper":
+            return RuntimeError("CUDA failed with error out of memory")
+        return torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.00 GiB (injected)")
+
     def load(self, model, device, events=None):
         self.tried.append((model, device))
         if device == "cuda":
-            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.00 GiB (injected)")
+            raise self.oom()
         return self.real.load(model, device, events)
 
 
-def test_real_oom_fallback_through_the_loader(models_dir, speech, monkeypatch):
+def test_real_oom_fallback_through_the_loader(models_dir, speech, monkeypatch, engine_name):
     """base runs out of memory on 'cuda'; tiny cannot be downloaded here; base on the CPU serves the job."""
-    from whisper_ui import models
+    from whisper_ui import hub, models
 
     monkeypatch.setattr(models, "_BASE_URL", "http://127.0.0.1:9/models")  # a closed port: no download
-    engine = OOMOnCuda(WhisperEngine(models_dir))
+    monkeypatch.setattr(hub, "HUB_URL", "http://127.0.0.1:9")
+    engine = OOMOnCuda(make_engine(engine_name, models_dir))
     manager = ModelManager(engine, "base", device="cuda")
     result = manager.transcribe(whisper.load_audio(str(speech.english)), GREEDY)
     assert engine.tried == [("base", "cuda"), ("tiny", "cuda"), ("tiny", "cpu"), ("base", "cpu")]
@@ -220,11 +227,95 @@ def test_real_oom_fallback_through_the_loader(models_dir, speech, monkeypatch):
     manager.close()
 
 
-def test_real_oom_fallback_tiny_en_to_cpu(models_dir, speech):
-    engine = OOMOnCuda(WhisperEngine(models_dir))
+def test_real_oom_fallback_tiny_en_to_cpu(models_dir, speech, engine_name):
+    engine = OOMOnCuda(make_engine(engine_name, models_dir))
     manager = ModelManager(engine, "tiny.en", device="cuda")
     state = manager.load()
     assert engine.tried == [("tiny.en", "cuda"), ("tiny.en", "cpu")]
     assert (state.model, state.device) == ("tiny.en", "cpu") and "fell back" in state.fallback
     assert {"quick", "lazy"} <= words(manager.transcribe(whisper.load_audio(str(speech.fox)), GREEDY).text)
+    manager.close()
+
+
+# --- engines: switching by the same rules as models ----------------------------------------------
+
+
+class NamedFake(FakeEngine):
+    def __init__(self, name: str, resident: set, **kwargs):
+        super().__init__(**kwargs)
+        self.name, self.resident = name, resident  # one record of what is in memory, across engines
+        self.prepared: list[str] = []
+        self.fail_on_prepare: dict[str, Exception] = {}
+
+    def prepare(self, model, events=None):
+        self.prepared.append(model)
+        if model in self.fail_on_prepare:
+            raise self.fail_on_prepare[model]
+
+
+def two_engines():
+    resident: set = set()
+    return {"openai-whisper": NamedFake("openai-whisper", resident), "faster-whisper": NamedFake("faster-whisper", resident)}
+
+
+def test_switching_engine_keeps_one_model_in_memory_and_names_it():
+    engines = two_engines()
+    manager = ModelManager(engines, "base", device="cpu", default_engine="faster-whisper")
+    assert manager.load().engine == "faster-whisper"
+    assert engines["faster-whisper"].resident == {("base", "cpu")}
+    state = manager.load("base", engine="openai-whisper")
+    assert (state.status, state.model, state.engine) == (READY, "base", "openai-whisper")
+    assert engines["openai-whisper"].resident == {("base", "cpu")}  # the faster-whisper copy was freed first
+    assert engines["faster-whisper"].events[-1] == ("unload", "base", "cpu")
+    assert manager.transcribe(audio(3), GREEDY).text == "base:3"
+    with pytest.raises(ModelError, match="Unknown engine 'whisperx'"):
+        manager.load("base", engine="whisperx")
+    assert manager.state.engine == "openai-whisper"
+
+
+def test_a_model_that_cannot_be_had_leaves_the_loaded_one_serving():
+    """The files first (download, checksum, conversion), then the old model is freed: a failed download
+    costs nothing, and the state still names the model that serves."""
+    engines = two_engines()
+    faster = engines["faster-whisper"]
+    faster.fail_on_prepare["small"] = ModelError("Could not download the faster-whisper model 'small'")
+    manager = ModelManager(engines, "base", device="cpu", default_engine="faster-whisper")
+    manager.load()
+    with pytest.raises(ModelError, match="Could not download"):
+        manager.load("small")
+    state = manager.state
+    assert (state.status, state.model, state.engine, state.error) == (READY, "base", "faster-whisper", None)
+    assert "Could not download" in state.last_error
+    assert ("unload", "base", "cpu") not in faster.events and faster.resident == {("base", "cpu")}
+    assert manager.transcribe(audio(5), GREEDY).text == "base:5"  # the next job: the model that was there
+
+
+def test_a_load_that_fails_after_the_switch_loads_the_previous_model_back():
+    engines = two_engines()
+    engines["openai-whisper"].fail_on_load["small"] = ModelError("The checkpoint small.pt could not be read")
+    manager = ModelManager(engines, "base", device="cpu", default_engine="faster-whisper")
+    manager.load()
+    with pytest.raises(ModelError, match="could not be read"):
+        manager.load("small", engine="openai-whisper")
+    state = manager.state
+    assert (state.status, state.model, state.engine) == (READY, "base", "faster-whisper")
+    assert "could not be read" in state.last_error
+    assert manager.transcribe(audio(7), GREEDY).text == "base:7"
+
+
+def test_real_engine_switch_same_words(models_dir, speech):
+    """openai-whisper -> faster-whisper -> openai-whisper on the same weights: the same words each time."""
+    from whisper_ui.cli import create_engines
+    from whisper_ui.settings import Settings
+
+    manager = ModelManager(create_engines(Settings(model_dir=models_dir)), "tiny.en", device="cpu")
+    clip = whisper.load_audio(str(speech.fox))
+    texts = []
+    for engine in ("openai-whisper", "faster-whisper", "openai-whisper"):
+        state = manager.load("tiny.en", engine=engine)
+        assert (state.engine, state.compute_type) == (engine, "float32" if engine == "openai-whisper" else "int8")
+        result = manager.transcribe(clip, GREEDY)
+        assert result.engine == engine
+        texts.append(result.text)
+    assert all({"quick", "lazy", "dog"} <= words(t) for t in texts), texts
     manager.close()

@@ -96,3 +96,30 @@ def test_https_server_with_a_self_signed_certificate(tmp_path, models_dir):
         assert "serving on https://127.0.0.1" in server.log()
     finally:
         server.stop()
+
+
+def test_engine_compute_type_and_batch_size():
+    s = load_settings([], {})
+    assert (s.engine, s.compute_type, s.batch_size) == ("openai-whisper", "auto", 0)
+    env = {"WHISPER_UI_ENGINE": "faster-whisper", "WHISPER_UI_COMPUTE_TYPE": "float32", "WHISPER_UI_BATCH_SIZE": "4"}
+    s = load_settings([], env)
+    assert (s.engine, s.compute_type, s.batch_size) == ("faster-whisper", "float32", 4)
+    s = load_settings(["--engine", "openai-whisper", "--compute-type", "int8", "--batch-size", "0"], env)
+    assert (s.engine, s.compute_type, s.batch_size) == ("openai-whisper", "int8", 0)
+    with pytest.raises(ConfigError, match="WHISPER_UI_ENGINE='whisperx': must be one of openai-whisper, faster-whisper"):
+        load_settings([], {"WHISPER_UI_ENGINE": "whisperx"})
+    with pytest.raises(ConfigError, match="--compute-type='int4': must be one of auto, int8, int8_float16, float16"):
+        load_settings(["--compute-type", "int4"], {})
+    with pytest.raises(ConfigError, match="--batch-size='-1'"):
+        load_settings(["--batch-size", "-1"], {})
+
+
+def test_compute_type_auto_and_an_unsupported_one():
+    from whisper_ui.faster import FasterWhisperEngine, resolve_compute_type, supported_compute_types
+
+    assert (resolve_compute_type("auto", "cpu"), resolve_compute_type("auto", "cuda")) == ("int8", "float16")
+    assert resolve_compute_type("float32", "cuda") == "float32"
+    # a type the CPU has no kernel for: a logged warning and the CPU's own choice
+    if "float16" not in supported_compute_types("cpu"):
+        assert FasterWhisperEngine(Path("/m"), "float16").compute_type("cpu") == "int8"
+    assert FasterWhisperEngine(Path("/m"), "float32").compute_type("cpu") == "float32"

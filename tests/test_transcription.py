@@ -1,4 +1,4 @@
-"""Transcription on real weights and real speech, and the output files."""
+"""Transcription on real weights and real speech, and the output files: each test once per engine."""
 
 import json
 
@@ -6,20 +6,19 @@ import numpy as np
 import pytest
 import whisper
 
-from whisper_ui.engine import WhisperEngine
 from whisper_ui.errors import NoSpeechError
 from whisper_ui.manager import ModelManager
 from whisper_ui.service import TranscriptionService
 from whisper_ui.settings import Settings
 from whisper_ui.transcription import OUTPUT_FORMATS, TranscribeOptions, safe_stem
 
-from .conftest import words
+from .conftest import make_engine, words
 
 
 @pytest.fixture(scope="module")
-def service(models_dir):
-    settings = Settings(model="tiny.en", model_dir=models_dir, device="cpu")
-    service = TranscriptionService(settings, ModelManager(WhisperEngine(models_dir), "tiny.en", "cpu"))
+def service(models_dir, engine_name):
+    settings = Settings(model="tiny.en", model_dir=models_dir, device="cpu", engine=engine_name)
+    service = TranscriptionService(settings, ModelManager(make_engine(engine_name, models_dir), "tiny.en", "cpu"))
     yield service
     service.manager.close()
     service.close()
@@ -31,6 +30,7 @@ def test_english_words_come_back_with_a_typed_result(service, speech):
     assert {"peter", "london"} <= words(r.text)
     assert r.language == "en" and r.language_probability is None  # English-only model: not detected
     assert r.model == "tiny.en" and r.device == "cpu" and r.task == "transcribe"
+    assert r.engine == service.manager.engine_name
     assert 2.5 < r.duration < 4.5 and r.processing_seconds > 0
     assert r.real_time_factor == pytest.approx(r.processing_seconds / r.duration)
     assert r.segments and r.segments[0].start == 0.0 and r.segments[-1].end <= r.duration + 0.5
@@ -62,8 +62,8 @@ def test_segments_without_words_still_give_subtitles(service, speech):
     assert "00:00:00,000 --> " in srt and "morning" in srt.lower()
 
 
-def test_language_detection_and_translation_with_base(models_dir, speech):
-    manager = ModelManager(WhisperEngine(models_dir), "base", "cpu")
+def test_language_detection_and_translation_with_base(models_dir, speech, engine_name):
+    manager = ModelManager(make_engine(engine_name, models_dir), "base", "cpu")
     audio = whisper.load_audio(str(speech.spanish))
     r = manager.transcribe(audio, TranscribeOptions(beam_size=1))
     assert r.language == "es" and r.language_probability > 0.5
