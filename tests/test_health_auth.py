@@ -96,19 +96,23 @@ def proxy():
 # --- readiness, no login --------------------------------------------------------------------
 
 
-def test_readyz_before_during_and_after_a_load(tmp_path, models_dir, speech):
+@pytest.mark.parametrize("engine", ["openai-whisper", "faster-whisper"])
+def test_readyz_before_during_and_after_a_load(tmp_path, models_dir, speech, engine):
     # GRADIO_SHARE is Gradio's own switch: the app passes share explicitly, so it must not open a tunnel
     server = start_server(tmp_path, "--model", "base", "--model-dir", str(models_dir), "--no-preload",
-                          wait_ready=False, env={"GRADIO_SHARE": "True"})
+                          "--engine", engine, wait_ready=False, env={"GRADIO_SHARE": "True"})
     try:
         assert server.get("/healthz") == (200, b'{"status":"ok"}')
-        assert readyz(server) == (503, {"status": "not loaded", "model": None, "device": None})
+        assert readyz(server) == (503, {"status": "not loaded", "model": None, "device": None, "engine": engine,
+                                        "compute_type": None})
 
         # nothing is loaded: the first transcription loads base, while /readyz is polled
         seen: list[tuple[int, str]] = []
         job = Client(server.url, verbose=False).submit(handle_file(str(speech.english)), api_name="/transcribe")
         code, body = poll_readyz(server, lambda code, body: code == 200, timeout=120, seen=seen)
-        assert body == {"status": "ready", "model": "base", "device": "cpu"}
+        compute_type = "int8" if engine == "faster-whisper" else "float32"
+        assert body == {"status": "ready", "model": "base", "device": "cpu", "engine": engine,
+                        "compute_type": compute_type}
         assert (503, "loading") in seen, seen
         assert seen.index((503, "loading")) < seen.index((200, "ready"))
         assert {"london", "peter"} <= words(job.result(timeout=120)[0])

@@ -213,7 +213,7 @@ def test_real_oom_fallback_through_the_loader(models_dir, speech, monkeypatch, e
     from whisper_ui import hub, models
 
     monkeypatch.setattr(models, "_BASE_URL", "http://127.0.0.1:9/models")  # a closed port: no download
-    monkeypatch.setattr(hub, "HUB_URL", "http://127.0.0.1:9")
+    monkeypatch.setattr(hub, "HF_URL", "http://127.0.0.1:9")
     engine = OOMOnCuda(make_engine(engine_name, models_dir))
     manager = ModelManager(engine, "base", device="cuda")
     result = manager.transcribe(whisper.load_audio(str(speech.english)), GREEDY)

@@ -37,8 +37,8 @@ def health_routes(manager: ModelManager) -> list:
 
     def readyz() -> JSONResponse:
         state = manager.state
-        body = {"status": state.status, "model": state.model, "device": state.device, "engine": state.engine,
-                "compute_type": state.compute_type}
+        body = {"status": state.status, "model": state.model, "device": state.device,
+                "engine": state.engine or manager.engine_name, "compute_type": state.compute_type}
         if state.error:
             body["error"] = state.error
         return JSONResponse(body, status_code=200 if state.ready else 503)
