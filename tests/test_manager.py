@@ -8,7 +8,7 @@ import pytest
 import torch
 import whisper
 
-from whisper_ui.engine import Engine, WhisperEngine
+from whisper_ui.engine import Engine
 from whisper_ui.errors import ModelError, OutOfMemoryError
 from whisper_ui.manager import FAILED, NOT_LOADED, READY, ModelManager
 from whisper_ui.transcription import TranscribeOptions
