@@ -125,23 +125,30 @@ def test_readyz_before_during_and_after_a_load(tmp_path, models_dir, speech, eng
         server.stop()
 
 
-def test_readyz_while_a_download_hangs_then_fails(tmp_path, proxy):
+@pytest.mark.parametrize(("engine", "host", "message", "advice"), [
+    ("openai-whisper", "openaipublic.azureedge.net", "Could not download model 'small'", "models import-ct2"),
+    ("faster-whisper", "huggingface.co", "Could not download the faster-whisper model 'small' from "
+     "https://huggingface.co/Systran/faster-whisper-small", "put the openai-whisper checkpoint"),
+])
+def test_readyz_while_a_download_hangs_then_fails(tmp_path, proxy, engine, host, message, advice):
     empty = tmp_path / "models"
     empty.mkdir()
-    server = start_server(tmp_path, "--model", "small", "--model-dir", str(empty), wait_ready=False, env=proxy.env())
+    server = start_server(tmp_path, "--model", "small", "--model-dir", str(empty), "--engine", engine,
+                          wait_ready=False, env=proxy.env())
     try:
         code, body = poll_readyz(server, lambda code, body: body["status"] == "downloading")
-        assert (code, body["model"]) == (503, "small")
+        assert (code, body["model"], body["engine"]) == (503, "small", engine)
         assert proxy.connected.wait(30)
-        assert any(r.startswith("CONNECT openaipublic.azureedge.net:443") for r in proxy.requests), proxy.requests
+        assert any(r.startswith(f"CONNECT {host}:443") for r in proxy.requests), proxy.requests
         assert server.get("/healthz")[0] == 200
         assert readyz(server)[1]["status"] == "downloading"  # held by the proxy
 
         proxy.release()
         code, body = poll_readyz(server, lambda code, body: body["status"] == "failed")
         assert code == 503 and body["model"] == "small"
-        assert "Could not download model 'small'" in body["error"]
-        assert "models import-ct2" in body["error"]  # says what to do on a host without internet
+        assert message in body["error"]
+        assert advice in body["error"]  # says what to do on a host without internet
+        assert str(empty / "small") in body["error"]  # where to put the files
         assert server.get("/healthz")[0] == 200  # the process still serves
         assert list(empty.iterdir()) == []  # no partial download left behind
     finally:
