@@ -67,14 +67,18 @@ def test_local_checkpoint_is_listed_and_loaded_by_name_without_download(models_d
 def test_models_list_command(models_dir):
     proc = run_cli("models", "list", "--model-dir", str(models_dir))
     assert proc.returncode == 0, proc.stderr
-    lines = {line.split()[0]: line for line in proc.stdout.splitlines()[1:]}
+    assert proc.stdout.startswith(f"model folder: {models_dir}\n")
+    lines = {line.split()[0]: line for line in proc.stdout.splitlines()[2:]}
     assert set(models.OFFICIAL_MODELS) <= set(lines)
-    assert "yes" in lines["tiny.en"] and "75.6 MB" in lines["tiny.en"]
-    assert " no " in lines["large-v3"] and "~10.0 GB" in lines["large-v3"]
+    # both forms: the checkpoint openai-whisper reads and the CTranslate2 folder faster-whisper reads
+    assert "tiny.en.pt 75.6 MB" in lines["tiny.en"] and "tiny.en/ 78.1 MB" in lines["tiny.en"]
+    assert "large-v3.pt (not here)" in lines["large-v3"] and "large-v3/ (not here)" in lines["large-v3"]
+    assert "~10.0 GB" in lines["large-v3"]
 
 
 def test_unknown_model_names_the_folder(tmp_path):
-    with pytest.raises(UnknownModelError, match=r"put a checkpoint named nope\.pt in"):
+    with pytest.raises(UnknownModelError, match=r"put a checkpoint named nope\.pt or a faster-whisper \(CTranslate2\) "
+                                                 r"folder named nope in"):
         models.model_info("nope", tmp_path)
 
 

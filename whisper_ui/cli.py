@@ -80,10 +80,14 @@ def _human(nbytes: int | None) -> str:
 def _cmd_models_list(args: argparse.Namespace) -> int:
     from .models import list_models
 
-    rows = [("model", "on disk", "file size", "approx. memory", "path")]
+    # both forms of each model: openai-whisper's checkpoint NAME.pt and faster-whisper's CTranslate2 folder NAME/
+    print(f"model folder: {args.model_dir}")
+    rows = [("model", "openai-whisper file", "faster-whisper folder", "approx. memory")]
     for info in list_models(args.model_dir):
-        rows.append((info.name + ("" if info.official else " (local)"), "yes" if info.on_disk else "no",
-                     _human(info.size_bytes), f"~{info.approx_memory_mb / 1000:.1f} GB", str(info.path)))
+        rows.append((info.name + ("" if info.official else " (local)"),
+                     f"{info.path.name} " + (_human(info.size_bytes) if info.on_disk else "(not here)"),
+                     f"{info.ct2_dir.name}/ " + (_human(info.ct2_size_bytes) if info.ct2_on_disk else "(not here)"),
+                     f"~{info.approx_memory_mb / 1000:.1f} GB"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
@@ -103,6 +107,14 @@ def _cmd_import_hf(args: argparse.Namespace) -> int:
 
     path = import_hf(Path(args.src), args.name, args.model_dir)
     print(f"wrote {path}; load it with --model {args.name}")
+    return 0
+
+
+def _cmd_models_export_ct2(args: argparse.Namespace) -> int:
+    from .export_ct2 import export_ct2
+
+    path = export_ct2(args.name, args.model_dir, overwrite=args.force)
+    print(f"wrote {path}; faster-whisper loads it with WhisperModel({str(path)!r})")
     return 0
 
 
@@ -193,6 +205,11 @@ def tools_parser(defaults: Settings) -> argparse.ArgumentParser:
     p.add_argument("--name", required=True, type=_model_name, help="name to load it by (writes NAME.pt)")
     model_dir_arg(p)
     p.set_defaults(func=_cmd_import_hf)
+    p = models.add_parser("export-ct2", help="convert NAME.pt into a CTranslate2 (faster-whisper) model folder NAME/")
+    p.add_argument("name", metavar="NAME", type=_model_name, help="the checkpoint to convert (NAME.pt in the model folder)")
+    p.add_argument("--force", action="store_true", help="replace the folder NAME/ if it already exists")
+    model_dir_arg(p)
+    p.set_defaults(func=_cmd_models_export_ct2)
 
     cache = sub.add_parser("cache", help="list and delete Whisper models in the Hugging Face, torch and openai-whisper "
                                          "caches").add_subparsers(dest="action", required=True)
