@@ -20,12 +20,12 @@ import pytest
 import torch
 from gradio_client import Client, handle_file
 
-from whisper_ui.engine import Engine, LoadedModel, WhisperEngine
+from whisper_ui.engine import Engine, LoadedModel
 from whisper_ui.manager import ModelManager
 from whisper_ui.service import TranscriptionService
 from whisper_ui.settings import Settings
 
-from .conftest import free_port, start_server, words
+from .conftest import free_port, make_engine, start_server, words
 from .harness import wait_until
 
 OFFLINE = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": "127.0.0.1,localhost"}
@@ -205,7 +205,7 @@ class OnCuda(LoadedModel):
 
     def transcribe(self, audio, options, cancel=None):
         if "cuda" in self.engine.oom_on_transcribe:
-            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (injected)")
+            raise self.engine.oom()
         return self.real.transcribe(audio, options, cancel)
 
     def unload(self):
@@ -223,23 +223,29 @@ class InjectOOM(Engine):
         self.oom_on_transcribe: set[str] = set()
         self.loads: list[tuple[str, str]] = []
 
+    def oom(self) -> Exception:
+        """The engine's own out-of-memory error: torch's, or CTranslate2's RuntimeError."""
+        if self.real.name == "faster-whisper":
+            return RuntimeError("CUDA failed with error out of memory")
+        return torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.00 GiB (injected)")
+
     def load(self, model, device, events=None):
         self.loads.append((model, device))
         if device in self.oom_on_load:
-            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.00 GiB (injected)")
+            raise self.oom()
         if device == "cuda":
             return OnCuda(self.real.load(model, "cpu", events), self)
         return self.real.load(model, device, events)
 
 
 @pytest.fixture(scope="module")
-def oom_app(models_dir, tmp_path_factory):
+def oom_app(models_dir, tmp_path_factory, engine_name):
     from whisper_ui.server import launch
 
     work = tmp_path_factory.mktemp("oom-app")
     settings = Settings(model="tiny.en", model_dir=models_dir, device="cuda", host="127.0.0.1", port=free_port(),
-                        models=("tiny.en",))
-    engine = InjectOOM(WhisperEngine(models_dir))
+                        models=("tiny.en",), engine=engine_name)
+    engine = InjectOOM(make_engine(engine_name, models_dir))
     # the app's own factory, as in ``serve``, but with its private folder in the test's folder
     service = TranscriptionService(settings, ModelManager(engine, settings.model, settings.device), work_dir=work)
     mp = pytest.MonkeyPatch()

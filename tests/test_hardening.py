@@ -74,9 +74,12 @@ def corpus(speech, canary, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def hardened(models_dir, tmp_path_factory):
+def hardened(models_dir, tmp_path_factory, engine_name):
+    """The traced server, once per engine: the corpus, the file routes and the no-network proof hold for both."""
     server = start_traced_server(tmp_path_factory.mktemp("hardened"), "--model", "tiny.en", "--model-dir",
-                                 str(models_dir), "--max-upload-mb", str(MAX_UPLOAD_MB), "--max-audio-minutes", "60")
+                                 str(models_dir), "--max-upload-mb", str(MAX_UPLOAD_MB), "--max-audio-minutes", "60",
+                                 "--engine", engine_name)
+    server.engine = engine_name
     yield server
     server.stop()
 
@@ -135,7 +138,8 @@ def test_bad_input(case_id, corpus, hardened, client, raw, speech):
     case = corpus[case_id]
     before = snapshot(hardened.tmpdir)
     transcribed, answer = send(case, client, raw)
-    OUTCOMES[case_id] = ("transcribed: " if transcribed else "refused: ") + answer.replace("\n", " ")[:200]
+    if hardened.engine == "openai-whisper":  # the report: what the default engine's user is told
+        OUTCOMES[case_id] = ("transcribed: " if transcribed else "refused: ") + answer.replace("\n", " ")[:200]
 
     if case.either:
         assert transcribed or any(re.search(p, answer) for p in KNOWN_ERRORS), answer
