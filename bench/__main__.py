@@ -17,7 +17,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from bench import cold_start, concurrency, memory, overhead, switch, threads
+from bench import cold_start, concurrency, engines, memory, overhead, switch, threads
 from bench.common import (
     MB,
     MODELS,
@@ -26,13 +26,14 @@ from bench.common import (
     ensure_models,
     log_dir,
     machine_info,
+    median,
     start_floor,
     table,
     use_results_dir,
     write_results,
 )
 
-BENCHMARKS = ("overhead", "cold_start", "memory", "switch", "concurrency", "threads")
+BENCHMARKS = ("overhead", "cold_start", "memory", "switch", "concurrency", "threads", "engines")
 
 
 def _run_one(name: str, quick: bool, shared: dict[str, Any]) -> dict[str, Any]:
@@ -49,6 +50,8 @@ def _run_one(name: str, quick: bool, shared: dict[str, Any]) -> dict[str, Any]:
         return concurrency.run(quick, floor=shared.get("floor"), **pair)
     if name == "threads":
         return threads.run(quick, **pair)
+    if name == "engines":  # its own children and server: other engines, other weights
+        return engines.run(quick)
     raise ValueError(name)
 
 
@@ -111,6 +114,28 @@ def summary_rows(results: dict[str, dict[str, Any]]) -> list[list[Any]]:
                              sorted(times)[len(times) // 2] / base[len(base) // 2], "", base[len(base) // 2],
                              sorted(times)[len(times) // 2], "s"])
         rows.append([f"app default threads: {r['app_threads'].get('default')}", None, "", None, None, ""])
+    if "engines" in results:
+        rows.extend(_engine_rows(results["engines"]))
+    return rows
+
+
+def _engine_rows(r: dict[str, Any]) -> list[list[Any]]:
+    """faster-whisper int8 over openai-whisper (the "floor" column), and the app over raw faster-whisper."""
+    rows: list[list[Any]] = []
+    openai, int8 = engines.OPENAI.label, engines.FASTER_INT8.label
+    for model, m in r["models"].items():
+        for clip, figures in m["clips"].items():
+            o, f = figures[openai], figures[int8]
+            rows.append([f"engines, {model}, {clip} clip: faster-whisper int8 / openai-whisper wall "
+                         f"({o['seconds_median'] / f['seconds_median']:.1f}x faster; WER {median(f['wer_text']):.3f} "
+                         f"vs {median(o['wer_text']):.3f})", f["seconds_over_openai_pairs"],
+                         f"≤ {1 / engines.SPEED_TARGET:.3f}", o["seconds_median"], f["seconds_median"], "s"])
+        o, f = m["workers"][openai]["rss_loaded"], m["workers"][int8]["rss_loaded"]
+        rows.append([f"engines, {model}: faster-whisper int8 / openai-whisper RSS with the model loaded", f / o,
+                     f"≤ {engines.RSS_TARGET}", o / MB, f / MB, "MB"])
+    a = r["app_overhead"]
+    rows.append([f"engines, app / raw faster-whisper int8, {a['model']}, {a['clip']} clip (ratio of medians "
+                 f"{a['ratio']:.3f})", a["pairwise_ratio_median"], f"≤ {a['target']}", a["raw_median"], a["app_median"], "s"])
     return rows
 
 

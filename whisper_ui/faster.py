@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from .engine import Engine, LoadedModel, LoadEvents
-from .errors import CancelledError, ModelError
+from .errors import CancelledError, ConversionError, ModelError
 from .transcription import Segment, TranscribeOptions, TranscriptionResult, Word
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,12 @@ class FasterWhisperEngine(Engine):
             from .export_ct2 import export_ct2
 
             log.info("model %s: exporting %s once into the CTranslate2 folder %s", info.name, info.path, info.ct2_dir)
-            return export_ct2(info.name, self.model_dir)
+            try:
+                return export_ct2(info.name, self.model_dir)
+            except ConversionError:
+                if info.ct2_on_disk:  # another process sharing the model folder exported it meanwhile
+                    return info.ct2_dir
+                raise
         from .hub import download_ct2
 
         events.on_download()  # only official names get here: model_info refuses other names with no files
