@@ -93,10 +93,10 @@ class Corpus:
 def ensure_corpus(folder: Path = AUDIO) -> Corpus:
     """The short and long clips, spoken and joined once, then cached."""
     short = SENTENCES[:SHORT_SENTENCES]
-    return Corpus(_speak(short, folder, "corpus-short"), _speak(SENTENCES, folder, "corpus-long"))
+    return Corpus(speak(short, folder, "corpus-short"), speak(SENTENCES, folder, "corpus-long"))
 
 
-def _speak(sentences: tuple[str, ...], folder: Path, stem: str) -> Clip:
+def speak(sentences: tuple[str, ...], folder: Path, stem: str) -> Clip:
     text = " ".join(sentences)
     key = hashlib.sha256(f"{ESPEAK_RATE} {PAUSE_SECONDS} {text}".encode()).hexdigest()[:10]
     path = folder / f"{stem}-{key}.wav"

@@ -1,0 +1,62 @@
+"""The two engines on the same weights give the same words.
+
+Varied speech (``bench.corpus``: sentences of ordinary prose, spoken by espeak-ng), through the app's own manager with the app's default decoding (beam 5,
+temperature fallback): the word error rate between openai-whisper and faster-whisper (int8,
+the CPU default) stays within 2 %, and each engine's rate against the spoken text is reported
+and bounded. The benchmark (``bench/engines.py``) measures the same on a 3-minute clip.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import whisper
+
+from bench.corpus import SENTENCES, ensure_corpus, speak, wer
+from whisper_ui.manager import ModelManager
+from whisper_ui.transcription import TranscribeOptions
+
+from .conftest import ENGINES, make_engine
+
+log = logging.getLogger(__name__)
+
+MINUTE_SENTENCES = 12  # about 50 s of the corpus: two 30-second windows and a part
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return ensure_corpus(tmp_path_factory.mktemp("corpus"))
+
+
+def transcripts(models_dir, model: str, audio) -> dict[str, str]:
+    texts = {}
+    for engine in ENGINES:
+        manager = ModelManager(make_engine(engine, models_dir), model, "cpu")
+        texts[engine] = manager.transcribe(audio, TranscribeOptions()).text
+        manager.close()
+    return texts
+
+
+@pytest.mark.parametrize("model", ["tiny.en", "base"])
+def test_same_words_on_varied_speech(model, models_dir, corpus):
+    texts = transcripts(models_dir, model, whisper.load_audio(str(corpus.short.path)))
+    between = wer(texts["openai-whisper"], texts["faster-whisper"])
+    against = {engine: wer(corpus.short.text, text) for engine, text in texts.items()}
+    log.warning("%s, ~10 s of varied speech: WER between engines %.3f; against the text %s", model, between, against)
+    assert between <= 0.02, texts
+    assert all(rate <= 0.15 for rate in against.values()), (against, texts)
+
+
+def test_same_words_over_several_windows(models_dir, tmp_path_factory):
+    """~50 s of varied speech, two 30-second windows and a part: the engines cut and decode the windows alike.
+
+    (Not the tests' long clip: its sentences repeat, so every window fails the compression-ratio
+    check and is decoded at temperatures up to 1.0, by random sampling, in either engine.)"""
+    clip = speak(SENTENCES[:MINUTE_SENTENCES], tmp_path_factory.mktemp("minute"), "corpus-minute")
+    texts = transcripts(models_dir, "tiny.en", whisper.load_audio(str(clip.path)))
+    between = wer(texts["openai-whisper"], texts["faster-whisper"])
+    against = {engine: wer(clip.text, text) for engine, text in texts.items()}
+    log.warning("tiny.en, ~50 s of varied speech: WER between engines %.3f; against the text %s", between, against)
+    assert between <= 0.02, texts
+    assert all(rate <= 0.15 for rate in against.values()), (against, texts)
