@@ -1,9 +1,10 @@
 """The two engines on the same weights give the same words.
 
-Varied speech (``bench.corpus``: sentences of ordinary prose, spoken by espeak-ng), through the app's own manager with the app's default decoding (beam 5,
-temperature fallback): the word error rate between openai-whisper and faster-whisper (int8,
-the CPU default) stays within 2 %, and each engine's rate against the spoken text is reported
-and bounded. The benchmark (``bench/engines.py``) measures the same on a 3-minute clip.
+Varied speech (``bench.corpus``: sentences of ordinary prose, spoken by espeak-ng), through the
+app's own manager with the app's default decoding (beam 5, temperature fallback): the word error
+rate between openai-whisper and faster-whisper (int8, the CPU default) stays within 2 %, and each
+engine's rate against the spoken text is reported and bounded. The benchmark (``bench/engines.py``)
+measures the same on a 3-minute clip.
 """
 
 from __future__ import annotations
