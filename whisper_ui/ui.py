@@ -252,6 +252,11 @@ def build_app(service: TranscriptionService) -> gr.Blocks:
             lines.append(f"**Downloading:** {state.download_fraction:.0%}")
         if state.load_seconds is not None:
             lines.append(f"**Load time:** {state.load_seconds:.1f} s")
+        batch = getattr(manager.engines.get(state.engine or ""), "batch_size", None)
+        if batch is not None:  # faster-whisper: say what batching trades
+            lines.append(f"**Batching:** {batch} windows at once: faster, but it cuts the audio by speech detection "
+                         "and may drop words" if batch else
+                         "**Batching:** off (`--batch-size N` is faster on a GPU, but may drop words)")
         if state.fallback:
             lines.append(f"**Fallback:** {state.fallback}")
         if state.error:
@@ -459,6 +464,7 @@ def build_app(service: TranscriptionService) -> gr.Blocks:
         unload_button.click(unload_model, None, [model_state, models_table], api_name="unload_model",
                             **model_events)
         model_tab.select(refresh_models, None, [model_state, models_table], api_visibility="private", queue=False)
+        model_tab.select(lambda: manager.engine_name, None, engine_choice, api_visibility="private", queue=False)
         model_tab.select(cache_rows, None, [cache_table, cache_summary], api_visibility="private", queue=False)
         clean_button.click(ask_clean, None, [confirm_row, confirm_text], api_visibility="private", queue=False)
         keep_button.click(lambda: gr.Row(visible=False), None, confirm_row, api_visibility="private", queue=False)
