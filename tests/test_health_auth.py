@@ -184,7 +184,8 @@ def logged_in(server: Server, user: tuple[str, str]) -> Iterator[httpx.Client]:
 
 def test_health_routes_stay_open_with_auth(auth_server):
     assert auth_server.get("/healthz") == (200, b'{"status":"ok"}')
-    assert readyz(auth_server) == (200, {"status": "ready", "model": "tiny.en", "device": "cpu"})
+    assert readyz(auth_server) == (200, {"status": "ready", "model": "tiny.en", "device": "cpu",
+                                         "engine": "openai-whisper", "compute_type": "float32"})
 
 
 def test_page_requires_login(auth_server):
