@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from bench.common import (
+    JOB_LINE,
     MODELS,
     app_decode_kwargs,
     ensure_models,
@@ -38,7 +39,6 @@ _MILESTONES = {
     "model ready": re.compile(r"model \S+ ready on"),
     "page serving": re.compile(r"serving on http"),
 }
-_JOB_LINE = re.compile(r"transcribed [\d.]+ s of audio in ([\d.]+) s")
 _STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) ")
 
 
@@ -92,7 +92,7 @@ def run(quick: bool = False, repeats: int = 3, model: str = "tiny.en", write: bo
                 if side == "app":
                     time.sleep(0.1)  # the last job's log line
                     record["timeline"] = timeline(server.log(), server.ps.create_time())
-                    record["model_seconds"] = [float(s) for s in _JOB_LINE.findall(server.log())]
+                    record["model_seconds"] = [float(s) for _, s in JOB_LINE.findall(server.log())]
             runs[side].append(record)
 
     def summary(side: str) -> dict[str, Any]:

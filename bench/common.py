@@ -28,6 +28,7 @@ import importlib.util
 import json
 import os
 import platform
+import re
 import shutil
 import socket
 import statistics
@@ -53,6 +54,10 @@ AUDIO = BENCH / ".audio"
 RESULTS = BENCH / "results"
 PY = sys.executable
 CHILD_ENV = {"PYTHONUNBUFFERED": "1", "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+# the server's line for each job: "transcribed 10.0 s of audio (8.1 s of speech) in 2.10 s ..."
+JOB_LINE = re.compile(r"transcribed ([\d.]+) s of audio(?: \([\d.]+ s of speech\))? in ([\d.]+) s")
 
 
 # --- weights ------------------------------------------------------------------

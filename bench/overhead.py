@@ -16,11 +16,11 @@ Gradio and HTTP add.
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any
 
 from bench.common import (
+    JOB_LINE,
     app_and_raw,
     app_decode_kwargs,
     audio_seconds,
@@ -33,11 +33,9 @@ from bench.common import (
     ratio,
 )
 
-_JOB_LINE = re.compile(r"transcribed ([\d.]+) s of audio in ([\d.]+) s")
-
 
 def _model_seconds(log: str, seen: int) -> tuple[float | None, int]:
-    jobs = _JOB_LINE.findall(log)
+    jobs = JOB_LINE.findall(log)
     return (float(jobs[-1][1]) if len(jobs) > seen else None), len(jobs)
 
 

@@ -20,14 +20,14 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .errors import CancelledError, CorruptCheckpointError, ModelError
-from .transcription import TranscribeOptions, TranscriptionResult
+from .transcription import Segment, TranscribeOptions, TranscriptionResult
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,13 @@ class LoadEvents:
     on_progress: Callable[[int, int | None], None] = lambda done, total: None
 
 
+Clips = tuple[tuple[float, float], ...]
+
+
 class LoadedModel(ABC):
+    """A loaded model. ``transcribe`` is the same for every engine: speech detection, the language
+    of each region and the loop guard (``whisper_ui.vad``) around the engine's own ``decode``."""
+
     name: str
     device: str
     fp16: bool
@@ -48,10 +54,58 @@ class LoadedModel(ABC):
     engine: str = "openai-whisper"
     compute_type: str = "float32"  # what the weights are computed in: float32, float16, int8...
 
-    @abstractmethod
     def transcribe(self, audio: np.ndarray, options: TranscribeOptions,
                    cancel: threading.Event | None = None) -> TranscriptionResult:
         """Transcribe 16 kHz mono float32 samples. Not thread-safe: the manager serialises calls."""
+        from . import vad
+
+        started = time.perf_counter()
+        language = options.language
+        if self.english_only and language not in (None, "en"):
+            log.warning("model %s is English-only: ignoring language %s", self.name, language)
+        task = "transcribe" if self.english_only else options.task
+        plan = vad.plan(audio, vad=options.vad, language=language, english_only=self.english_only,
+                        detect=self.detect_language)
+        if options.vad:
+            log.info("speech detection: %.1f s of speech in %.1f s of audio, %d region(s)", plan.speech_seconds,
+                     len(audio) / vad.SAMPLE_RATE, sum(len(run.regions) for run in plan.runs))
+        segments: list[Segment] = []
+        for run in plan.runs:
+            if cancel is not None and cancel.is_set():
+                raise CancelledError("The transcription was cancelled.")
+            # one run over the whole file without speech detection: the engine's plain path, as without a plan
+            whole = not options.vad and len(plan.runs) == 1
+            clips = None if whole else run.regions if options.vad else ((run.regions[0][0], run.regions[-1][1]),)
+            decoded = self.decode(audio, options, task, run.language, clips, options.vad, cancel)
+            segments.extend(replace(s, language=run.language) for s in decoded)
+        segments.sort(key=lambda s: s.start)
+        kept, loops = vad.cut_loops(tuple(segments))
+        detected = options.language is None and not self.english_only
+        return TranscriptionResult(
+            text="".join(s.text for s in kept).strip(),
+            segments=kept,
+            language=plan.language,
+            language_probability=plan.probability if detected else None,
+            duration=len(audio) / vad.SAMPLE_RATE,
+            processing_seconds=time.perf_counter() - started,
+            model=self.name,
+            device=self.device,
+            task=task,
+            notices=tuple(loops),
+            engine=self.engine,
+            speech_seconds=plan.speech_seconds,
+            languages=vad.language_shares(kept),
+        )
+
+    def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
+        """(language, probability) of up to 30 s of samples."""
+        raise NotImplementedError
+
+    def decode(self, audio: np.ndarray, options: TranscribeOptions, task: str, language: str | None,
+               clips: Clips | None, speech_only: bool, cancel: threading.Event | None) -> list[Segment]:
+        """The engine's decode of ``clips`` (seconds; None: all of it) in ``language``, times in the
+        recording's time. ``speech_only``: the clips are speech regions, not 30-second windows."""
+        raise NotImplementedError
 
     @abstractmethod
     def unload(self) -> None:
@@ -383,23 +437,20 @@ class WhisperModel(LoadedModel):
         language = max(probs, key=probs.get)
         return language, float(probs[language])
 
-    def transcribe(self, audio: np.ndarray, options: TranscribeOptions,
-                   cancel: threading.Event | None = None) -> TranscriptionResult:
+    def decode(self, audio: np.ndarray, options: TranscribeOptions, task: str, language: str | None,
+               clips: Clips | None, speech_only: bool, cancel: threading.Event | None) -> list[Segment]:
+        """``whisper.transcribe``; the clips through its ``clip_timestamps``, which keeps the recording's time."""
         import whisper
 
-        started = time.perf_counter()
-        duration = len(audio) / 16000
-        language, probability = options.language, None
-        if self.english_only:
-            if options.language not in (None, "en"):
-                log.warning("model %s is English-only: ignoring language %s", self.name, options.language)
-            language = "en"
-        elif language is None:
-            language, probability = self.detect_language(audio)
-        task = options.task
-        if task == "translate" and self.english_only:
-            task = "transcribe"
         kwargs = whisper_kwargs(options, task=task, language=language, fp16=self.fp16)
+        if clips:
+            # whisper.transcribe loops for ever when a clip ends past the last mel frame (it rounds the end up
+            # and never seeks there): clips end on the last whole frame of the audio
+            last = (len(audio) // whisper.audio.HOP_LENGTH) / whisper.audio.FRAMES_PER_SECOND
+            kept = [(start, min(end, last)) for start, end in clips if start < last]
+            if not kept:  # (an empty list would make whisper.transcribe decode the whole file)
+                return []
+            kwargs["clip_timestamps"] = [round(t, 2) for clip in kept for t in clip]
         hooks = []
         if cancel is not None:
             def check(*_):
@@ -414,16 +465,9 @@ class WhisperModel(LoadedModel):
         finally:
             for hook in hooks:
                 hook.remove()
-        return TranscriptionResult.from_whisper_dict(
-            raw,
-            language=raw.get("language", language),
-            language_probability=probability,
-            duration=duration,
-            processing_seconds=time.perf_counter() - started,
-            model=self.name,
-            device=self.device,
-            task=task,
-        )
+        return list(TranscriptionResult.from_whisper_dict(raw, language=None, language_probability=None, duration=0.0,
+                                                          processing_seconds=0.0, model=self.name,
+                                                          device=self.device).segments)
 
     def unload(self) -> None:
         self.net = None  # the manager frees the memory (one gc.collect: 0.15 s in the app's process)

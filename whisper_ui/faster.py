@@ -23,15 +23,14 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .engine import Engine, LoadedModel, LoadEvents
+from .engine import Clips, Engine, LoadedModel, LoadEvents
 from .errors import CancelledError, ConversionError, ModelError
-from .transcription import Segment, TranscribeOptions, TranscriptionResult, Word
+from .transcription import Segment, TranscribeOptions, Word
 
 log = logging.getLogger(__name__)
 
@@ -159,51 +158,49 @@ class FasterWhisperModel(LoadedModel):
         self.english_only = not net.model.is_multilingual
         self.batch_size = batch_size
 
-    def transcribe(self, audio: np.ndarray, options: TranscribeOptions,
-                   cancel: threading.Event | None = None) -> TranscriptionResult:
+    def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
+        language, probability, _ = self.net.detect_language(audio)
+        return language, float(probability)
+
+    def decode(self, audio: np.ndarray, options: TranscribeOptions, task: str, language: str | None,
+               clips: Clips | None, speech_only: bool, cancel: threading.Event | None) -> list[Segment]:
+        """``WhisperModel.transcribe``. Speech regions go through faster-whisper's own VAD path (the regions'
+        samples joined, decoded, and the times mapped back with ``restore_speech_timestamps``), other clips
+        through its ``clip_timestamps``."""
+        from faster_whisper.transcribe import restore_speech_timestamps
         from tqdm import tqdm
 
-        started = time.perf_counter()
-        duration = len(audio) / SAMPLE_RATE
-        language = options.language
-        if self.english_only:
-            if language not in (None, "en"):
-                log.warning("model %s is English-only: ignoring language %s", self.name, language)
-            language = "en"
-        task = "transcribe" if self.english_only else options.task
         kwargs = faster_whisper_kwargs(options, task=task, language=language)
+        chunks = None
+        if clips and speech_only:
+            chunks = [{"start": int(start * SAMPLE_RATE), "end": int(end * SAMPLE_RATE)} for start, end in clips]
+            audio = np.concatenate([audio[c["start"]:c["end"]] for c in chunks])
+        elif clips:
+            kwargs["clip_timestamps"] = [t for clip in clips for t in clip]
+        duration = len(audio) / SAMPLE_RATE
         if self.batch_size > 0:
             from faster_whisper import BatchedInferencePipeline
 
-            # the batched pipeline always cuts the audio by speech detection and decodes without timestamps
+            # the batched pipeline always cuts the audio by its own speech detection and decodes without timestamps
             kwargs.pop("vad_filter")
-            segments, info = BatchedInferencePipeline(self.net).transcribe(audio, batch_size=self.batch_size, **kwargs)
+            kwargs.pop("clip_timestamps", None)
+            segments, _ = BatchedInferencePipeline(self.net).transcribe(audio, batch_size=self.batch_size, **kwargs)
         else:
-            segments, info = self.net.transcribe(audio, **kwargs)
+            segments, _ = self.net.transcribe(audio, **kwargs)
         collected: list[Segment] = []
         # a bar in seconds of audio, which the page turns into its progress (gr.Progress(track_tqdm=True))
         with tqdm(total=round(duration, 2), unit="s", desc="transcribe", leave=False) as bar:
             for raw in segments:
                 if cancel is not None and cancel.is_set():
                     raise CancelledError("The transcription was cancelled.")
-                collected.append(_segment(len(collected), raw))
                 bar.update(max(0.0, round(min(raw.end, duration) - bar.n, 2)))
+                if chunks:
+                    raw = next(restore_speech_timestamps([raw], chunks, SAMPLE_RATE))
+                collected.append(_segment(len(collected), raw))
             if cancel is not None and cancel.is_set():
                 raise CancelledError("The transcription was cancelled.")
             bar.update(max(0.0, bar.total - bar.n))  # the rest was silence
-        probability = None if options.language is not None or self.english_only else float(info.language_probability)
-        return TranscriptionResult(
-            text="".join(s.text for s in collected).strip(),
-            segments=tuple(collected),
-            language=info.language if not self.english_only else "en",
-            language_probability=probability,
-            duration=duration,
-            processing_seconds=time.perf_counter() - started,
-            model=self.name,
-            device=self.device,
-            task=task,
-            engine=self.engine,
-        )
+        return collected
 
     def unload(self) -> None:
         if self.net is not None:

@@ -53,6 +53,8 @@ class ModelState:
     jobs_done: int = 0
     last_error: str | None = None  # the last error of any job or load
     last_rtf: float | None = None  # real-time factor of the last job
+    last_audio_seconds: float | None = None  # the last job's audio
+    last_speech_seconds: float | None = None  # how much of it was speech (None: speech detection off)
 
     @property
     def ready(self) -> bool:
@@ -322,10 +324,13 @@ class ModelManager:
                 notices.append(self.state.fallback or "")
         result = replace(result, notices=tuple(dict.fromkeys(n for n in notices if n)))
         self._count(jobs_done=1)
-        self._set(last_rtf=result.real_time_factor)
-        log.info("transcribed %.1f s of audio in %.2f s (real-time factor %.2f) with %s on %s, language %s: %r",
-                 result.duration, result.processing_seconds, result.real_time_factor, result.model, result.device,
-                 result.language, result.text[:80])
+        self._set(last_rtf=result.real_time_factor, last_audio_seconds=result.duration,
+                  last_speech_seconds=result.speech_seconds)
+        speech = "" if result.speech_seconds is None else f" ({result.speech_seconds:.1f} s of speech)"
+        log.info("transcribed %.1f s of audio%s in %.2f s (real-time factor %.2f) with %s on %s, language %s: %r",
+                 result.duration, speech, result.processing_seconds, result.real_time_factor, result.model,
+                 result.device, ", ".join(f"{lang} {share:.0%}" for lang, share in result.languages) or result.language,
+                 result.text[:80])
         return result
 
     # --- idle unload -------------------------------------------------------

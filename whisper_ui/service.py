@@ -111,6 +111,9 @@ class TranscriptionService:
         result = self.manager.transcribe(samples, options, cancel)
         self._rtf[result.model] = result.real_time_factor
         if not result.text:
+            if result.speech_seconds == 0:  # speech detection found none: the model did not run
+                raise NoSpeechError("No speech was found in the audio. If there is speech, check its volume; "
+                                    "for singing or music with lyrics, turn speech detection off.")
             raise NoSpeechError(
                 "No speech was found in the audio. If there is speech, check its volume, "
                 "or choose its language instead of auto-detect."

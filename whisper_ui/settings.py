@@ -52,6 +52,7 @@ class Settings:
     engine: str = "openai-whisper"
     compute_type: str = "auto"  # faster-whisper only: auto = int8 on the CPU, float16 on CUDA
     batch_size: int = 0  # faster-whisper's batched pipeline; 0 = off (see README: it can lose speech)
+    vad: bool = True  # speech detection before the model, the default of the page's and the API's option
     host: str = "127.0.0.1"
     port: int = 7860
     max_upload_mb: int = 200
@@ -242,6 +243,8 @@ OPTIONS: tuple[Option, ...] = (
            "CPU, float16 on CUDA), int8, int8_float16, float16 or float32", "TYPE"),
     Option("batch_size", _non_negative_int, "faster-whisper's batched pipeline: N windows at once "
            "(0 = off; faster on a GPU, but it splits by speech detection and may drop words)", "N"),
+    Option("vad", _bool, "speech detection (Silero VAD): only speech reaches the model, so noise and silence cost "
+           "nothing; the default of the page's and the API's option (--no-vad for singing)", is_bool=True),
     Option("host", lambda s: s.strip() or "127.0.0.1", "address to listen on (0.0.0.0 to accept other machines)", "HOST"),
     Option("port", _port, "port to listen on", "PORT"),
     Option("max_upload_mb", _positive_int, "largest upload accepted, in MB", "MB"),

@@ -49,6 +49,10 @@ class TranscribeOptions:
     # With word timestamps, skip silent stretches longer than this (seconds)
     # around a likely hallucination (openai/whisper #1838).
     hallucination_silence_threshold: float | None = 2.0
+    # Speech detection (Silero VAD): only the speech reaches the model; a file
+    # with none costs no model time. Off: every 30 s window is decoded (singing,
+    # music with lyrics, very quiet speech).
+    vad: bool = True
 
     def __post_init__(self) -> None:
         if self.task not in ("transcribe", "translate"):
@@ -83,6 +87,7 @@ class Segment:
     no_speech_prob: float | None = None
     compression_ratio: float | None = None
     temperature: float | None = None
+    language: str | None = None  # the language it was transcribed in (regions may differ from the file's)
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,8 @@ class TranscriptionResult:
     task: str = "transcribe"
     notices: tuple[str, ...] = field(default=())  # e.g. a fallback that happened during the job
     engine: str = "openai-whisper"
+    speech_seconds: float | None = None  # how much of the audio speech detection kept (None: detection off)
+    languages: tuple[tuple[str, float], ...] = ()  # (language, share of the transcribed time), largest first
 
     @property
     def real_time_factor(self) -> float:
@@ -123,6 +130,9 @@ class TranscriptionResult:
             "device": self.device,
             "engine": self.engine,
             "task": self.task,
+            "speech_seconds": self.speech_seconds,
+            "languages": [{"language": lang, "share": round(share, 4)} for lang, share in self.languages],
+            "notices": list(self.notices),
         }
 
     @classmethod

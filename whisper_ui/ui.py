@@ -105,7 +105,8 @@ def microphone_input(limits: audio_mod.AudioLimits, **kwargs) -> gr.Audio:
     return component
 
 
-def _options(task: str, language: str, beam_size: float, word_timestamps: bool, initial_prompt: str) -> TranscribeOptions:
+def _options(task: str, language: str, beam_size: float, word_timestamps: bool, initial_prompt: str,
+             vad: bool) -> TranscribeOptions:
     try:
         return TranscribeOptions(
             task=task or "transcribe",
@@ -113,6 +114,7 @@ def _options(task: str, language: str, beam_size: float, word_timestamps: bool, 
             beam_size=int(beam_size or 5),
             word_timestamps=bool(word_timestamps),
             initial_prompt=(initial_prompt or "").strip() or None,
+            vad=bool(vad),
         )
     except (ValueError, TypeError) as e:
         raise gr.Error(str(e)) from e
@@ -131,7 +133,10 @@ def _summary(result: TranscriptionResult) -> str:
         language = f"{result.language} ({result.language_probability:.0%})"
     else:
         language = f"{result.language or '?'}"
-    return (f"**Language:** {language} · **Audio:** {result.duration:.1f} s · "
+    if len(result.languages) > 1:
+        language = ", ".join(f"{lang} {share:.0%}" for lang, share in result.languages)
+    speech = "" if result.speech_seconds is None else f"**Speech:** {result.speech_seconds:.1f} s of "
+    return (f"**Language:** {language} · {speech}**Audio:** {result.duration:.1f} s · "
             f"**Processing:** {result.processing_seconds:.1f} s · "
             f"**Real-time factor:** {result.real_time_factor:.2f} · **Model:** {result.model} on {result.device} "
             f"({result.engine})")
@@ -197,21 +202,23 @@ def build_app(service: TranscriptionService) -> gr.Blocks:
 
     async def transcribe(file: str | None, task: str = "transcribe", language: str = AUTO, beam_size: float = 5,
                          word_timestamps: bool = False, initial_prompt: str = "", formats: list[str] | None = None,
-                         request: gr.Request = None, progress=gr.Progress(track_tqdm=True)):
+                         vad: bool | None = None, request: gr.Request = None, progress=gr.Progress(track_tqdm=True)):
         if not file:
             raise gr.Error("Choose an audio or video file first.")
-        options = _options(task, language, beam_size, word_timestamps, initial_prompt)
+        options = _options(task, language, beam_size, word_timestamps, initial_prompt,
+                           settings.vad if vad is None else vad)
         chosen = _formats(formats)
         return await _run_job(lambda cancel: service.transcribe_file(file, options, chosen, cancel), request)
 
     async def transcribe_microphone(recording: tuple[int, np.ndarray] | None, task: str = "transcribe",
                                     language: str = AUTO, beam_size: float = 5, word_timestamps: bool = False,
-                                    initial_prompt: str = "", formats: list[str] | None = None,
+                                    initial_prompt: str = "", formats: list[str] | None = None, vad: bool | None = None,
                                     request: gr.Request = None, progress=gr.Progress(track_tqdm=True)):
         if recording is None:
             raise gr.Error("Record something first: press the microphone button, speak, then stop.")
         rate, data = recording
-        options = _options(task, language, beam_size, word_timestamps, initial_prompt)
+        options = _options(task, language, beam_size, word_timestamps, initial_prompt,
+                           settings.vad if vad is None else vad)
         chosen = _formats(formats)
         return await _run_job(lambda cancel: service.transcribe_array(rate, data, options, chosen, cancel), request)
 
@@ -348,9 +355,12 @@ def build_app(service: TranscriptionService) -> gr.Blocks:
             model += f" — {m['fallback']}"
         load = f"{m['load_seconds']:.1f} s" if m["load_seconds"] is not None else "-"
         versions = " · ".join(f"{k} {v}" for k, v in s["versions"].items())
+        job_line = f"{jobs['running']} running, {jobs['waiting']} waiting, {jobs['done']} done"
+        if m["last_speech_seconds"] is not None and m["last_audio_seconds"]:
+            job_line += (f" · last job: {m['last_speech_seconds']:.1f} s of speech in {m['last_audio_seconds']:.1f} s "
+                         f"of audio ({m['last_speech_seconds'] / m['last_audio_seconds']:.0%})")
         return (s["device"], cuda, _mb(mem["process_rss_mb"]),
-                f"{_mb(mem['system_used_mb'])} / {_mb(mem['system_total_mb'])}", m["status"], model, load,
-                f"{jobs['running']} running, {jobs['waiting']} waiting, {jobs['done']} done",
+                f"{_mb(mem['system_used_mb'])} / {_mb(mem['system_total_mb'])}", m["status"], model, load, job_line,
                 m["last_error"] or "-", versions, s)
 
     # --- layout ----------------------------------------------------------------------
@@ -365,7 +375,8 @@ def build_app(service: TranscriptionService) -> gr.Blocks:
             words = gr.Checkbox(False, label=i18n("wui_word_timestamps"))
             prompt = gr.Textbox("", label=i18n("wui_initial_prompt"), info=i18n("wui_prompt_info"), lines=1)
             formats = gr.CheckboxGroup(list(OUTPUT_FORMATS), value=list(OUTPUT_FORMATS), label=i18n("wui_formats"))
-        return [task, language, beam, words, prompt, formats]
+            vad = gr.Checkbox(settings.vad, label=i18n("wui_vad"), info=i18n("wui_vad_info"))
+        return [task, language, beam, words, prompt, formats, vad]
 
     def results_panel(prefix: str):
         text = gr.Textbox(label=i18n("wui_text"), lines=8, buttons=["copy"], elem_id=f"{prefix}-text")

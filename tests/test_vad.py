@@ -1,0 +1,212 @@
+"""Speech detection on real models: non-speech costs no model time and gives no text, speech keeps
+its words wherever it sits, a change of language is followed. Each real-model test runs per engine."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import whisper
+
+from bench.corpus import SENTENCES, speak, wer
+from whisper_ui import vad
+from whisper_ui.errors import NoSpeechError
+from whisper_ui.manager import ModelManager
+from whisper_ui.service import TranscriptionService
+from whisper_ui.settings import Settings
+from whisper_ui.transcription import Segment, TranscribeOptions
+
+from .conftest import make_engine, words
+
+RATE = 16000
+
+# sox recipes, 20-60 s each: what a recorder picks up when nobody speaks
+NON_SPEECH = {
+    "white-noise": ["synth", "30", "whitenoise", "vol", "0.3"],
+    "pink-noise": ["synth", "30", "pinknoise", "vol", "0.5"],
+    "brown-noise": ["synth", "30", "brownnoise", "vol", "0.5"],
+    "tone-440": ["synth", "20", "sine", "440", "vol", "0.4"],
+    "tone-sweep": ["synth", "20", "sine", "200-3000", "vol", "0.4"],
+    "hum-50hz-harmonics": ["synth", "40", "sine", "50", "sine", "100", "sine", "150", "sine", "250", "remix", "-",
+                           "vol", "0.4"],
+    "music-chords": None,  # made with numpy below: 30 s of plucked chords, a bass line and a melody
+    "silence-with-clicks": None,  # made with numpy below
+}
+
+
+def music(seconds: float = 30.0) -> np.ndarray:
+    """Chords C, Am, F, G, a beat each, plucked (a few harmonics, decaying), with a bass and a melody note."""
+    beat = int(0.5 * RATE)
+    t = np.arange(beat) / RATE
+    envelope = np.exp(-4 * t)
+    chords = [(261.6, 329.6, 392.0), (220.0, 261.6, 329.6), (174.6, 220.0, 261.6), (196.0, 246.9, 293.7)]
+    melody = [523.3, 587.3, 659.3, 784.0, 659.3, 587.3, 523.3, 440.0]
+    out = []
+    for i in range(int(seconds / 0.5)):
+        notes = [*chords[(i // 2) % 4], chords[(i // 2) % 4][0] / 2, melody[i % len(melody)]]
+        tone = sum(np.sin(2 * np.pi * f * k * t) / k for f in notes for k in (1, 2, 3))
+        out.append(0.08 * envelope * tone)
+    return np.concatenate(out).astype(np.float32)
+
+
+def make_non_speech(name: str, folder: Path) -> Path:
+    path = folder / f"{name}.wav"
+    if NON_SPEECH[name] is None:
+        import scipy.io.wavfile
+
+        if name == "music-chords":
+            samples = music()
+        else:
+            samples = np.zeros(60 * RATE, np.float32)
+            rng = np.random.default_rng(3)
+            for at in rng.integers(0, len(samples) - 100, 40):
+                samples[at:at + 40] = rng.uniform(-0.8, 0.8, 40)  # a 2.5 ms click, 40 of them in a minute
+        scipy.io.wavfile.write(path, RATE, (np.clip(samples, -1, 1) * 32767).astype(np.int16))
+    else:
+        subprocess.run(["sox", "-n", "-r", str(RATE), "-c", "1", "-b", "16", str(path), *NON_SPEECH[name]],
+                       check=True, capture_output=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("vad")
+    return {name: make_non_speech(name, folder) for name in NON_SPEECH}
+
+
+@pytest.fixture(scope="module")
+def service(models_dir, engine_name):
+    settings = Settings(model="tiny.en", model_dir=models_dir, device="cpu", engine=engine_name)
+    service = TranscriptionService(settings, ModelManager(make_engine(engine_name, models_dir), "tiny.en", "cpu"))
+    yield service
+    service.manager.close()
+    service.close()
+
+
+class DecodeSpy:
+    """Counts the engine's decode calls: model time is spent only there."""
+
+    def __init__(self, monkeypatch, model):
+        self.calls = 0
+        real = model.decode
+
+        def decode(*args, **kwargs):
+            self.calls += 1
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(model, "decode", decode)
+
+
+@pytest.mark.parametrize("name", list(NON_SPEECH))
+def test_non_speech_costs_no_model_time_and_gives_no_text(name, clips, service, monkeypatch):
+    service.manager.load()
+    spy = DecodeSpy(monkeypatch, service.manager._model)
+    with pytest.raises(NoSpeechError, match="No speech was found"):
+        service.transcribe_file(clips[name], TranscribeOptions(), formats=())
+    assert spy.calls == 0, f"{name}: the model decoded {service.manager.state.last_speech_seconds} s"
+    state = service.manager.state
+    assert state.last_speech_seconds == 0 and state.last_audio_seconds >= 20
+
+
+def noise_around(clip: Path, folder: Path, seconds: int = 20) -> Path:
+    """``clip`` with ``seconds`` of pink noise before and after it."""
+    rate = subprocess.run(["soxi", "-r", str(clip)], check=True, capture_output=True, text=True).stdout.strip()
+    noise = folder / "noise.wav"
+    subprocess.run(["sox", "-n", "-r", rate, "-c", "1", "-b", "16", str(noise), "synth", str(seconds), "pinknoise",
+                    "vol", "0.3"], check=True)
+    out = folder / "noisy.wav"
+    subprocess.run(["sox", str(noise), str(clip), str(noise), str(out)], check=True)
+    return out
+
+
+def test_speech_between_noise_keeps_every_word_in_the_recordings_time(service, speech, tmp_path):
+    alone = service.transcribe_file(speech.medium, TranscribeOptions(beam_size=1), formats=()).result
+    noisy = service.transcribe_file(noise_around(speech.medium, tmp_path), TranscribeOptions(beam_size=1),
+                                    formats=("srt",)).result
+    # every word kept (the noise next to a region can change how a word is heard, not whether it is)
+    assert abs(len(noisy.text.split()) - len(alone.text.split())) <= 1, (alone.text, noisy.text)
+    assert {"peter", "london", "quick", "lazy", "dog", "morning", "sunny", "warm"} <= words(noisy.text)
+    assert wer(alone.text, noisy.text) <= 0.15, (alone.text, noisy.text)
+    # the times are the recording's: the speech starts after the 20 s of noise, not at 0
+    assert 19.0 <= noisy.segments[0].start <= 21.0 and noisy.segments[-1].end <= noisy.duration
+    assert noisy.speech_seconds < noisy.duration - 30  # the 40 s of noise were not decoded
+
+
+def test_speech_detection_changes_no_word_of_plain_speech(service, tmp_path):
+    clip = speak(SENTENCES[:8], tmp_path, "plain")
+    on = service.transcribe_file(clip.path, TranscribeOptions(vad=True), formats=()).result
+    off = service.transcribe_file(clip.path, TranscribeOptions(vad=False), formats=()).result
+    assert off.speech_seconds is None and on.speech_seconds > 0.8 * on.duration
+    assert abs(wer(clip.text, on.text) - wer(clip.text, off.text)) <= 0.01, (on.text, off.text)
+
+
+def test_a_change_of_language_is_followed(models_dir, engine_name, tmp_path, speech):
+    """English, a pause, then German (espeak-ng, ~10 s each) with language auto on base: both halves come
+    back, each in its own language, and the summary lists both with their share. One-language speech
+    stays in one language."""
+    english = tmp_path / "en.wav"
+    german = tmp_path / "de.wav"
+    subprocess.run(["espeak-ng", "-v", "en", "-s", "150", "-w", str(english),
+                    "Good morning. My name is Peter and I live in London. The weather today is sunny and warm. "
+                    "I like to walk in the park with my dog in the afternoon."], check=True)
+    subprocess.run(["espeak-ng", "-v", "de", "-s", "140", "-w", str(german),
+                    "Guten Morgen. Ich heiße Peter und wohne in Berlin. Das Wetter ist heute schön und warm. "
+                    "Am Nachmittag gehe ich gern mit meinem Hund in den Park."], check=True)
+    rate = subprocess.run(["soxi", "-r", str(english)], check=True, capture_output=True, text=True).stdout.strip()
+    pause = tmp_path / "pause.wav"
+    subprocess.run(["sox", "-n", "-r", rate, "-c", "1", "-b", "16", str(pause), "trim", "0", "3"], check=True)
+    joined = tmp_path / "en-de.wav"
+    subprocess.run(["sox", str(english), str(pause), str(german), str(joined)], check=True)
+    manager = ModelManager(make_engine(engine_name, models_dir), "base", "cpu")
+    result = manager.transcribe(whisper.load_audio(str(joined)), TranscribeOptions(beam_size=1))
+    plain = manager.transcribe(whisper.load_audio(str(speech.medium)), TranscribeOptions(beam_size=1))
+    manager.close()
+    assert {s.language for s in result.segments} == {"en", "de"}, [(s.language, s.text) for s in result.segments]
+    english_text = " ".join(s.text for s in result.segments if s.language == "en").lower()
+    german_text = " ".join(s.text for s in result.segments if s.language == "de").lower()
+    assert "london" in english_text and {"wetter", "morgen", "heute"} & words(german_text), (english_text, german_text)
+    assert {lang for lang, _ in result.languages} == {"en", "de"} and abs(sum(s for _, s in result.languages) - 1) < 1e-6
+    assert plain.languages == (("en", 1.0),) and {s.language for s in plain.segments} == {"en"}
+
+
+# --- plumbing --------------------------------------------------------------------------------
+
+
+def segment(i: int, text: str, start: float) -> Segment:
+    return Segment(i, start, start + 1.0, text)
+
+
+def test_a_loop_of_repeated_segments_or_phrases_is_cut_to_one_with_a_notice():
+    looped = tuple(segment(i, " Thank you for watching.", float(i)) for i in range(6))
+    kept, notices = vad.cut_loops((segment(0, " Hello.", -1.0), *looped))
+    assert [s.text for s in kept] == [" Hello.", " Thank you for watching."] and kept[1].end == 6.0
+    assert len(notices) == 1 and "repeated 6 times" in notices[0]
+    kept, notices = vad.cut_loops((segment(0, " I see the sea the sea the sea the sea the sea.", 0.0),))
+    assert kept[0].text == " I see the sea." and "repeated over and over" in notices[0]
+    said_twice = (segment(0, " Thank you.", 0.0), segment(1, " Thank you.", 1.0), segment(2, " Bye.", 2.0))
+    assert vad.cut_loops(said_twice) == (said_twice, [])  # speech may repeat itself a little
+
+
+def test_short_or_uncertain_regions_keep_the_files_language(monkeypatch):
+    """Regions of 29 s (en), 28 s (fr, unsure), 28 s (de, sure), 3 s (too short to tell): en, en, de, en."""
+    regions = [(0.0, 29.0), (30.0, 58.0), (60.0, 88.0), (90.0, 93.0)]
+    monkeypatch.setattr(vad, "speech_regions", lambda audio, parameters=None: regions)
+    answers = iter([("en", 0.99), ("fr", 0.5), ("de", 0.97)])
+    plan = vad.plan(np.zeros(100 * RATE, np.float32), vad=True, language=None, english_only=False,
+                    detect=lambda samples: next(answers))
+    assert [(run.language, run.regions) for run in plan.runs] == [
+        ("en", tuple(regions[:2])), ("de", (regions[2],)), ("en", (regions[3],))]
+    assert plan.language == "en" and plan.speech_seconds == 88.0
+    # a language given, or an English-only model: one run, no detection
+    given = vad.plan(np.zeros(100 * RATE, np.float32), vad=True, language="ko", english_only=False,
+                     detect=lambda samples: pytest.fail("detected"))
+    assert [(run.language, run.regions) for run in given.runs] == [("ko", tuple(regions))]
+    # without speech detection, each 30-second window is a region
+    answers = iter([("en", 0.99), ("en", 0.9), ("de", 0.95), ("en", 0.6)])
+    windows = vad.plan(np.zeros(100 * RATE, np.float32), vad=False, language=None, english_only=False,
+                       detect=lambda samples: next(answers))
+    assert [(run.language, run.regions) for run in windows.runs] == [
+        ("en", ((0.0, 30.0), (30.0, 60.0))), ("de", ((60.0, 90.0),)), ("en", ((90.0, 100.0),))]
+    assert windows.speech_seconds is None

@@ -1,0 +1,189 @@
+"""Speech detection, per-region languages and loop guards: what both engines do around the model.
+
+Whisper decodes whatever it is given: 30 seconds of noise cost ``base`` minutes of beam search
+and temperature fallback and produce nothing, or invented words. Silero VAD (the ONNX model
+that faster-whisper ships, run by onnxruntime, no download) finds the speech in the decoded
+16 kHz samples first; only those regions (padded, and merged when the silence between them is
+short) reach the model, and their times stay the recording's. A file with no speech costs no
+model time at all.
+
+The language is detected per region too, when it is "auto" on a multilingual model: a region
+(speech between pauses of 2 s or more) whose language differs confidently from the file's is
+transcribed in its own language; short or uncertain regions keep the file's (no flip-flopping
+on one-language audio). Without speech detection, each 30-second window is such a region.
+
+``plan`` is engine-independent: it takes the engine's ``detect_language`` and returns the runs
+of regions that each engine then decodes in one call (openai-whisper through
+``clip_timestamps``, faster-whisper through its own VAD path with these regions).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from .transcription import Segment
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16000
+WINDOW_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class VadParameters:
+    """Silero VAD's settings, the same for both engines (faster-whisper's ``VadOptions`` names)."""
+
+    # speech probability above which a 32 ms frame is speech: 0.6, not Silero's lazy 0.5, because 30 s of white
+    # noise peaked at 0.53 (speech sits at 0.9 and above); the region ends below threshold - 0.15
+    threshold: float = 0.6
+    min_speech_duration_ms: int = 250  # shorter blips (a click, a cough) are dropped
+    min_silence_duration_ms: int = 2000  # regions closer than this are merged into one
+    speech_pad_ms: int = 400  # kept on each side, so no word's start or end is cut
+
+
+# Per-region language: a region follows its own language only when it is long enough to tell
+# and the model is sure; otherwise it keeps the file's language.
+LANGUAGE_MIN_SECONDS = 4.0
+LANGUAGE_MIN_PROBABILITY = 0.8
+
+
+def speech_regions(audio: np.ndarray, parameters: VadParameters = VadParameters()) -> list[tuple[float, float]]:
+    """(start, end) seconds of each speech region of 16 kHz samples."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    chunks = get_speech_timestamps(audio, VadOptions(**vars(parameters)))
+    return [(c["start"] / SAMPLE_RATE, c["end"] / SAMPLE_RATE) for c in chunks]
+
+
+@dataclass(frozen=True)
+class Run:
+    """Consecutive regions decoded in one call, in one language (None: the engine detects it)."""
+
+    regions: tuple[tuple[float, float], ...]
+    language: str | None
+    probability: float | None = None
+
+    @property
+    def seconds(self) -> float:
+        return sum(end - start for start, end in self.regions)
+
+
+@dataclass(frozen=True)
+class Plan:
+    runs: tuple[Run, ...]
+    speech_seconds: float | None  # None without speech detection
+    language: str | None  # the file's language
+    probability: float | None  # its detection probability (None when given or English-only)
+
+    @property
+    def no_speech(self) -> bool:
+        return not self.runs
+
+
+def _windows(duration: float) -> list[tuple[float, float]]:
+    count = max(1, int(np.ceil(duration / WINDOW_SECONDS)))
+    return [(i * WINDOW_SECONDS, min(duration, (i + 1) * WINDOW_SECONDS)) for i in range(count)]
+
+
+def _samples(audio: np.ndarray, region: tuple[float, float]) -> np.ndarray:
+    """Up to 30 s of a region's samples: what one language detection sees."""
+    start = int(region[0] * SAMPLE_RATE)
+    return audio[start:min(int(region[1] * SAMPLE_RATE), start + int(WINDOW_SECONDS * SAMPLE_RATE))]
+
+
+def plan(audio: np.ndarray, *, vad: bool, language: str | None, english_only: bool,
+         detect: Callable[[np.ndarray], tuple[str, float]],
+         parameters: VadParameters = VadParameters()) -> Plan:
+    """Which parts of ``audio`` are decoded, in which language.
+
+    With language "auto" on a multilingual model, each region of at least ``LANGUAGE_MIN_SECONDS``
+    (a speech region, or a 30-second window without speech detection) is detected on its first
+    30 s; the file's language is the one most of that speech is in. A region follows its own
+    language only when the model is sure of it; shorter regions keep the file's language.
+    """
+    duration = len(audio) / SAMPLE_RATE
+    regions = speech_regions(audio, parameters) if vad else _windows(duration)
+    speech = sum(end - start for start, end in regions) if vad else None
+    if not regions:
+        return Plan((), speech, language, None)
+    if english_only or language is not None:
+        fixed = "en" if english_only else language
+        return Plan((Run(tuple(regions), fixed),), speech, fixed, None)
+    detected: list[tuple[str, float] | None] = [
+        detect(_samples(audio, region)) if region[1] - region[0] >= LANGUAGE_MIN_SECONDS else None for region in regions]
+    if not any(detected):  # only short regions: one detection over the first 30 s of speech
+        joined = np.concatenate([audio[int(s * SAMPLE_RATE):int(e * SAMPLE_RATE)] for s, e in regions])
+        detected[0] = detect(joined[: int(WINDOW_SECONDS * SAMPLE_RATE)])
+    # the file's language: the one most of the speech is in, among the confident detections
+    seconds_by_language: dict[str, float] = {}
+    for (start, end), found in zip(regions, detected, strict=True):
+        if found and found[1] >= LANGUAGE_MIN_PROBABILITY:
+            seconds_by_language[found[0]] = seconds_by_language.get(found[0], 0.0) + end - start
+    first = next(found for found in detected if found)
+    main = max(seconds_by_language, key=seconds_by_language.get) if seconds_by_language else first[0]
+    main_probability = max((found[1] for found in detected if found and found[0] == main), default=first[1])
+    runs: list[Run] = []
+    for region, found in zip(regions, detected, strict=True):
+        own = found is not None and found[0] != main and found[1] >= LANGUAGE_MIN_PROBABILITY
+        chosen, probability = found if own else (main, main_probability)
+        if runs and runs[-1].language == chosen:
+            runs[-1] = replace(runs[-1], regions=runs[-1].regions + (region,))
+        else:
+            runs.append(Run((region,), chosen, probability))
+    if len(runs) > 1:
+        log.info("languages by region: %s", ", ".join(f"{r.language} {r.seconds:.0f} s" for r in runs))
+    return Plan(tuple(runs), speech, main, main_probability)
+
+
+def language_shares(segments: tuple[Segment, ...]) -> tuple[tuple[str, float], ...]:
+    """(language, share of the transcribed time), largest first."""
+    seconds: dict[str, float] = {}
+    for segment in segments:
+        if segment.language:
+            seconds[segment.language] = seconds.get(segment.language, 0.0) + max(0.0, segment.end - segment.start)
+    total = sum(seconds.values())
+    if not total:
+        return ()
+    return tuple(sorted(((lang, s / total) for lang, s in seconds.items()), key=lambda item: -item[1]))
+
+
+# --- repeated-phrase loops -------------------------------------------------------------------
+
+LOOP_REPEATS = 4  # a phrase said this many times in a row is a decoding loop, not speech
+_LOOP = re.compile(r"(\b\w.{2,80}?)(?:[\s,.;:!?-]+\1\b){" + str(LOOP_REPEATS - 1) + ",}", re.IGNORECASE | re.DOTALL)
+
+
+def cut_loops(segments: tuple[Segment, ...]) -> tuple[tuple[Segment, ...], list[str]]:
+    """Cut a phrase repeated ``LOOP_REPEATS`` or more times in a row, inside a segment or as
+    consecutive segments, down to one; returns the segments and a notice for each cut."""
+    from itertools import groupby
+
+    notices: list[str] = []
+    cleaned = []
+    for segment in segments:
+        text = _LOOP.sub(lambda m: _note(m, notices), segment.text)
+        cleaned.append(segment if text == segment.text else replace(segment, text=text, words=()))
+    kept: list[Segment] = []
+    for key, group in groupby(cleaned, key=lambda s: _norm(s.text)):
+        same = list(group)
+        if key and len(same) >= LOOP_REPEATS:
+            notices.append(f"A segment repeated {len(same)} times in a row (“{same[0].text.strip()[:60]}”) was cut "
+                           "to one: it is likely a decoding loop, not speech.")
+            same = [replace(same[0], end=same[-1].end)]
+        kept.extend(same)
+    return tuple(replace(s, id=i) for i, s in enumerate(kept)), notices
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\W+", " ", text).strip().lower()
+
+
+def _note(match: re.Match, notices: list[str]) -> str:
+    notices.append(f"A phrase repeated over and over (“{match.group(1).strip()[:60]}”) was cut to one: it is "
+                   "likely a decoding loop, not speech.")
+    return match.group(1)
