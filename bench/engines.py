@@ -3,13 +3,14 @@
 Each configuration (openai-whisper fp32; faster-whisper int8, float32, and
 int8 through the batched pipeline) runs in its own child process
 (``python -m bench.engines --worker``), so that the RSS sampled there is its
-own: the child builds the app's service with ``create_service(Settings(...))``,
-loads the model as the server does (``manager.start()``: in the preload
-thread), and transcribes files with ``service.transcribe_file``, the path a
-page upload takes (ffmpeg decode, the manager's queue, the engine) with the
-app's default options (beam 5, temperature fallback, no conditioning on
-previous text). Wall and CPU time (ffmpeg's included) are measured in the
-child; the bench samples its RSS every 5 ms.
+own: the child does what ``serve()`` does (``configure_torch``, which imports
+torch whatever the engine; ``create_service(Settings(...))``; the model loaded
+by ``manager.start()``, in the preload thread), and transcribes files with
+``service.transcribe_file``, the path a page upload takes (ffmpeg decode, the
+manager's queue, the engine) with the app's default options (beam 5,
+temperature fallback, no conditioning on previous text). Wall and CPU time
+(ffmpeg's included) are measured in the child; the bench samples its RSS
+every 5 ms.
 
 A fifth configuration, int8 with ``OMP_WAIT_POLICY=PASSIVE``, is there for a
 diagnosis (bench/README.md, Engines): a CTranslate2 model loaded outside the
@@ -19,7 +20,7 @@ makes its jobs several times slower.
 Speech is ``bench/corpus.py``: forty different sentences with a known text,
 a ~10 s and a ~3 minute clip, so every engine gets a word error rate against
 what was said, and faster-whisper one against openai-whisper's words on the
-same weights. The four children of a model are loaded one after the other,
+same weights. The five children of a model are loaded one after the other,
 each runs one untimed job, then they take turns, the order rotating each
 round; the ratios are against openai-whisper of the same model and clip in
 the same run.
@@ -167,14 +168,17 @@ def worker() -> int:
         try:
             started = time.perf_counter()
             if command["cmd"] == "load_app":
-                from whisper_ui.cli import create_service, setup_logging
+                from whisper_ui.cli import configure_torch, create_service, setup_logging
                 from whisper_ui.settings import Settings
 
                 setup_logging()  # the app's log lines go to this child's log file
-                service = create_service(Settings(
-                    model=command["model"], model_dir=Path(command["model_dir"]), device="cpu",
-                    engine=command["engine"], compute_type=command["compute_type"], batch_size=command["batch_size"]))
-                service.manager.start()  # as serve() does: the model loads in the preload thread
+                settings = Settings(model=command["model"], model_dir=Path(command["model_dir"]), device="cpu",
+                                    engine=command["engine"], compute_type=command["compute_type"],
+                                    batch_size=command["batch_size"])
+                # as serve() does, whichever the engine: torch set up, then the model loads in the preload thread
+                configure_torch(settings)
+                service = create_service(settings)
+                service.manager.start()
                 while not (state := service.manager.state).ready:
                     if state.status == "failed":
                         raise RuntimeError(f"loading failed: {state.error}")

@@ -1,4 +1,4 @@
-"""The benchmarks (bench/) must not rot: their shared logic, and one quick run of all six."""
+"""The benchmarks (bench/) must not rot: their shared logic, and one quick run of all seven."""
 
 from __future__ import annotations
 
@@ -34,7 +34,8 @@ def test_the_floor_gets_exactly_the_options_the_app_passes(monkeypatch):
         return {"text": " hi", "segments": [], "language": "en"}
 
     monkeypatch.setattr("whisper.transcribe", transcribe)
-    WhisperModel("tiny.en", _Net(), "cpu").transcribe(np.zeros(16000, np.float32), TranscribeOptions())
+    # without speech detection: with it, the app passes the speech regions as clip_timestamps besides these
+    WhisperModel("tiny.en", _Net(), "cpu").transcribe(np.zeros(16000, np.float32), TranscribeOptions(vad=False))
     floor = common.app_decode_kwargs()
     assert floor == {**seen, "temperature": list(seen["temperature"])}
     assert floor["beam_size"] == 5 and floor["condition_on_previous_text"] is False and floor["fp16"] is False
@@ -119,13 +120,14 @@ def test_summary_puts_each_benchmark_in_one_table():
 
 
 def test_every_benchmark_runs_in_quick_mode(tmp_path):
-    """``python -m bench --quick``: all six against the real app, raw worker and floor page; about 40 s."""
+    """``python -m bench --quick``: all seven against the real app, raw worker and floor page; about 90 s."""
     proc = subprocess.run([sys.executable, "-m", "bench", "--quick", "--results", str(tmp_path)], cwd=ROOT,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     summary = json.loads(next(tmp_path.glob("summary-2*.json")).read_text())
     assert summary["failed"] == {} and summary["quick"] is True
-    assert set(summary["results_files"]) == {"overhead", "cold_start", "memory", "switch", "concurrency", "threads"}
+    assert set(summary["results_files"]) == {"overhead", "cold_start", "memory", "switch", "concurrency", "threads",
+                                                "engines"}
     measures = [row[0] for row in summary["summary"]["rows"]]
     assert any(m.startswith("overhead, short clip") for m in measures)
     assert any(m.startswith("cold start to /readyz") for m in measures)
