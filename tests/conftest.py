@@ -64,6 +64,35 @@ def engine_name(request) -> str:
     return request.param
 
 
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any download attempt fails at once, as on an offline host; records what was tried."""
+    import urllib.error
+
+    tried = []
+
+    def refuse(url, *args, **kwargs):
+        tried.append(url if isinstance(url, str) else url.full_url)
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
+    return tried
+
+
+@pytest.fixture(scope="module")
+def service(models_dir, engine_name):
+    """The app's service over tiny.en, once per engine (no server: the core as the page calls it)."""
+    from whisper_ui.manager import ModelManager
+    from whisper_ui.service import TranscriptionService
+    from whisper_ui.settings import Settings
+
+    settings = Settings(model="tiny.en", model_dir=models_dir, device="cpu", engine=engine_name)
+    service = TranscriptionService(settings, ModelManager(make_engine(engine_name, models_dir), "tiny.en", "cpu"))
+    yield service
+    service.manager.close()
+    service.close()
+
+
 def make_engine(name: str, model_dir: Path, **settings):
     """The app's own engine ``name`` over ``model_dir`` (``create_engines``, as ``python app.py`` builds it)."""
     from whisper_ui.cli import create_engines

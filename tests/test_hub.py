@@ -11,8 +11,6 @@ import http.server
 import os
 import re
 import threading
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 
 import pytest
@@ -119,19 +117,6 @@ def fake_model(monkeypatch, server):
     for name, data in FILES.items():
         server.routes[resolve_path(name)] = Route(data)
     return source
-
-
-@pytest.fixture
-def no_network(monkeypatch):
-    """Any download attempt fails at once, as on an offline host; records what was tried (as in test_models)."""
-    tried = []
-
-    def refuse(url, *args, **kwargs):
-        tried.append(url if isinstance(url, str) else url.full_url)
-        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
-
-    monkeypatch.setattr(urllib.request, "urlopen", refuse)
-    return tried
 
 
 def folder(path) -> dict[str, bytes]:

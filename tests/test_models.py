@@ -4,7 +4,6 @@ import hashlib
 import http.server
 import shutil
 import threading
-import urllib.request
 
 import pytest
 
@@ -13,19 +12,6 @@ from whisper_ui.engine import WhisperEngine
 from whisper_ui.errors import CorruptCheckpointError, ModelDownloadError, UnknownModelError
 
 from .conftest import run_cli
-
-
-@pytest.fixture
-def no_network(monkeypatch):
-    """Any download attempt fails at once, as on an offline host; records what was tried."""
-    tried = []
-
-    def refuse(url, *args, **kwargs):
-        tried.append(url if isinstance(url, str) else url.full_url)
-        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
-
-    monkeypatch.setattr(urllib.request, "urlopen", refuse)
-    return tried
 
 
 @pytest.fixture

@@ -8,20 +8,9 @@ import whisper
 
 from whisper_ui.errors import NoSpeechError
 from whisper_ui.manager import ModelManager
-from whisper_ui.service import TranscriptionService
-from whisper_ui.settings import Settings
 from whisper_ui.transcription import OUTPUT_FORMATS, TranscribeOptions, safe_stem
 
 from .conftest import make_engine, words
-
-
-@pytest.fixture(scope="module")
-def service(models_dir, engine_name):
-    settings = Settings(model="tiny.en", model_dir=models_dir, device="cpu", engine=engine_name)
-    service = TranscriptionService(settings, ModelManager(make_engine(engine_name, models_dir), "tiny.en", "cpu"))
-    yield service
-    service.manager.close()
-    service.close()
 
 
 def test_english_words_come_back_with_a_typed_result(service, speech):

@@ -14,8 +14,6 @@ from bench.corpus import SENTENCES, speak, wer
 from whisper_ui import vad
 from whisper_ui.errors import NoSpeechError
 from whisper_ui.manager import ModelManager
-from whisper_ui.service import TranscriptionService
-from whisper_ui.settings import Settings
 from whisper_ui.transcription import Segment, TranscribeOptions
 
 from .conftest import make_engine, words
@@ -74,15 +72,6 @@ def make_non_speech(name: str, folder: Path) -> Path:
 def clips(tmp_path_factory):
     folder = tmp_path_factory.mktemp("vad")
     return {name: make_non_speech(name, folder) for name in NON_SPEECH}
-
-
-@pytest.fixture(scope="module")
-def service(models_dir, engine_name):
-    settings = Settings(model="tiny.en", model_dir=models_dir, device="cpu", engine=engine_name)
-    service = TranscriptionService(settings, ModelManager(make_engine(engine_name, models_dir), "tiny.en", "cpu"))
-    yield service
-    service.manager.close()
-    service.close()
 
 
 class DecodeSpy:
