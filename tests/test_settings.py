@@ -1,5 +1,6 @@
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -93,6 +94,10 @@ def test_https_server_with_a_self_signed_certificate(tmp_path, models_dir):
         context.check_hostname = False
         with urllib.request.urlopen(server.url + "/healthz", context=context, timeout=10) as r:
             assert r.status == 200
+        # the line is logged once launch() returns, which can be a moment after the first answer
+        deadline = time.monotonic() + 30
+        while "serving on https://127.0.0.1" not in server.log() and time.monotonic() < deadline:
+            time.sleep(0.1)
         assert "serving on https://127.0.0.1" in server.log()
     finally:
         server.stop()

@@ -63,7 +63,7 @@ def make_non_speech(name: str, folder: Path) -> Path:
                 samples[at:at + 40] = rng.uniform(-0.8, 0.8, 40)  # a 2.5 ms click, 40 of them in a minute
         scipy.io.wavfile.write(path, RATE, (np.clip(samples, -1, 1) * 32767).astype(np.int16))
     else:
-        subprocess.run(["sox", "-n", "-r", str(RATE), "-c", "1", "-b", "16", str(path), *NON_SPEECH[name]],
+        subprocess.run(["sox", "-R", "-n", "-r", str(RATE), "-c", "1", "-b", "16", str(path), *NON_SPEECH[name]],
                        check=True, capture_output=True)
     return path
 

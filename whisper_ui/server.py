@@ -83,6 +83,7 @@ def launch(service: TranscriptionService, settings: Settings, prevent_thread_loc
     """Build and launch the page; returns the Blocks (running in the background if prevent_thread_lock)."""
     check_share(settings)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    os.environ["ORT_DISABLE_TELEMETRY"] = "1"  # onnxruntime's (speech detection): see whisper_ui.vad
     # Gradio reads this when the app is created (uploads) and when it is imported (its other
     # temporary folders): everything goes to this process's own folder
     os.environ["GRADIO_TEMP_DIR"] = str(service.uploads_dir)

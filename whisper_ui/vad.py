@@ -20,6 +20,7 @@ of regions that each engine then decodes in one call (openai-whisper through
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -46,6 +47,9 @@ class VadParameters:
     speech_pad_ms: int = 400  # kept on each side, so no word's start or end is cut
 
 
+CONFIDENT_SPEECH = 0.85  # a frame this sure is speech
+CONFIDENT_FRAMES = 8  # 8 frames of 32 ms: a region needs this much confident speech to be kept
+
 # Per-region language: a region follows its own language only when it is long enough to tell
 # and the model is sure; otherwise it keeps the file's language.
 LANGUAGE_MIN_SECONDS = 4.0
@@ -54,9 +58,19 @@ LANGUAGE_MIN_PROBABILITY = 0.8
 
 def speech_regions(audio: np.ndarray, parameters: VadParameters = VadParameters()) -> list[tuple[float, float]]:
     """(start, end) seconds of each speech region of 16 kHz samples."""
-    from faster_whisper.vad import VadOptions, get_speech_timestamps
+    # onnxruntime (1.29 and later) sends usage telemetry to Microsoft from Linux too, starting when it is
+    # loaded: this variable, set before it loads, turns that off entirely (the strace tests check it)
+    os.environ["ORT_DISABLE_TELEMETRY"] = "1"
+    from faster_whisper.vad import VadOptions, get_speech_timestamps, get_vad_model
 
     chunks = get_speech_timestamps(audio, VadOptions(**vars(parameters)))
+    if chunks:
+        # noise can lift a frame or two past the threshold (pink noise peaked at 0.70, speech sits at 0.9 and
+        # above): a region is kept only if a quarter of a second of it is confidently speech
+        frame = 512
+        probabilities = np.asarray(get_vad_model()(np.pad(audio, (0, -len(audio) % frame)))).ravel()
+        chunks = [c for c in chunks
+                  if (probabilities[c["start"] // frame:c["end"] // frame + 1] >= CONFIDENT_SPEECH).sum() >= CONFIDENT_FRAMES]
     return [(c["start"] / SAMPLE_RATE, c["end"] / SAMPLE_RATE) for c in chunks]
 
 
