@@ -135,8 +135,8 @@ def _summary(result: TranscriptionResult) -> str:
         language = f"{result.language or '?'}"
     if len(result.languages) > 1:
         language = ", ".join(f"{lang} {share:.0%}" for lang, share in result.languages)
-    speech = "" if result.speech_seconds is None else f"**Speech:** {result.speech_seconds:.1f} s of "
-    return (f"**Language:** {language} · {speech}**Audio:** {result.duration:.1f} s · "
+    speech = "" if result.speech_seconds is None else f" ({result.speech_seconds:.1f} s of speech)"
+    return (f"**Language:** {language} · **Audio:** {result.duration:.1f} s{speech} · "
             f"**Processing:** {result.processing_seconds:.1f} s · "
             f"**Real-time factor:** {result.real_time_factor:.2f} · **Model:** {result.model} on {result.device} "
             f"({result.engine})")
