@@ -172,7 +172,7 @@ class FasterWhisperModel(LoadedModel):
 
         kwargs = faster_whisper_kwargs(options, task=task, language=language)
         chunks = None
-        if clips and speech_only:
+        if clips and (speech_only or self.batch_size > 0):  # (the batched pipeline takes no clip_timestamps)
             chunks = [{"start": int(start * SAMPLE_RATE), "end": int(end * SAMPLE_RATE)} for start, end in clips]
             audio = np.concatenate([audio[c["start"]:c["end"]] for c in chunks])
         elif clips:
@@ -183,7 +183,6 @@ class FasterWhisperModel(LoadedModel):
 
             # the batched pipeline always cuts the audio by its own speech detection and decodes without timestamps
             kwargs.pop("vad_filter")
-            kwargs.pop("clip_timestamps", None)
             segments, _ = BatchedInferencePipeline(self.net).transcribe(audio, batch_size=self.batch_size, **kwargs)
         else:
             segments, _ = self.net.transcribe(audio, **kwargs)
