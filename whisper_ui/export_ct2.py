@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ConversionError, UnknownModelError
-from .models import alignment_heads_mask, model_info, read_checkpoint
+from .models import alignment_heads_mask, model_info, read_checkpoint, replace_folder
 
 log = logging.getLogger(__name__)
 
@@ -250,22 +250,9 @@ def build_spec(checkpoint: dict[str, Any], path: Path):
 
 def _publish(tmp: Path, dest: Path, overwrite: bool) -> None:
     """Rename the finished folder into place; an existing one is replaced only when asked, and only at the end."""
-    if not dest.exists() and not dest.is_symlink():
-        os.rename(tmp, dest)
-        return
-    if not overwrite:
+    if os.path.lexists(dest) and not overwrite:
         raise ConversionError(f"{dest} already exists; remove it or pass --force to replace it.")
-    old = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.old")
-    os.rename(dest, old)
-    try:
-        os.rename(tmp, dest)
-    except BaseException:
-        os.rename(old, dest)
-        raise
-    if old.is_dir() and not old.is_symlink():
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        old.unlink()
+    replace_folder(tmp, dest)
 
 
 def export_ct2(name: str, model_dir: Path, dest: Path | None = None, *, overwrite: bool = False) -> Path:

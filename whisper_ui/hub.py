@@ -28,14 +28,13 @@ import shutil
 import tempfile
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 from .errors import ModelDownloadError
-from .models import ProgressCallback, canonical_name, model_info
+from .models import ProgressCallback, canonical_name, model_info, replace_folder
 
 log = logging.getLogger(__name__)
 
@@ -290,18 +289,6 @@ def _stated_hash(url: str, revision: str, timeout: float) -> tuple[str, str]:
 
 def _move_into_place(partial: Path, dest: Path) -> None:
     """Rename the complete folder to ``dest``; a folder already there (incomplete) is replaced only now."""
-    if not os.path.lexists(dest):
-        os.replace(partial, dest)
-        return
-    log.warning("replacing %s (not a complete faster-whisper folder) with the downloaded one", dest)
-    old = dest.parent / f".{dest.name}.{uuid.uuid4().hex[:8]}.old"
-    os.replace(dest, old)
-    try:
-        os.replace(partial, dest)
-    except OSError:
-        os.replace(old, dest)
-        raise
-    if old.is_dir() and not old.is_symlink():
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        old.unlink()
+    if os.path.lexists(dest):
+        log.warning("replacing %s (not a complete faster-whisper folder) with the downloaded one", dest)
+    replace_folder(partial, dest)

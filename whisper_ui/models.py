@@ -22,9 +22,11 @@ import gzip
 import hashlib
 import logging
 import os
+import shutil
 import tempfile
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -267,6 +269,25 @@ def download(info: ModelInfo, progress: ProgressCallback | None = None, timeout:
             os.unlink(partial)
     log.info("downloaded model %s (%.1f MB)", info.name, info.path.stat().st_size / 1e6)
     return info.path
+
+
+def replace_folder(new: Path, dest: Path) -> None:
+    """Move the complete folder ``new`` to ``dest``. A folder already at ``dest`` is set aside only now,
+    put back if the move fails (or is interrupted), and deleted once the new one is in place."""
+    if not os.path.lexists(dest):
+        os.rename(new, dest)
+        return
+    old = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.old")
+    os.rename(dest, old)
+    try:
+        os.rename(new, dest)
+    except BaseException:
+        os.rename(old, dest)
+        raise
+    if old.is_dir() and not old.is_symlink():
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        old.unlink()
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
