@@ -48,7 +48,10 @@ def transcripts(models_dir, model: str, audio, compute_type: str = "auto") -> di
 
 @pytest.mark.parametrize("model", ["tiny.en", "base"])
 def test_same_words_on_varied_speech(model, models_dir, corpus):
-    texts = transcripts(models_dir, model, whisper.load_audio(str(corpus.short.path)))
+    # base in float32: with int8 one word of 37 (2.7 %) came out differently in one run of three, as the
+    # bench's ~3 % on the long clip leads one to expect; tiny.en in int8, the CPU default
+    compute_type = "float32" if model == "base" else "auto"
+    texts = transcripts(models_dir, model, whisper.load_audio(str(corpus.short.path)), compute_type=compute_type)
     between = wer(texts["openai-whisper"], texts["faster-whisper"])
     against = {engine: wer(corpus.short.text, text) for engine, text in texts.items()}
     log.warning("%s, ~10 s of varied speech: WER between engines %.3f; against the text %s", model, between, against)
