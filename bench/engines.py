@@ -3,8 +3,8 @@
 Each configuration (openai-whisper fp32; faster-whisper int8, float32, and
 int8 through the batched pipeline) runs in its own child process
 (``python -m bench.engines --worker``), so that the RSS sampled there is its
-own: the child does what ``serve()`` does (``configure_torch``, which imports
-torch whatever the engine; ``create_service(Settings(...))``; the model loaded
+own: the child does what ``serve()`` does (``configure_runtime``, which imports
+torch for openai-whisper only; ``create_service(Settings(...))``; the model loaded
 by ``manager.start()``, in the preload thread), and transcribes files with
 ``service.transcribe_file``, the path a page upload takes (ffmpeg decode, the
 manager's queue, the engine) with the app's default options (beam 5,
@@ -168,7 +168,7 @@ def worker() -> int:
         try:
             started = time.perf_counter()
             if command["cmd"] == "load_app":
-                from whisper_ui.cli import configure_torch, create_service, setup_logging
+                from whisper_ui.cli import configure_runtime, create_service, setup_logging
                 from whisper_ui.settings import Settings
 
                 setup_logging()  # the app's log lines go to this child's log file
@@ -176,7 +176,7 @@ def worker() -> int:
                                     engine=command["engine"], compute_type=command["compute_type"],
                                     batch_size=command["batch_size"])
                 # as serve() does, whichever the engine: torch set up, then the model loads in the preload thread
-                configure_torch(settings)
+                configure_runtime(settings)
                 service = create_service(settings)
                 service.manager.start()
                 while not (state := service.manager.state).ready:

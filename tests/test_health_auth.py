@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import pytest
@@ -117,6 +118,9 @@ def test_readyz_before_during_and_after_a_load(tmp_path, models_dir, speech, eng
         assert seen.index((503, "loading")) < seen.index((200, "ready"))
         assert {"london", "peter"} <= words(job.result(timeout=120)[0])
         assert server.get("/healthz")[0] == 200
+        # torch (~220 MB of memory) is in the process only for the engine that runs on it
+        maps = Path(f"/proc/{server.process.pid}/maps").read_text()
+        assert ("libtorch_cpu" in maps) == (engine == "openai-whisper"), engine
 
         log = server.log()
         assert "To create a public link" in log  # Gradio's line when it opens no share link

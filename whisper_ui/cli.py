@@ -34,18 +34,22 @@ def create_engines(settings: Settings) -> dict:
     from .engine import WhisperEngine
     from .faster import FasterWhisperEngine
 
-    return {"openai-whisper": WhisperEngine(settings.model_dir),
+    return {"openai-whisper": WhisperEngine(settings.model_dir, settings.threads),
             "faster-whisper": FasterWhisperEngine(settings.model_dir, settings.compute_type, settings.batch_size,
                                                   settings.threads)}
 
 
-def configure_torch(settings: Settings) -> None:
-    import torch
+def configure_runtime(settings: Settings) -> None:
+    """The engine's runtime, before anything loads: torch for openai-whisper (its threads), nothing
+    to set for faster-whisper, whose process never imports torch (~220 MB); both log what they found."""
+    if settings.engine == "openai-whisper":
+        from .engine import configure_torch
 
-    if settings.threads:
-        torch.set_num_threads(settings.threads)
-    log.info("torch %s, %d CPU threads, CUDA %s", torch.__version__, torch.get_num_threads(),
-             torch.cuda.get_device_name(0) if torch.cuda.is_available() else "not available")
+        configure_torch(settings.threads)
+    else:
+        from .faster import log_runtime
+
+        log_runtime(settings.threads)
 
 
 def run_app(argv: Sequence[str] | None = None) -> int:

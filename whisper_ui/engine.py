@@ -132,8 +132,23 @@ class Engine(ABC):
         """The compute type a model of this engine gets on ``device``."""
         return "float16" if device == "cuda" else "float32"
 
+    def cuda_available(self) -> bool:
+        """Whether this engine can run on a CUDA GPU here (``--device auto`` picks it then)."""
+        return torch_cuda_available()
 
-def cuda_available() -> bool:
+
+def imported_torch():
+    """torch if this process has imported it, else None.
+
+    Only the openai-whisper engine needs torch; importing it costs ~220 MB of
+    memory and about a second, so a process serving faster-whisper never does.
+    Code that only has to react to torch's state (its CUDA cache, its error
+    types) asks here instead of importing it.
+    """
+    return sys.modules.get("torch")
+
+
+def torch_cuda_available() -> bool:
     import torch
 
     return torch.cuda.is_available()
@@ -141,9 +156,8 @@ def cuda_available() -> bool:
 
 def is_cuda_oom(error: BaseException) -> bool:
     """torch's out-of-memory error, or CTranslate2's ("CUDA failed with error out of memory")."""
-    import torch
-
-    if isinstance(error, torch.cuda.OutOfMemoryError):
+    torch = imported_torch()
+    if torch is not None and isinstance(error, torch.cuda.OutOfMemoryError):
         return True
     text = str(error)
     return isinstance(error, RuntimeError) and ("CUDA out of memory" in text or "CUDA failed with error out of memory"
@@ -153,9 +167,10 @@ def is_cuda_oom(error: BaseException) -> bool:
 def free_memory() -> None:
     gc.collect()
     trim_heap()
+    torch = imported_torch()
+    if torch is None:
+        return  # nothing of torch's to free; CTranslate2 frees its buffers when its model is deleted
     try:
-        import torch
-
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
     except Exception:  # pragma: no cover - freeing is best effort
@@ -193,8 +208,9 @@ class WhisperEngine(Engine):
 
     name = "openai-whisper"
 
-    def __init__(self, model_dir: Path):
+    def __init__(self, model_dir: Path, threads: int = 0):
         self.model_dir = Path(model_dir)
+        self.threads = threads
 
     def prepare(self, model: str, events: LoadEvents | None = None) -> None:
         """``NAME.pt`` on disk: there already, imported once from a CTranslate2 ``NAME/`` folder, or downloaded."""
@@ -214,6 +230,7 @@ class WhisperEngine(Engine):
             download(info, events.on_progress)
 
     def load(self, model: str, device: str, events: LoadEvents | None = None) -> LoadedModel:
+        configure_torch(self.threads)
         import torch
         import whisper
 
@@ -245,6 +262,17 @@ class WhisperEngine(Engine):
             _half_weights(net)
             warm_up(net)
         return WhisperModel(resolved.info.name, net, device)
+
+
+@functools.cache
+def configure_torch(threads: int = 0) -> None:
+    """Import torch (once, at the first openai-whisper load) and set its CPU threads (``--threads``)."""
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    log.info("torch %s, %d CPU threads, CUDA %s", torch.__version__, torch.get_num_threads(),
+             torch.cuda.get_device_name(0) if torch.cuda.is_available() else "not available")
 
 
 def warm_up(net) -> float:

@@ -53,6 +53,23 @@ def supported_compute_types(device: str) -> set[str]:
         return set()
 
 
+def cuda_device_count() -> int:
+    """CUDA GPUs CTranslate2 can use (0 with a CPU-only build or no driver)."""
+    import ctranslate2
+
+    try:
+        return ctranslate2.get_cuda_device_count()
+    except RuntimeError:
+        return 0
+
+
+def log_runtime(threads: int = 0) -> None:
+    import ctranslate2
+
+    log.info("CTranslate2 %s, %s CPU threads, CUDA %s", ctranslate2.__version__, threads or "its default",
+             f"{cuda_device_count()} GPU(s)" if cuda_device_count() else "not available")
+
+
 class FasterWhisperEngine(Engine):
     name = "faster-whisper"
 
@@ -71,6 +88,9 @@ class FasterWhisperEngine(Engine):
                         wanted, device, ", ".join(sorted(supported)), fallback)
             return fallback
         return wanted
+
+    def cuda_available(self) -> bool:
+        return cuda_device_count() > 0
 
     def prepare(self, model: str, events: LoadEvents | None = None) -> None:
         self.model_folder(model, events)

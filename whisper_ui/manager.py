@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .engine import Engine, LoadedModel, LoadEvents, cuda_available, free_memory, is_cuda_oom, trim_heap
+from .engine import Engine, LoadedModel, LoadEvents, free_memory, is_cuda_oom, trim_heap
 from .errors import CancelledError, ModelError, OutOfMemoryError, WhisperUIError
 from .models import canonical_name, smaller_model
 from .transcription import TranscribeOptions, TranscriptionResult
@@ -104,7 +104,7 @@ class ModelManager:
 
     def resolve_device(self) -> str:
         if self.device_setting == "auto":
-            return "cuda" if cuda_available() else "cpu"
+            return "cuda" if self.engine.cuda_available() else "cpu"
         return self.device_setting
 
     # --- loading -----------------------------------------------------------

@@ -124,10 +124,10 @@ def launch(service: TranscriptionService, settings: Settings, prevent_thread_loc
 
 
 def serve(settings: Settings) -> int:
-    from .cli import configure_torch, create_service
+    from .cli import configure_runtime, create_service
 
     check_share(settings)  # before anything loads
-    configure_torch(settings)
+    configure_runtime(settings)
     service = create_service(settings)
     service.manager.start(preload=settings.preload)
     service.start()

@@ -13,6 +13,8 @@ from dataclasses import asdict
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from . import nvml
+from .engine import imported_torch
 from .manager import ModelManager
 
 _MB = 1024 * 1024
@@ -41,13 +43,15 @@ def versions() -> dict[str, str]:
 
 @functools.lru_cache(maxsize=1)
 def _gpu_name() -> str | None:
-    import torch
-
-    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    torch = imported_torch()
+    if torch is not None:
+        return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    gpu = nvml.gpu_memory()  # a faster-whisper process, which never imports torch
+    return gpu.name if gpu else None
 
 
 def memory(engine: str | None = None) -> dict[str, Any]:
-    """Process and system memory; on a GPU, the device's used memory (CUDA's own count, which holds
+    """Process and system memory; on a GPU, the device's used memory (the driver's count, which holds
     CTranslate2's buffers as well as torch's) and, for openai-whisper, what torch has allocated."""
     import psutil
 
@@ -60,14 +64,20 @@ def memory(engine: str | None = None) -> dict[str, Any]:
         "cuda_used_mb": None,
         "cuda_total_mb": None,
     }
-    if _gpu_name() is not None:
-        import torch
-
+    if _gpu_name() is None:
+        return info
+    torch = imported_torch()
+    if torch is not None and torch.cuda.is_available():
         free, total = torch.cuda.mem_get_info()
         info["cuda_used_mb"] = round((total - free) / _MB)
         info["cuda_total_mb"] = round(total / _MB)
         # torch's allocator knows only openai-whisper's tensors; CTranslate2 allocates on its own
         info["cuda_allocated_mb"] = round(torch.cuda.memory_allocated() / _MB) if engine != "faster-whisper" else None
+    else:
+        gpu = nvml.gpu_memory()
+        if gpu is not None:
+            info["cuda_used_mb"] = round(gpu.used_bytes / _MB)
+            info["cuda_total_mb"] = round(gpu.total_bytes / _MB)
     return info
 
 

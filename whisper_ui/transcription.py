@@ -6,8 +6,12 @@ The engines speak these types, so the UI, the API and a later second engine
 
 from __future__ import annotations
 
+import functools
+import importlib
+import importlib.util
 import os
 import re
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -176,11 +180,27 @@ def safe_stem(name: str | os.PathLike | None) -> str:
     return stem or "transcript"
 
 
+@functools.cache
+def whisper_utils():
+    """openai-whisper's ``whisper.utils`` (the writers), without importing the ``whisper`` package when
+    it is not imported yet: its ``__init__`` imports torch (~220 MB), which a faster-whisper process
+    does without. ``utils.py`` itself needs only the standard library."""
+    if "whisper" in sys.modules:
+        return importlib.import_module("whisper.utils")
+    package = importlib.util.find_spec("whisper")
+    if package is None or not package.submodule_search_locations:
+        raise ImportError("openai-whisper is not installed: pip install -r requirements.txt")
+    path = Path(next(iter(package.submodule_search_locations))) / "utils.py"
+    spec = importlib.util.spec_from_file_location("whisper_ui._whisper_utils", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def write_outputs(result: TranscriptionResult, directory: Path, formats: tuple[str, ...] = OUTPUT_FORMATS,
                   stem: str = "transcript") -> list[Path]:
     """Write the result with openai-whisper's own writers; returns the files."""
-    from whisper.utils import get_writer
-
+    get_writer = whisper_utils().get_writer
     unknown = set(formats) - set(OUTPUT_FORMATS)
     if unknown:
         raise ValueError(f"unknown output formats: {', '.join(sorted(unknown))}")
