@@ -105,7 +105,7 @@ def test_https_server_with_a_self_signed_certificate(tmp_path, models_dir):
 
 def test_engine_compute_type_and_batch_size():
     s = load_settings([], {})
-    assert (s.engine, s.compute_type, s.batch_size) == ("openai-whisper", "auto", 0)
+    assert (s.engine, s.compute_type, s.batch_size) == ("openai-whisper", "auto", None)  # auto
     env = {"WHISPER_UI_ENGINE": "faster-whisper", "WHISPER_UI_COMPUTE_TYPE": "float32", "WHISPER_UI_BATCH_SIZE": "4"}
     s = load_settings([], env)
     assert (s.engine, s.compute_type, s.batch_size) == ("faster-whisper", "float32", 4)
@@ -115,8 +115,18 @@ def test_engine_compute_type_and_batch_size():
         load_settings([], {"WHISPER_UI_ENGINE": "whisperx"})
     with pytest.raises(ConfigError, match="--compute-type='int4': must be one of auto, int8, int8_float16, float16"):
         load_settings(["--compute-type", "int4"], {})
-    with pytest.raises(ConfigError, match="--batch-size='-1'"):
+    assert load_settings(["--batch-size", "AUTO"], env).batch_size is None
+    with pytest.raises(ConfigError, match="--batch-size='-1': must be auto or a whole number, 0 or more"):
         load_settings(["--batch-size", "-1"], {})
+
+
+def test_batch_size_auto_is_8_on_cuda_and_off_on_the_cpu(tmp_path):
+    from whisper_ui.faster import FasterWhisperEngine
+
+    auto = FasterWhisperEngine(tmp_path)
+    assert (auto.batch_size_for("cuda"), auto.batch_size_for("cpu")) == (8, 0)
+    assert FasterWhisperEngine(tmp_path, batch_size=4).batch_size_for("cpu") == 4
+    assert FasterWhisperEngine(tmp_path, batch_size=0).batch_size_for("cuda") == 0
 
 
 def test_compute_type_auto_and_an_unsupported_one():

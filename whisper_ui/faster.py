@@ -35,6 +35,7 @@ from .transcription import Segment, TranscribeOptions, Word
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
+AUTO_CUDA_BATCH = 8  # --batch-size auto on a GPU
 
 
 def resolve_compute_type(setting: str, device: str) -> str:
@@ -73,7 +74,8 @@ def log_runtime(threads: int = 0) -> None:
 class FasterWhisperEngine(Engine):
     name = "faster-whisper"
 
-    def __init__(self, model_dir: Path, compute_type: str = "auto", batch_size: int = 0, cpu_threads: int = 0):
+    def __init__(self, model_dir: Path, compute_type: str = "auto", batch_size: int | None = None,
+                 cpu_threads: int = 0):
         self.model_dir = Path(model_dir)
         self.compute_type_setting = compute_type
         self.batch_size = batch_size
@@ -91,6 +93,12 @@ class FasterWhisperEngine(Engine):
 
     def cuda_available(self) -> bool:
         return cuda_device_count() > 0
+
+    def batch_size_for(self, device: str) -> int:
+        """``--batch-size``; auto (None): 8 windows at once on CUDA, off on the CPU (bench/README.md, Engines)."""
+        if self.batch_size is None:
+            return AUTO_CUDA_BATCH if device == "cuda" else 0
+        return self.batch_size
 
     def prepare(self, model: str, events: LoadEvents | None = None) -> None:
         self.model_folder(model, events)
@@ -140,7 +148,7 @@ class FasterWhisperEngine(Engine):
             ) from e
         from .models import canonical_name
 
-        return FasterWhisperModel(canonical_name(model), net, device, compute_type, self.batch_size)
+        return FasterWhisperModel(canonical_name(model), net, device, compute_type, self.batch_size_for(device))
 
 
 def faster_whisper_kwargs(options: TranscribeOptions, task: str, language: str | None) -> dict[str, Any]:

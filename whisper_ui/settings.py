@@ -51,7 +51,7 @@ class Settings:
     device: str = "auto"
     engine: str = "openai-whisper"
     compute_type: str = "auto"  # faster-whisper only: auto = int8 on the CPU, float16 on CUDA
-    batch_size: int = 0  # faster-whisper's batched pipeline; 0 = off (see README: it can lose speech)
+    batch_size: int | None = None  # faster-whisper's batched pipeline; None = auto (8 on CUDA, off on the CPU)
     vad: bool = True  # speech detection before the model, the default of the page's and the API's option
     host: str = "127.0.0.1"
     port: int = 7860
@@ -110,6 +110,15 @@ def _non_negative_int(text: str) -> int:
     if value < 0:
         raise ValueError("must be a whole number, 0 or more")
     return value
+
+
+def _batch_size(text: str) -> int | None:
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        return _non_negative_int(text)
+    except ValueError:
+        raise ValueError("must be auto or a whole number, 0 or more") from None
 
 
 def _positive_float(text: str) -> float:
@@ -241,8 +250,9 @@ OPTIONS: tuple[Option, ...] = (
            "(CTranslate2: same weights, several times faster on the CPU)", "ENGINE"),
     Option("compute_type", _choice(*COMPUTE_TYPES), "faster-whisper's weights and arithmetic: auto (int8 on the "
            "CPU, float16 on CUDA), int8, int8_float16, float16 or float32", "TYPE"),
-    Option("batch_size", _non_negative_int, "faster-whisper's batched pipeline: N windows at once "
-           "(0 = off; faster on a GPU, but it splits by speech detection and may drop words)", "N"),
+    Option("batch_size", _batch_size, "faster-whisper's batched pipeline: N windows at once (0 = off; "
+           "auto = 8 on CUDA, off on the CPU, where it is no faster and doubles the memory)", "N",
+           default_text="auto"),
     Option("vad", _bool, "speech detection (Silero VAD): only speech reaches the model, so noise and silence cost "
            "nothing; the default of the page's and the API's option (--no-vad for singing)", is_bool=True),
     Option("host", lambda s: s.strip() or "127.0.0.1", "address to listen on (0.0.0.0 to accept other machines)", "HOST"),

@@ -259,11 +259,13 @@ def build_app(service: TranscriptionService) -> gr.Blocks:
             lines.append(f"**Downloading:** {state.download_fraction:.0%}")
         if state.load_seconds is not None:
             lines.append(f"**Load time:** {state.load_seconds:.1f} s")
-        batch = getattr(manager.engines.get(state.engine or ""), "batch_size", None)
+        engine = manager.engines.get(state.engine or "")
+        batch = engine.batch_size_for(state.device) if hasattr(engine, "batch_size_for") and state.device else None
         if batch is not None:  # faster-whisper: say what batching trades
-            lines.append(f"**Batching:** {batch} windows at once: faster, but it cuts the audio by speech detection "
-                         "and may drop words" if batch else
-                         "**Batching:** off (`--batch-size N` is faster on a GPU, but may drop words)")
+            lines.append(f"**Batching:** {batch} windows at once: faster on a GPU, but its segments are whole "
+                         "speech chunks of up to 30 s (coarse subtitles) and it uses one temperature" if batch else
+                         "**Batching:** off (`--batch-size N` decodes N windows at once: faster on a GPU, not on "
+                         "a CPU)")
         if state.fallback:
             lines.append(f"**Fallback:** {state.fallback}")
         if state.error:
