@@ -12,10 +12,11 @@ temperature fallback, no conditioning on previous text). Wall and CPU time
 (ffmpeg's included) are measured in the child; the bench samples its RSS
 every 5 ms.
 
-A fifth configuration, int8 with ``OMP_WAIT_POLICY=PASSIVE``, is there for a
-diagnosis (bench/README.md, Engines): a CTranslate2 model loaded outside the
-main thread busy-waits in its OpenMP threads, which on a busy 2-core machine
-makes its jobs several times slower.
+A fifth configuration, int8 with ``--threads`` = every core, shows the
+trade behind the app's default of half the cores for CTranslate2: its OpenMP
+threads busy-wait for each other, so with a thread on every core one other
+busy process makes jobs many times slower. ``measure_contention`` times both
+on the short clip alone and beside one process that keeps a core busy.
 
 Speech is ``bench/corpus.py``: forty different sentences with a known text,
 a ~10 s and a ~3 minute clip, so every engine gets a word error rate against
@@ -29,8 +30,9 @@ Then what the app adds over the raw library: ``python app.py --engine
 faster-whisper --compute-type int8`` driven by ``gradio_client`` (upload ->
 text, as overhead.py drives the openai-whisper app) against
 ``faster_whisper.WhisperModel(folder).transcribe(path, **same_options)``
-in a plain child that imports nothing of the app, taking turns with the
-same server started with ``OMP_WAIT_POLICY=PASSIVE``.
+in a plain child that imports nothing of the app (with the app's default
+threads), taking turns with the same server started with ``--threads`` =
+every core.
 """
 
 from __future__ import annotations
@@ -80,15 +82,16 @@ class Config:
     engine: str
     compute_type: str = "auto"  # openai-whisper: fp32 on the CPU whatever this says
     batch_size: int = 0
-    env: tuple[tuple[str, str], ...] = ()  # for the child process
+    threads: int = 0  # --threads: 0 is the app's default (half the cores for CTranslate2)
 
 
-PASSIVE = (("OMP_WAIT_POLICY", "PASSIVE"),)  # OpenMP threads sleep instead of spinning while they wait
+CORES = len(os.sched_getaffinity(0))
 OPENAI = Config("openai-whisper fp32", "openai-whisper")
 FASTER_INT8 = Config("faster-whisper int8", "faster-whisper", "int8")
-FASTER_INT8_PASSIVE = Config("faster-whisper int8, OMP passive", "faster-whisper", "int8", env=PASSIVE)
+# CTranslate2 on every core: the fastest on an idle machine, the slowest as soon as anything else runs
+FASTER_INT8_ALL_CORES = Config(f"faster-whisper int8, {CORES} threads", "faster-whisper", "int8", threads=CORES)
 CONFIGS = (OPENAI, FASTER_INT8, Config("faster-whisper float32", "faster-whisper", "float32"),
-           Config("faster-whisper int8 batch 8", "faster-whisper", "int8", 8), FASTER_INT8_PASSIVE)
+           Config("faster-whisper int8 batch 8", "faster-whisper", "int8", 8), FASTER_INT8_ALL_CORES)
 
 SPEED_TARGET = 3.0  # faster-whisper int8 at least 3x faster end to end than openai-whisper
 RSS_TARGET = 0.5  # and at most half its RSS with the model loaded
@@ -129,20 +132,20 @@ class EngineWorker(RawWorker):
     """A child running ``worker()`` below: the app's service, or raw faster-whisper, on command
     (the JSON-lines protocol of ``RawWorker``, another program)."""
 
-    def __init__(self, logs: Path, name: str, env: tuple[tuple[str, str], ...] = ()):
+    def __init__(self, logs: Path, name: str):
         self.log_path = logs / f"engines-{name.replace(' ', '-').replace(',', '')}-{time.monotonic_ns()}.log"
         self.process = subprocess.Popen([PY, "-m", "bench.engines", "--worker"], cwd=ROOT, text=True,
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=open(self.log_path, "wb"), env={**os.environ, **CHILD_ENV, **dict(env)})
+                                        stderr=open(self.log_path, "wb"), env={**os.environ, **CHILD_ENV})
         self.ps = psutil.Process(self.process.pid)
         self.hello = self._read()
 
     def load_app(self, config: Config, model: str, models: Path = MODELS) -> dict[str, Any]:
         return self.call(cmd="load_app", model=model, model_dir=str(models), engine=config.engine,
-                         compute_type=config.compute_type, batch_size=config.batch_size)
+                         compute_type=config.compute_type, batch_size=config.batch_size, threads=config.threads)
 
-    def load_raw(self, folder: Path, compute_type: str) -> dict[str, Any]:
-        return self.call(cmd="load_raw", folder=str(folder), compute_type=compute_type)
+    def load_raw(self, folder: Path, compute_type: str, cpu_threads: int) -> dict[str, Any]:
+        return self.call(cmd="load_raw", folder=str(folder), compute_type=compute_type, cpu_threads=cpu_threads)
 
     def job(self, audio: Path, kwargs: dict[str, Any] | None = None) -> tuple[dict[str, Any], int]:
         """One transcription: the reply (seconds, cpu_seconds, text) and the peak RSS while it ran."""
@@ -174,7 +177,7 @@ def worker() -> int:
                 setup_logging()  # the app's log lines go to this child's log file
                 settings = Settings(model=command["model"], model_dir=Path(command["model_dir"]), device="cpu",
                                     engine=command["engine"], compute_type=command["compute_type"],
-                                    batch_size=command["batch_size"])
+                                    batch_size=command["batch_size"], threads=command["threads"])
                 # as serve() does, whichever the engine: torch set up, then the model loads in the preload thread
                 configure_runtime(settings)
                 service = create_service(settings)
@@ -188,7 +191,8 @@ def worker() -> int:
             elif command["cmd"] == "load_raw":
                 from faster_whisper import WhisperModel
 
-                raw = WhisperModel(command["folder"], device="cpu", compute_type=command["compute_type"])
+                raw = WhisperModel(command["folder"], device="cpu", compute_type=command["compute_type"],
+                                   cpu_threads=command["cpu_threads"])
                 reply(seconds=time.perf_counter() - started, threads=psutil.Process().num_threads(),
                       torch_imported="torch" in sys.modules)
             elif command["cmd"] == "transcribe":
@@ -228,7 +232,7 @@ def measure_model(model: str, clips: dict[str, Clip], counts: dict[str, int], lo
     with ExitStack() as stack:
         workers: dict[str, EngineWorker] = {}
         for config in CONFIGS:  # one after the other: each load is timed alone
-            child = stack.enter_context(EngineWorker(logs, f"{model}-{config.label}", config.env))
+            child = stack.enter_context(EngineWorker(logs, f"{model}-{config.label}"))
             loaded = child.load_app(config, model)
             workers[config.label] = child
             data["workers"][config.label] = {**loaded, "rss_loaded": settled_rss(child.ps)}
@@ -278,29 +282,91 @@ def _clip_figures(runs: dict[str, dict[str, list]], clip: Clip) -> dict[str, Any
     return figures
 
 
-# --- 2. the app over raw faster-whisper ---------------------------------------------
+# --- 2. a busy neighbour -----------------------------------------------------------------
+
+
+BUSY = "import time\nend = time.monotonic() + 600\nwhile time.monotonic() < end: pass"  # one core, 10 min at most
+
+
+def measure_contention(clip: Clip, rounds: int, logs: Path, model: str = "tiny.en",
+                       warm_up: Path | None = None) -> dict[str, Any]:
+    """faster-whisper int8 with the default threads and with every core, each job on an idle machine
+    and then beside one process spinning on a core (another job's ffmpeg, a neighbour on a shared host)."""
+    configs = (FASTER_INT8, FASTER_INT8_ALL_CORES)
+    runs: dict[str, dict[str, list[float]]] = {c.label: {"idle": [], "busy": []} for c in configs}
+    with ExitStack() as stack:
+        workers = {c.label: stack.enter_context(EngineWorker(logs, f"contention-{c.label}")) for c in configs}
+        for config in configs:
+            workers[config.label].load_app(config, model)
+            if warm_up is not None:
+                workers[config.label].job(warm_up)
+        for i in range(rounds):
+            for config in _rotated(configs, i):
+                runs[config.label]["idle"].append(workers[config.label].job(clip.path)[0]["seconds"])
+                busy = subprocess.Popen([PY, "-c", BUSY])
+                try:
+                    time.sleep(0.2)
+                    runs[config.label]["busy"].append(workers[config.label].job(clip.path)[0]["seconds"])
+                finally:
+                    busy.kill()
+                    busy.wait()
+                print(f"  contention round {i + 1} {config.label}: idle {runs[config.label]['idle'][-1]:.2f} s, "
+                      f"beside a busy core {runs[config.label]['busy'][-1]:.2f} s", flush=True)
+    return {"model": model, "file": clip.path.name, "cores": CORES,
+            "runs": {label: {**r, "idle_median": median(r["idle"]), "busy_median": median(r["busy"]),
+                             "busy_over_idle": ratio(median(r["busy"]), median(r["idle"]))}
+                     for label, r in runs.items()}}
+
+
+# --- 3. the whole app's memory ------------------------------------------------------------
+
+
+def measure_app_rss(logs: Path, model: str, job: Path) -> dict[str, Any]:
+    """``python app.py --engine E`` (Gradio, the page, the model) for each engine, one after the other:
+    RSS settled after the load, then after one job. The children above hold the service without Gradio."""
+    from gradio_client import handle_file
+
+    data: dict[str, Any] = {"model": model}
+    for engine in ("openai-whisper", "faster-whisper"):
+        with start_app(logs, "--engine", engine, "--model", model, models=MODELS) as server:
+            loaded = settled_rss(server.ps, 2.0)
+            server.client().predict(handle_file(str(job)), api_name="/transcribe")
+            data[engine] = {"rss_loaded": loaded, "rss_after_job": settled_rss(server.ps, 2.0),
+                            "torch_mapped": "libtorch_cpu" in Path(f"/proc/{server.ps.pid}/maps").read_text()}
+        print(f"  app.py --engine {engine} ({model}): RSS {data[engine]['rss_loaded'] / MB:.0f} MB loaded, "
+              f"{data[engine]['rss_after_job'] / MB:.0f} MB after a job", flush=True)
+    data["ratio_loaded"] = ratio(data["faster-whisper"]["rss_loaded"], data["openai-whisper"]["rss_loaded"])
+    data["ratio_after_job"] = ratio(data["faster-whisper"]["rss_after_job"], data["openai-whisper"]["rss_after_job"])
+    data["target"] = RSS_TARGET
+    return data
+
+
+# --- 4. the app over raw faster-whisper ---------------------------------------------
 
 
 def measure_app_overhead(clip: Clip, repeats: int, logs: Path, model: str = "tiny.en",
                          warm_up: Path | None = None) -> dict[str, Any]:
     """``python app.py --engine faster-whisper --compute-type int8`` through gradio_client against
     ``WhisperModel.transcribe`` in a plain child, the same options, taking turns (the order rotating each
-    round) with the same server started with ``OMP_WAIT_POLICY=PASSIVE``."""
+    round) with the same server started with ``--threads`` = every core. The raw library gets the app's
+    default threads (``default_cpu_threads``): the same options."""
     from gradio_client import handle_file
 
     from bench.overhead import _model_seconds
-    from whisper_ui.faster import faster_whisper_kwargs
+    from whisper_ui.faster import default_cpu_threads, faster_whisper_kwargs
     from whisper_ui.transcription import TranscribeOptions
 
     kwargs = faster_whisper_kwargs(TranscribeOptions(), task="transcribe", language="en" if model.endswith(".en") else None)
     kwargs["temperature"] = list(kwargs["temperature"])  # JSON
     server_args = ("--engine", "faster-whisper", "--compute-type", "int8", "--batch-size", "0", "--model", model)
-    sides = ("raw", "app", "app passive")
+    all_cores = f"app --threads {CORES}"
+    sides = ("raw", "app", all_cores)
     with ExitStack() as stack:
         raw = stack.enter_context(EngineWorker(logs, "raw-faster-whisper"))
         servers = {"app": stack.enter_context(start_app(logs, *server_args, models=MODELS)),
-                   "app passive": stack.enter_context(start_app(logs, *server_args, models=MODELS, env=dict(PASSIVE)))}
-        raw.load_raw(MODELS / model, "int8")
+                   all_cores: stack.enter_context(start_app(logs, *server_args, "--threads", str(CORES),
+                                                            models=MODELS))}
+        raw.load_raw(MODELS / model, "int8", default_cpu_threads())
         clients = {side: server.client() for side, server in servers.items()}
         seen = dict.fromkeys(servers, 0)
 
@@ -329,10 +395,11 @@ def measure_app_overhead(clip: Clip, repeats: int, logs: Path, model: str = "tin
                 print(f"  app/raw round {i + 1} {side}: {reply['seconds']:.2f} s", flush=True)
     raw_run = runs["raw"]
     data: dict[str, Any] = {"model": model, "compute_type": "int8", "file": clip.path.name,
+                            "raw_cpu_threads": default_cpu_threads(), "all_cores_side": all_cores,
                             "audio_seconds": audio_seconds(clip.path), "decode_options": kwargs, "target": OVERHEAD_TARGET,
                             "raw": {**raw_run, "median": median(raw_run["seconds"]),
                                     "wer_text": [wer(clip.text, t) for t in raw_run["text"]]}}
-    for side in ("app", "app passive"):
+    for side in ("app", all_cores):
         run = runs[side]
         data[side] = {
             **run,
@@ -374,17 +441,29 @@ def run(quick: bool = False, repeats: int = 3, long_repeats: int | None = None,
     for model in models:
         counts = {"short": repeats, "long": long_repeats or LONG_REPEATS.get(model, 1)}
         data["models"][model] = measure_model(model, clips, counts, logs, warm_up)
+    data["app_rss"] = {model: measure_app_rss(logs, model, warm_up or clips["short"].path) for model in models}
+    data["contention"] = measure_contention(clips["short"], 1 if quick else 3, logs, warm_up=warm_up)
     overhead_clip = clips["long"] if "long" in clips else clips["short"]
     data["app_overhead"] = measure_app_overhead(overhead_clip, overhead_repeats, logs, warm_up=warm_up)
     data["app_overhead"]["clip"] = "long" if "long" in clips else "short"
     data["load_average_end"] = os.getloadavg()
     rows, headers = _rows(data)
+    print("\n== engines: python app.py's RSS, faster-whisper int8 / openai-whisper fp32 ==")
+    print(table([[model, r["openai-whisper"]["rss_loaded"] / MB, r["faster-whisper"]["rss_loaded"] / MB,
+                  r["ratio_loaded"], r["openai-whisper"]["rss_after_job"] / MB, r["faster-whisper"]["rss_after_job"] / MB,
+                  r["ratio_after_job"], f"≤ {r['target']}"] for model, r in data["app_rss"].items()],
+                ["model", "openai MB", "faster MB", "loaded ratio", "openai after job MB", "faster after job MB",
+                 "after job ratio", "target"]))
+    c = data["contention"]
+    print(f"\n== engines: faster-whisper int8 ({c['model']}, short clip) alone and beside a busy core ==")
+    print(table([[label, r["idle_median"], r["busy_median"], r["busy_over_idle"], len(r["idle"])]
+                 for label, r in c["runs"].items()], ["configuration", "idle s", "busy neighbour s", "busy/idle", "n"]))
     o = data["app_overhead"]
     print(f"\n== engines: the app over raw faster-whisper (int8, {o['model']}, {o['clip']} clip) ==")
     print(table([[side, o[side]["ratio"], o[side]["pairwise_ratio_median"], o[side]["cpu_ratio"], f"≤ {o['target']}",
                   o["raw"]["median"], o[side]["median"], o[side]["outside_model_median"], len(o[side]["seconds"]),
                   "yes" if o[side]["same_text"] else "NO", median(o[side]["wer_vs_raw"])]
-                 for side in ("app", "app passive")],
+                 for side in ("app", o["all_cores_side"])],
                 ["server", "app/raw", "pairs", "CPU app/raw", "target", "raw s", "app s", "app outside model s", "n",
                  "same text", "WER vs raw"]))
     return finish("engines", data, rows, headers, write)

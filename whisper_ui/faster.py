@@ -22,6 +22,7 @@ cancel takes effect between two segments.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -64,10 +65,27 @@ def cuda_device_count() -> int:
         return 0
 
 
+def default_cpu_threads() -> int:
+    """CTranslate2's CPU threads when ``--threads`` is 0: half the cores this process may use, at least 1.
+
+    Its OpenMP threads busy-wait for each other between steps. With as many
+    threads as cores, any other busy process (another job's ffmpeg, the page,
+    a neighbour on a shared host) leaves one thread spinning for another that
+    is not running: on this project's 2-core machine the 12.7 s clip took 20-45 s
+    instead of 0.6 s while one other process ran. With a core to spare it took
+    0.8 s loaded or idle (bench/README.md, Engines). CTranslate2's own default is 4.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(4, cores // 2))
+
+
 def log_runtime(threads: int = 0) -> None:
     import ctranslate2
 
-    log.info("CTranslate2 %s, %s CPU threads, CUDA %s", ctranslate2.__version__, threads or "its default",
+    log.info("CTranslate2 %s, %d CPU threads, CUDA %s", ctranslate2.__version__, threads or default_cpu_threads(),
              f"{cuda_device_count()} GPU(s)" if cuda_device_count() else "not available")
 
 
@@ -135,7 +153,8 @@ class FasterWhisperEngine(Engine):
         folder = self.model_folder(model, events)
         compute_type = self.compute_type(device)
         try:
-            net = CT2Whisper(str(folder), device=device, compute_type=compute_type, cpu_threads=self.cpu_threads)
+            net = CT2Whisper(str(folder), device=device, compute_type=compute_type,
+                             cpu_threads=self.cpu_threads or default_cpu_threads())
         except (RuntimeError, ValueError, OSError) as e:
             from .engine import is_cuda_oom
 

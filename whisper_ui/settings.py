@@ -263,7 +263,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("idle_unload_minutes", _non_negative_float, "unload the model after this many idle minutes (0 = never)", "MIN"),
     Option("models", _model_list, "comma-separated models offered in the UI (default: all known)", "LIST"),
     Option("preload", _bool, "load the default model at start", is_bool=True),
-    Option("threads", _non_negative_int, "CPU threads for torch (0 = torch's default)", "N"),
+    Option("threads", _non_negative_int, "CPU threads for the model (0 = torch's default for openai-whisper; "
+           "half the cores, 1 to 4, for faster-whisper)", "N"),
     Option("ffmpeg_timeout", _positive_float, "seconds ffmpeg may spend probing or decoding one file", "SEC"),
     Option("upload_retention_minutes", _positive_float, "delete uploads and result files after this many minutes",
            "MIN"),
