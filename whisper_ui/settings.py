@@ -38,6 +38,17 @@ class AuthFile:
         return str(self.path)
 
 
+@dataclass(frozen=True)
+class ApiKeyFile:
+    """A file of API keys, one a line (``#`` comments and blank lines allowed), read once at start."""
+
+    path: Path
+    keys: tuple[str, ...] = field(default=(), repr=False)
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+
 def default_model_dir(environ: Mapping[str, str]) -> Path:
     """openai-whisper's own cache, so models it already downloaded are reused."""
     cache = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
@@ -71,6 +82,15 @@ class Settings:
     share_without_auth: bool = False
     ssl_certfile: Path | None = None  # HTTPS: browsers allow the microphone only on localhost or HTTPS
     ssl_keyfile: Path | None = None
+    api_key: tuple[str, ...] = field(default=(), repr=False)  # bearer keys of the OpenAI-compatible routes
+    api_key_file: ApiKeyFile | None = None
+    mcp: bool = False  # Gradio's MCP server with one tool, transcribe
+
+    @property
+    def api_keys(self) -> tuple[str, ...]:
+        """Every API key, from --api-key (WHISPER_UI_API_KEYS) and the key file."""
+        keys = list(self.api_key) + list(self.api_key_file.keys if self.api_key_file else ())
+        return tuple(dict.fromkeys(keys))
 
     @property
     def credentials(self) -> tuple[tuple[str, str], ...]:
@@ -202,6 +222,41 @@ def _auth_file(text: str) -> AuthFile:
     return AuthFile(path, tuple(users))
 
 
+MIN_API_KEY_LENGTH = 16
+
+
+def _api_key(text: str) -> str:
+    # the reasons never quote the text: it is a secret
+    key = text.strip()
+    if not key:
+        raise ValueError("is empty")
+    if any(c.isspace() or not c.isprintable() for c in key):
+        raise ValueError("must not contain spaces or control characters")
+    if len(key) < MIN_API_KEY_LENGTH:
+        raise ValueError(f"is too short: use at least {MIN_API_KEY_LENGTH} characters "
+                         "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+    return key
+
+
+def _api_key_file(text: str) -> ApiKeyFile:
+    path = Path(text.strip()).expanduser()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeError) as e:
+        raise ValueError(f"cannot be read ({getattr(e, 'strerror', None) or e})") from e
+    keys = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        try:
+            keys.append(_api_key(line))
+        except ValueError as e:
+            raise ValueError(f"line {number} {e}") from e
+    if not keys:
+        raise ValueError("has no key")
+    return ApiKeyFile(path, tuple(keys))
+
+
 def _readable_file(text: str) -> Path:
     path = Path(text.strip()).expanduser()
     if not path.is_file():
@@ -232,6 +287,7 @@ class Option:
     repeatable: bool = False  # the flag may be given many times; the variable holds a comma-separated list
     secret: bool = False  # error messages never show the value
     default_text: str | None = None  # shown in --help instead of the default value
+    env_name: str | None = None  # the variable, when it is not the flag's name in capitals
 
     @property
     def flag(self) -> str:
@@ -239,7 +295,7 @@ class Option:
 
     @property
     def env(self) -> str:
-        return ENV_PREFIX + self.field.upper()
+        return self.env_name or ENV_PREFIX + self.field.upper()
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -279,6 +335,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("ssl_certfile", _readable_file, "serve HTTPS with this certificate (PEM); browsers allow the "
            "microphone only on localhost or HTTPS", "FILE", default_text="none (HTTP)"),
     Option("ssl_keyfile", _readable_file, "the certificate's private key (PEM)", "FILE", default_text="none"),
+    Option("api_key", _api_key, "a bearer key for the OpenAI-compatible routes (/v1/...) and MCP; repeat the flag "
+           "for more keys (the variable holds a comma-separated list)", "KEY", repeatable=True, secret=True,
+           default_text="none", env_name=ENV_PREFIX + "API_KEYS"),
+    Option("api_key_file", _api_key_file, "a file of API keys, one a line", "FILE", default_text="none"),
+    Option("mcp", _bool, "serve Gradio's MCP server (/gradio_api/mcp) with one tool, transcribe", is_bool=True),
 )
 
 
