@@ -14,6 +14,7 @@ own ``GRADIO_SHARE`` variable cannot open a tunnel behind the settings' back.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -89,7 +90,8 @@ def launch(service: TranscriptionService, settings: Settings, prevent_thread_loc
     os.environ["GRADIO_TEMP_DIR"] = str(service.uploads_dir)
     from starlette.middleware import Middleware
 
-    from .ui import build_app
+    from .openai_api import McpGuard, api_routes
+    from .ui import build_app, mcp_tools_only, share_model_queue
     from .ui import launch_kwargs as ui_launch_kwargs
 
     credentials = list(settings.credentials)
@@ -100,8 +102,20 @@ def launch(service: TranscriptionService, settings: Settings, prevent_thread_loc
     if settings.share and not credentials:
         log.warning("sharing without a login (--share-without-auth): anyone with the link can use the app")
 
+    if settings.api_keys:
+        log.info("API keys: %d (the /v1 routes and MCP need one)", len(settings.api_keys))
+    elif credentials or settings.share:
+        log.info("no API key (--api-key): the /v1 routes and MCP are refused")
+
     demo = build_app(service)
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=1, api_open=False)
+    share_model_queue(demo, service)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        mcp_tools_only(demo)  # before the first request
+        yield
+
     demo.launch(
         server_name=settings.host,
         server_port=settings.port,
@@ -115,8 +129,10 @@ def launch(service: TranscriptionService, settings: Settings, prevent_thread_loc
         ssl_keyfile=str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
         ssl_verify=False,  # only Gradio's own start-up request to itself: allows a self-signed certificate
         share=settings.share,
-        app_kwargs={"routes": health_routes(service.manager), "docs_url": None, "redoc_url": None,
-                    "middleware": [Middleware(RefuseRemoteFiles)]},
+        mcp_server=settings.mcp,
+        app_kwargs={"routes": health_routes(service.manager) + api_routes(service), "docs_url": None,
+                    "redoc_url": None, "lifespan": lifespan,
+                    "middleware": [Middleware(RefuseRemoteFiles), Middleware(McpGuard, settings=settings)]},
         **ui_launch_kwargs(),
         **launch_kwargs,
     )

@@ -1,24 +1,32 @@
 """The application service: what the page and the API do, without Gradio.
 
 Handlers in the UI layer call these methods and turn ``WhisperUIError`` into
-``gr.Error``. A REST API can call the same methods later.
+``gr.Error``; the OpenAI-compatible routes (``whisper_ui.openai_api``) and the MCP
+tool call the same methods and turn it into an HTTP status.
+
+One queue for the model: the page's jobs wait in Gradio's queue, the API's in
+``api_job``; both count against ``--queue-size`` together (``model_jobs``), and
+the model runs one job at a time (``ModelManager``'s lock).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import shutil
 import tempfile
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from . import audio as audio_mod
-from .errors import NoSpeechError, UnknownModelError
+from .errors import BusyError, NoSpeechError, UnknownModelError
 from .manager import ModelManager
 from .models import ModelInfo, file_version, list_models, model_info
 from .settings import Settings
@@ -57,6 +65,45 @@ class TranscriptionService:
         # result): the job then does not run ffprobe again (~70 ms) inside the model's queue
         self._probed: OrderedDict[tuple, audio_mod.ProbeResult] = OrderedDict()
         self._probed_lock = threading.Lock()
+        # the page's model jobs in Gradio's queue, waiting or running (the UI sets this; 0 without a page)
+        self.page_jobs: Callable[[], int] = lambda: 0
+        self._api_jobs = 0
+        self._api_lock = threading.Lock()
+
+    # --- the one queue ---------------------------------------------------------
+
+    @property
+    def api_jobs(self) -> int:
+        """Jobs of the API and the MCP tool admitted and not finished (waiting or running)."""
+        return self._api_jobs
+
+    def model_jobs(self) -> int:
+        """Every job for the model, the page's and the API's, waiting or running."""
+        return self.page_jobs() + self._api_jobs
+
+    def queue_full(self) -> bool:
+        """One job runs and ``--queue-size`` may wait: is there room for one more?"""
+        return self.model_jobs() >= self.settings.queue_size + 1
+
+    def retry_after(self) -> int:
+        """Seconds a refused client should wait: about one job of the last job's length (1 to 60)."""
+        state = self.manager.state
+        if state.last_rtf is None or not state.last_audio_seconds:
+            return 5
+        return max(1, min(60, math.ceil(state.last_rtf * state.last_audio_seconds)))
+
+    @contextmanager
+    def api_job(self) -> Iterator[None]:
+        """Admit one API job into the model's queue, or refuse it at once (``BusyError``) when it is full."""
+        with self._api_lock:
+            if self.queue_full():
+                raise BusyError("The server is busy: the queue is full. Try again shortly.")
+            self._api_jobs += 1
+        try:
+            yield
+        finally:
+            with self._api_lock:
+                self._api_jobs -= 1
 
     # --- jobs ----------------------------------------------------------------
 

@@ -181,20 +181,25 @@ def safe_stem(name: str | os.PathLike | None) -> str:
 
 
 @functools.cache
-def whisper_utils():
-    """openai-whisper's ``whisper.utils`` (the writers), without importing the ``whisper`` package when
-    it is not imported yet: its ``__init__`` imports torch (~220 MB), which a faster-whisper process
-    does without. ``utils.py`` itself needs only the standard library."""
+def whisper_submodule(name: str):
+    """openai-whisper's ``whisper.NAME`` (``utils``: the writers; ``tokenizer``: the language names),
+    without importing the ``whisper`` package when it is not imported yet: its ``__init__`` imports
+    torch (~220 MB), which a faster-whisper process does without. ``utils.py`` needs only the
+    standard library, ``tokenizer.py`` tiktoken."""
     if "whisper" in sys.modules:
-        return importlib.import_module("whisper.utils")
+        return importlib.import_module(f"whisper.{name}")
     package = importlib.util.find_spec("whisper")
     if package is None or not package.submodule_search_locations:
         raise ImportError("openai-whisper is not installed: pip install -r requirements.txt")
-    path = Path(next(iter(package.submodule_search_locations))) / "utils.py"
-    spec = importlib.util.spec_from_file_location("whisper_ui._whisper_utils", path)
+    path = Path(next(iter(package.submodule_search_locations))) / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"whisper_ui._whisper_{name}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def whisper_utils():
+    return whisper_submodule("utils")
 
 
 def write_outputs(result: TranscriptionResult, directory: Path, formats: tuple[str, ...] = OUTPUT_FORMATS,

@@ -29,6 +29,7 @@ from .transcription import OUTPUT_FORMATS, TranscribeOptions, TranscriptionResul
 log = logging.getLogger(__name__)
 
 MODEL_QUEUE = "model"  # the concurrency_id of every listener that uses the model
+MCP_ENDPOINT = "mcp_transcribe"  # the API name of the MCP tool "transcribe" (with --mcp)
 AUTO = "auto"
 UPLOAD_TYPES = ["audio", "video", ".wav", ".mp3", ".m4a", ".flac", ".ogg", ".oga", ".opus", ".webm", ".mp4",
                 ".mkv", ".mov", ".aac", ".wma", ".aiff", ".amr", ".avi", ".3gp", ".caf"]
@@ -221,6 +222,34 @@ def build_app(service: TranscriptionService) -> gr.Blocks:
                            settings.vad if vad is None else vad)
         chosen = _formats(formats)
         return await _run_job(lambda cancel: service.transcribe_array(rate, data, options, chosen, cancel), request)
+
+    def mcp_transcribe(audio: str | None, task: str = "transcribe", language: str = AUTO) -> tuple[str, dict]:
+        """Transcribe speech in an audio or video file to text with Whisper, running on this server (or translate
+        it into English). Use it when you have a recording (mp3, wav, m4a, mp4, ogg, flac, webm...) and need its
+        words or timed segments. One job runs at a time; long files take a while (about a tenth of their length
+        or less on a CPU with small models).
+
+        Args:
+            audio: the audio or video file, as a data URI (data:audio/wav;base64,...). Links are not fetched.
+            task: "transcribe" (keep the spoken language) or "translate" (into English).
+            language: the spoken language as an ISO-639-1 code ("en", "ko", "de"...), or "auto" to detect it.
+
+        Returns:
+            text: the whole transcript.
+            segments: {"language", "duration", "segments": [{"start", "end", "text"}]}, times in seconds.
+        """
+        if not audio:
+            raise gr.Error("Give the audio file (a data: URI).")
+        options = _options(task, language, 5, False, "", settings.vad)
+        try:
+            with service.api_job():
+                job = service.transcribe_file(audio, options, ())
+        except WhisperUIError as e:
+            raise gr.Error(str(e)) from e
+        result = job.result
+        return result.text, {"language": result.language, "duration": round(result.duration, 3),
+                             "segments": [{"start": round(s.start, 3), "end": round(s.end, 3), "text": s.text.strip()}
+                                          for s in result.segments]}
 
     def cancelled():
         gr.Info("Cancelled: the model stops at its next step and stays loaded.")
@@ -492,7 +521,53 @@ def build_app(service: TranscriptionService) -> gr.Blocks:
         status_tab.select(lambda: gr.Timer(active=True), None, timer, api_visibility="private", queue=False)
         for tab in (upload_tab, mic_tab, model_tab):
             tab.select(lambda: gr.Timer(active=False), None, timer, api_visibility="private", queue=False)
+
+        if settings.mcp:  # the one MCP tool (see mcp_tools_only): hidden from the page
+            with gr.Group(visible=False):
+                tool_audio = upload_input(label="audio", file_types=UPLOAD_TYPES)
+                tool_task = gr.Radio(["transcribe", "translate"], value="transcribe", label="task")
+                tool_language = gr.Textbox(AUTO, label="language")
+                tool_text = gr.Textbox(label="text")
+                tool_segments = gr.JSON(label="segments")
+                tool_button = gr.Button()
+            tool_button.click(mcp_transcribe, [tool_audio, tool_task, tool_language], [tool_text, tool_segments],
+                              api_name=MCP_ENDPOINT, queue=False)
     return demo
+
+
+def share_model_queue(demo: gr.Blocks, service: TranscriptionService) -> None:
+    """One queue for the model: the page's jobs and the API's count together against ``--queue-size``.
+
+    The service learns how many of the page's model jobs are in Gradio's queue (waiting or running),
+    and Gradio refuses a page job when the API's jobs fill the queue (Gradio internals, replaced on
+    the instance; ``tests/test_api.py`` checks both directions)."""
+    queue = demo._queue
+
+    def page_jobs() -> int:
+        try:
+            events = queue.event_queue_per_concurrency_id.get(MODEL_QUEUE)
+            return 0 if events is None else len(events.queue) + events.current_concurrency
+        except AttributeError:
+            return 0
+
+    push = queue.push
+
+    async def push_sharing(body, request, username):
+        fn = demo.fns.get(body.fn_index) if body.fn_index is not None else None
+        if fn is not None and fn.concurrency_id == MODEL_QUEUE and service.queue_full():
+            return False, f"Queue is full. Max size is {queue.max_size} and size is {service.model_jobs() - 1}.", \
+                "queue_full"
+        return await push(body, request, username)
+
+    queue.push = push_sharing
+    service.page_jobs = page_jobs
+
+
+def mcp_tools_only(demo: gr.Blocks) -> None:
+    """Gradio's MCP server makes every public endpoint a tool; only one is: ``transcribe``."""
+    server = getattr(demo, "mcp_server_obj", None)
+    if server is not None:
+        server.tool_to_endpoint = {"transcribe": "/" + MCP_ENDPOINT}
 
 
 def launch_kwargs() -> dict[str, Any]:
@@ -500,4 +575,4 @@ def launch_kwargs() -> dict[str, Any]:
     return {"i18n": i18n}
 
 
-__all__ = ["build_app", "launch_kwargs", "MODEL_QUEUE"]
+__all__ = ["build_app", "launch_kwargs", "mcp_tools_only", "share_model_queue", "MODEL_QUEUE"]

@@ -1,0 +1,534 @@
+"""OpenAI-compatible routes beside the page, on the same port (issue 16).
+
+``POST /v1/audio/transcriptions``, ``POST /v1/audio/translations`` and ``GET /v1/models``,
+as OpenAI documents them, so that the ``openai`` SDKs, curl and other self-hosted clients
+can call the app. A thin adapter: the upload is stored in the service's private upload
+folder and goes through ``TranscriptionService.transcribe_file`` (the same size and length
+limits, the hardened decoder, the same model and its one queue: ``TranscriptionService.api_job``),
+and the result is written in OpenAI's shapes. Errors are OpenAI's error object with the
+matching status. No Gradio here.
+
+Keys (``check_key``): with ``--api-key`` (``WHISPER_UI_API_KEYS``, ``--api-key-file``) every
+request needs ``Authorization: Bearer KEY``; with none, the routes are open unless the page
+has a login (a browser login is no API credential) or is shared (``--share``): then they are
+refused. The same rule guards the MCP server (``McpGuard``). Keys are never logged or echoed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hmac
+import io
+import logging
+import math
+import re
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import (
+    AudioTooLargeError,
+    BusyError,
+    CancelledError,
+    FFmpegNotFoundError,
+    ModelError,
+    UnknownModelError,
+    WhisperUIError,
+)
+from .manager import DOWNLOADING, FAILED, LOADING
+from .models import canonical_name
+from .service import TranscriptionService
+from .settings import Settings
+from .transcription import TranscribeOptions, TranscriptionResult, safe_stem, whisper_submodule
+
+log = logging.getLogger(__name__)
+
+ALIAS = "whisper-1"  # OpenAI's model name: here, the loaded model
+RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
+GRANULARITIES = ("segment", "word")
+FORM_FIELDS_MAX_BYTES = 64 * 1024  # every field but the file, together
+DISCONNECT_POLL_SECONDS = 0.5
+CHUNK = 1 << 16
+
+
+class ApiError(Exception):
+    """An answer in OpenAI's error shape: ``{"error": {"message", "type", "param", "code"}}``."""
+
+    def __init__(self, status: int, message: str, code: str | None = None, param: str | None = None,
+                 type: str | None = None, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.message, self.code, self.param = status, message, code, param
+        self.type = type or {401: "invalid_request_error", 404: "invalid_request_error",
+                             429: "rate_limit_error"}.get(status, "server_error" if status >= 500
+                                                           else "invalid_request_error")
+        self.headers = headers or {}
+
+    def response(self):
+        from fastapi.responses import JSONResponse
+
+        body = {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+        return JSONResponse(body, status_code=self.status, headers=self.headers)
+
+
+# --- keys -----------------------------------------------------------------------
+
+
+def check_key(settings: Settings, authorization: str | None) -> None:
+    """Raise ``ApiError(401)`` unless this ``Authorization`` header may use the API (see the module's text)."""
+    keys = settings.api_keys
+    challenge = {"WWW-Authenticate": "Bearer"}
+    if not keys:
+        if settings.credentials:
+            raise ApiError(401, "The app has a login (--auth), and a browser login is no API credential. Start it "
+                                "with an API key (--api-key KEY, WHISPER_UI_API_KEYS or --api-key-file FILE) and send "
+                                "it as 'Authorization: Bearer KEY'.", "api_key_required", headers=challenge)
+        if settings.share:
+            raise ApiError(401, "The app is shared (--share): the API is served on a share link only with an API "
+                                "key. Start it with --api-key KEY (WHISPER_UI_API_KEYS or --api-key-file FILE).",
+                           "api_key_required", headers=challenge)
+        return
+    scheme, _, token = (authorization or "").strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise ApiError(401, "You didn't provide an API key. Send it as 'Authorization: Bearer KEY'.",
+                       "missing_api_key", headers=challenge)
+    given = token.encode("utf-8", "surrogateescape")
+    matched = False
+    for key in keys:  # every key is compared, in constant time, whatever matched
+        matched |= hmac.compare_digest(given, key.encode("utf-8"))
+    if not matched:
+        raise ApiError(401, "Incorrect API key provided.", "invalid_api_key", headers=challenge)
+
+
+class McpGuard:
+    """ASGI middleware: the MCP server (``/gradio_api/mcp``) follows the API's key rules, and its
+    requests (a file travels in them as base64) are held to the upload limit."""
+
+    PREFIX = "/gradio_api/mcp"
+
+    def __init__(self, app, settings: Settings):
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope.get("path", "").startswith(self.PREFIX):
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+            try:
+                check_key(self.settings, headers.get("authorization"))
+                length = headers.get("content-length")
+                if length and length.isdigit() and int(length) > self.settings.max_upload_bytes * 4 // 3 + CHUNK:
+                    raise ApiError(413, f"The request is larger than the upload limit "
+                                        f"({self.settings.max_upload_mb} MB, as base64).", "request_too_large")
+            except ApiError as e:
+                await e.response()(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+# --- the request -------------------------------------------------------------------
+
+
+@dataclass
+class Form:
+    fields: dict[str, list[str]]
+    file: Path | None
+    filename: str | None
+
+    def get(self, name: str) -> str | None:
+        values = self.fields.get(name)
+        return values[-1] if values else None
+
+
+async def read_form(request, folder: Path, max_file_bytes: int) -> Form:
+    """Stream a multipart body: the file part straight into ``folder``, at most ``max_file_bytes``
+    (413 as soon as it is exceeded, the rest is never read); the other fields in memory, bounded."""
+    from python_multipart.multipart import MultipartParser, parse_options_header
+
+    content_type, params = parse_options_header(request.headers.get("content-type", ""))
+    if content_type != b"multipart/form-data" or not params.get(b"boundary"):
+        raise ApiError(400, "Send the request as multipart/form-data, with the audio in the 'file' field.",
+                       "invalid_content_type")
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > max_file_bytes + FORM_FIELDS_MAX_BYTES:
+        raise _too_large(max_file_bytes)
+
+    fields: dict[str, list[str]] = {}
+    state: dict[str, Any] = {"name": None, "filename": None, "header": b"", "value": b"", "headers": {},
+                             "buffer": bytearray(), "out": None, "file_bytes": 0, "field_bytes": 0}
+    result = {"file": None, "filename": None}
+    error: list[ApiError] = []
+
+    def on_part_begin():
+        state.update(name=None, filename=None, headers={}, buffer=bytearray(), out=None)
+
+    def on_header_field(data, start, end):
+        state["header"] += data[start:end]
+
+    def on_header_value(data, start, end):
+        state["value"] += data[start:end]
+
+    def on_header_end():
+        state["headers"][state["header"].lower()] = state["value"]
+        state["header"], state["value"] = b"", b""
+
+    def on_headers_finished():
+        _, options = parse_options_header(state["headers"].get(b"content-disposition", b""))
+        name = options.get(b"name", b"").decode("utf-8", "replace")
+        filename = options.get(b"filename")
+        state["name"] = name
+        if name == "file" and filename is not None:
+            if result["file"] is not None:
+                error.append(ApiError(400, "Send one file.", "invalid_value", "file"))
+                return
+            state["filename"] = filename.decode("utf-8", "replace")
+            suffix = re.sub(r"[^\w]", "", Path(state["filename"]).suffix)[:10]
+            path = folder / (safe_stem(state["filename"]) + (f".{suffix}" if suffix else ""))
+            state["out"] = open(path, "wb")  # noqa: SIM115 - closed at the part's end or below
+            result["file"], result["filename"] = path, state["filename"]
+
+    def on_part_data(data, start, end):
+        if error:
+            return
+        chunk = data[start:end]
+        if state["out"] is not None:
+            state["file_bytes"] += len(chunk)
+            if state["file_bytes"] > max_file_bytes:
+                error.append(_too_large(max_file_bytes))
+                return
+            state["out"].write(chunk)
+        else:
+            state["field_bytes"] += len(chunk)
+            if state["field_bytes"] > FORM_FIELDS_MAX_BYTES:
+                error.append(ApiError(413, "The form's fields are too large.", "request_too_large"))
+                return
+            state["buffer"] += chunk
+
+    def on_part_end():
+        if state["out"] is not None:
+            state["out"].close()
+            state["out"] = None
+        elif state["name"] and not error:
+            fields.setdefault(state["name"], []).append(bytes(state["buffer"]).decode("utf-8", "replace"))
+
+    parser = MultipartParser(params[b"boundary"], {
+        "on_part_begin": on_part_begin, "on_part_data": on_part_data, "on_part_end": on_part_end,
+        "on_header_field": on_header_field, "on_header_value": on_header_value, "on_header_end": on_header_end,
+        "on_headers_finished": on_headers_finished})
+    try:
+        async for chunk in request.stream():
+            parser.write(chunk)
+            if error:
+                raise error[0]
+        parser.finalize()
+    except ApiError:
+        raise
+    except Exception as e:
+        from starlette.requests import ClientDisconnect
+
+        if isinstance(e, ClientDisconnect):
+            raise
+        raise ApiError(400, "The multipart body could not be read.", "invalid_multipart") from e
+    finally:
+        if state["out"] is not None:
+            state["out"].close()
+    if error:
+        raise error[0]
+    return Form(fields, result["file"], result["filename"])
+
+
+def _too_large(max_bytes: int) -> ApiError:
+    return ApiError(413, f"The file is larger than the upload limit of {max_bytes / (1024 * 1024):g} MB. Cut it "
+                         "into parts or compress it (e.g. to MP3) and try again.", "file_too_large", "file")
+
+
+def _bool(form: Form, name: str, default: bool) -> bool:
+    value = form.get(name)
+    if value is None or value.strip() == "":
+        return default
+    value = value.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ApiError(400, f"'{name}' must be true or false.", "invalid_value", name)
+
+
+def _number(form: Form, name: str, kind: type, default, low, high):
+    value = form.get(name)
+    if value is None or value.strip() == "":
+        return default
+    try:
+        number = kind(value.strip())
+        if isinstance(number, float) and not math.isfinite(number):
+            raise ValueError
+    except ValueError:
+        raise ApiError(400, f"'{name}' must be a number.", "invalid_value", name) from None
+    if not low <= number <= high:
+        raise ApiError(400, f"'{name}' must be between {low} and {high}.", "invalid_value", name)
+    return number
+
+
+
+@functools.cache
+def language_names() -> dict[str, str]:
+    """ISO code -> openai-whisper's English name ("en" -> "english"), as OpenAI's verbose_json gives it."""
+    return dict(whisper_submodule("tokenizer").LANGUAGES)
+
+
+def language_code(value: str) -> str:
+    """An ISO-639-1 code (or a language's English name) -> the code; 400 otherwise."""
+    text = value.strip().lower()
+    names = language_names()
+    if text in names:
+        return text
+    by_name = {name: code for code, name in names.items()}
+    if text in by_name:
+        return by_name[text]
+    raise ApiError(400, f"Unknown language '{value[:40]}': use an ISO-639-1 code such as 'en', 'ko' or 'de'.",
+                   "invalid_language", "language")
+
+
+def options_from(form: Form, task: str, settings: Settings) -> tuple[TranscribeOptions, str, set[str]]:
+    """The transcription options, the response format and the timestamp granularities of a request."""
+    response_format = (form.get("response_format") or "json").strip()
+    if response_format not in RESPONSE_FORMATS:
+        raise ApiError(400, f"response_format must be one of {', '.join(RESPONSE_FORMATS)}.", "invalid_value",
+                       "response_format")
+    if _bool(form, "stream", False):
+        raise ApiError(400, "Streaming is not supported: leave 'stream' out.", "unsupported_value", "stream")
+    granularities = set()
+    for name in ("timestamp_granularities[]", "timestamp_granularities"):
+        for value in form.fields.get(name, ()):
+            for part in value.split(","):
+                if part.strip() not in GRANULARITIES:
+                    raise ApiError(400, "timestamp_granularities[] takes 'segment' and 'word'.", "invalid_value",
+                                   "timestamp_granularities")
+                granularities.add(part.strip())
+    if granularities and response_format != "verbose_json":
+        raise ApiError(400, "timestamp_granularities[] needs response_format=verbose_json.", "invalid_value",
+                       "timestamp_granularities")
+    language = form.get("language")
+    words = "word" in granularities or _bool(form, "word_timestamps", False)
+    try:
+        options = TranscribeOptions(
+            task=task,
+            language=language_code(language) if language and language.strip() and task == "transcribe" else None,
+            beam_size=_number(form, "beam_size", int, 5, 1, 10),
+            temperature=_number(form, "temperature", float, 0.0, 0.0, 1.0),
+            initial_prompt=(form.get("prompt") or "").strip() or None,
+            word_timestamps=words,
+            vad=_bool(form, "vad", settings.vad),
+        )
+    except ValueError as e:
+        raise ApiError(400, str(e), "invalid_value") from e
+    return options, response_format, granularities
+
+
+def check_model(service: TranscriptionService, requested: str | None) -> None:
+    """``whisper-1`` (or nothing) is the loaded model; an offered name must be the loaded one; 503 when none is
+    ready (a failed load, a download or load under way)."""
+    manager = service.manager
+    state = manager.state
+    name = (requested or "").strip()
+    if name and name != ALIAS:
+        offered = {info.name for info in service.offered_models()}
+        try:
+            wanted = canonical_name(name)
+        except (UnknownModelError, ValueError):
+            wanted = name
+        if wanted not in offered and name not in offered:
+            raise ApiError(404, f"The model '{name[:60]}' does not exist here. Use '{ALIAS}' (the loaded model) or "
+                                "one of GET /v1/models.", "model_not_found", "model")
+        current = state.model or manager.default_model
+        if wanted != current:
+            raise ApiError(400, f"The model '{name}' is offered but not loaded ({current} is). Switching models is "
+                                f"done on the page's Model tab; use '{ALIAS}' or '{current}'.", "model_not_loaded",
+                           "model")
+    if state.status == FAILED:
+        raise ApiError(503, f"No model is ready: {state.error or 'the last load failed'}", "model_not_ready",
+                       headers={"Retry-After": "30"})
+    if state.status in (DOWNLOADING, LOADING):
+        progress = f" ({state.download_fraction:.0%})" if state.download_fraction is not None else ""
+        raise ApiError(503, f"No model is ready yet: {state.model} is {state.status}{progress}. Try again shortly.",
+                       "model_not_ready", headers={"Retry-After": "5"})
+
+
+# --- the response ----------------------------------------------------------------------
+
+
+def _usage(result: TranscriptionResult) -> dict[str, Any]:
+    return {"type": "duration", "seconds": math.ceil(result.duration)}
+
+
+def _subtitles(result: TranscriptionResult, fmt: str) -> str:
+    writer = {"srt": "WriteSRT", "vtt": "WriteVTT"}[fmt]
+    out = io.StringIO()
+    options = {"highlight_words": False, "max_line_width": None, "max_line_count": None, "max_words_per_line": None}
+    getattr(whisper_submodule("utils"), writer)(".").write_result(result.to_whisper_dict(), out, options)
+    return out.getvalue()
+
+
+def verbose_json(result: TranscriptionResult, granularities: set[str], words: bool = False) -> dict[str, Any]:
+    """OpenAI's ``verbose_json``: task, the language's English name, duration, text, segments (unless only
+    word times were asked for), words (when asked for: a granularity, or the ``word_timestamps`` extra)."""
+    body: dict[str, Any] = {
+        "task": result.task,
+        "language": language_names().get(result.language or "", result.language or ""),
+        "duration": round(result.duration, 3),
+        "text": result.text,
+    }
+    if "segment" in granularities or not granularities:
+        body["segments"] = [{
+            "id": s.id,
+            "seek": int(round(s.start * 100)),  # 10 ms frames, as Whisper counts them
+            "start": round(s.start, 3),
+            "end": round(s.end, 3),
+            "text": s.text,
+            "tokens": [],  # the engines' token ids are not kept
+            "temperature": s.temperature if s.temperature is not None else 0.0,
+            "avg_logprob": s.avg_logprob if s.avg_logprob is not None else 0.0,
+            "compression_ratio": s.compression_ratio if s.compression_ratio is not None else 0.0,
+            "no_speech_prob": s.no_speech_prob if s.no_speech_prob is not None else 0.0,
+        } for s in result.segments]
+    if "word" in granularities or words:
+        body["words"] = [{"word": w.word.strip(), "start": round(w.start, 3), "end": round(w.end, 3)}
+                         for w in result.words]
+    body["usage"] = _usage(result)
+    return body
+
+
+def render(result: TranscriptionResult, response_format: str, granularities: set[str], words: bool = False):
+    from fastapi.responses import JSONResponse, PlainTextResponse
+
+    if response_format == "json":
+        return JSONResponse({"text": result.text, "usage": _usage(result)})
+    if response_format == "verbose_json":
+        return JSONResponse(verbose_json(result, granularities, words))
+    if response_format == "text":
+        return PlainTextResponse(result.text + "\n")
+    return PlainTextResponse(_subtitles(result, response_format))
+
+
+def error_for(e: WhisperUIError, service: TranscriptionService) -> ApiError:
+    message = str(e)
+    if isinstance(e, BusyError):
+        return ApiError(429, message, "queue_full", headers={"Retry-After": str(service.retry_after())})
+    if isinstance(e, AudioTooLargeError):
+        return ApiError(413, message, "file_too_large", "file")
+    if isinstance(e, FFmpegNotFoundError):
+        return ApiError(500, message, "ffmpeg_missing")
+    if isinstance(e, ModelError):
+        return ApiError(503, message, "model_not_ready", headers={"Retry-After": "30"})
+    if isinstance(e, CancelledError):
+        return ApiError(499, message, "cancelled")
+    code = re.sub(r"(?<!^)(?=[A-Z])", "_", type(e).__name__.removesuffix("Error")).lower() or "invalid_audio"
+    return ApiError(400, message, code, "file")
+
+
+# --- the routes -----------------------------------------------------------------------
+
+
+async def _client_gone(request) -> bool:
+    try:
+        return await request.is_disconnected()
+    except Exception:  # best effort
+        return False
+
+
+async def run_job(service: TranscriptionService, request, path: Path, options: TranscribeOptions
+                  ) -> TranscriptionResult:
+    """The job on the shared model, in the one queue; a client that goes away cancels it."""
+    cancel = threading.Event()
+    with service.api_job():
+        worker = asyncio.ensure_future(asyncio.to_thread(service.transcribe_file, path, options, (), cancel))
+        try:
+            while not worker.done():
+                await asyncio.wait({worker}, timeout=DISCONNECT_POLL_SECONDS)
+                if not cancel.is_set() and not worker.done() and await _client_gone(request):
+                    log.info("API client disconnected: cancelling its job")
+                    cancel.set()
+            return worker.result().result
+        except asyncio.CancelledError:
+            cancel.set()
+            raise
+
+
+def api_routes(service: TranscriptionService) -> list:
+    """The routes, for ``app_kwargs={"routes": ...}`` beside the health routes."""
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    settings = service.settings
+
+    async def audio(request, task: str):
+        folder = None
+        try:
+            check_key(settings, request.headers.get("authorization"))
+            if service.queue_full():  # before the body is stored
+                raise error_for(BusyError("The server is busy: the queue is full. Try again shortly."), service)
+            service.uploads_dir.mkdir(parents=True, exist_ok=True)
+            folder = Path(tempfile.mkdtemp(prefix="api-", dir=service.uploads_dir))
+            form = await read_form(request, folder, settings.max_upload_bytes)
+            if form.file is None:
+                raise ApiError(400, "Send the audio in the 'file' field (multipart/form-data).", "missing_file",
+                               "file")
+            check_model(service, form.get("model"))
+            options, response_format, granularities = options_from(form, task, settings)
+            result = await run_job(service, request, form.file, options)
+            return render(result, response_format, granularities, options.word_timestamps)
+        except ApiError as e:
+            return e.response()
+        except WhisperUIError as e:
+            return error_for(e, service).response()
+        except Exception as e:
+            from starlette.requests import ClientDisconnect
+
+            if isinstance(e, ClientDisconnect):
+                log.info("API client disconnected during the upload")
+                return ApiError(400, "The upload was not completed.", "client_disconnected").response()
+            log.exception("API request failed")
+            return ApiError(500, f"The server failed: {type(e).__name__}. See its log.", "server_error").response()
+        finally:
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
+
+    async def transcriptions(request):
+        return await audio(request, "transcribe")
+
+    async def translations(request):
+        return await audio(request, "translate")
+
+    async def models(request):
+        try:
+            check_key(settings, request.headers.get("authorization"))
+        except ApiError as e:
+            return e.response()
+        state = service.manager.state
+        current = state.model or service.manager.default_model
+        data = [{"id": ALIAS, "object": "model", "created": 0, "owned_by": "whisper-ui", "root": current,
+                 "loaded": state.ready, "on_disk": True}]
+        for info in service.offered_models():
+            on_disk = info.on_disk or info.ct2_on_disk
+            created = 0
+            if on_disk:
+                try:
+                    created = int((info.path if info.on_disk else info.ct2_dir).stat().st_mtime)
+                except OSError:
+                    pass
+            data.append({"id": info.name, "object": "model", "created": created,
+                         "owned_by": "openai" if info.official else "local", "on_disk": on_disk,
+                         "loaded": state.ready and state.model == info.name})
+        return JSONResponse({"object": "list", "data": data})
+
+    return [
+        Route("/v1/audio/transcriptions", transcriptions, methods=["POST"]),
+        Route("/v1/audio/translations", translations, methods=["POST"]),
+        Route("/v1/models", models, methods=["GET"]),
+    ]
+
+
+__all__ = ["api_routes", "check_key", "McpGuard", "ApiError", "verbose_json", "language_names"]
