@@ -28,8 +28,11 @@ RUN apt-get update \
       python3 python3-venv ffmpeg ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 COPY requirements.txt /tmp/requirements.txt
+# CTranslate2 (--engine faster-whisper) is built for CUDA 12 and opens libcublas.so.12, which CUDA 13's
+# torch does not bring: without it faster-whisper's first GPU job fails (seen on an H200). The app
+# loads it from this wheel (whisper_ui/faster.py, cublas_missing); ~580 MB, GPU image only.
 RUN python3 -m venv /opt/venv \
- && /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements.txt \
+ && /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements.txt nvidia-cublas-cu12==12.9.3.13 \
  && rm /tmp/requirements.txt
 
 # --- CPU: Debian 12 slim (Python 3.12), torch's CPU wheel ------------------------------------

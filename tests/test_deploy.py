@@ -131,6 +131,11 @@ def test_image_variants_and_runtime(dockerfile):
     for stage in ("runtime-gpu", "runtime-cpu"):
         installs = " ".join(args for keyword, args in named[stage] if keyword == "RUN")
         assert re.search(r"apt-get install [^&]*\bffmpeg\b", installs), stage
+    # CTranslate2's CUDA 12 cuBLAS, the version the app's message names, in the GPU image only
+    from whisper_ui.faster import CUBLAS_PACKAGE
+
+    gpu_runs = " ".join(args for keyword, args in named["runtime-gpu"] if keyword == "RUN")
+    assert f"-r /tmp/requirements.txt {CUBLAS_PACKAGE}" in gpu_runs and "cublas" not in cpu_runs
 
     app = named["app"]
     env = dict(item.split("=", 1) for keyword, args in app if keyword == "ENV" for item in shlex.split(args))

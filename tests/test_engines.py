@@ -10,6 +10,8 @@ measures the same on a 3-minute clip.
 from __future__ import annotations
 
 import logging
+import shutil
+from pathlib import Path
 
 import pytest
 import whisper
@@ -72,3 +74,71 @@ def test_same_words_over_several_windows(models_dir, tmp_path_factory):
     log.warning("tiny.en, ~50 s of varied speech: WER between engines %.3f; against the text %s", between, against)
     assert between <= 0.02, texts
     assert all(rate <= 0.15 for rate in against.values()), (against, texts)
+
+
+# --- faster-whisper on a GPU host without CUDA 12's cuBLAS ----------------------------------
+
+
+@pytest.fixture
+def one_gpu(monkeypatch):
+    """CTranslate2 sees one CUDA GPU (this machine has none); ``cublas_missing`` asked afresh."""
+    from whisper_ui import faster
+
+    monkeypatch.setattr(faster, "cuda_device_count", lambda: 1)
+    monkeypatch.setattr(faster, "supported_compute_types", lambda device: {"float16", "int8", "float32"})
+    faster.cublas_missing.cache_clear()
+    yield faster
+    faster.cublas_missing.cache_clear()
+
+
+def test_a_gpu_without_cuda_12_cublas_says_what_to_install(one_gpu, monkeypatch, models_dir, caplog):
+    """What an H200 with only CUDA 13 showed: the model loaded on the GPU, then its first job failed with
+    "Library libcublas.so.12 is not found". Now the load says what to install, and auto picks the CPU."""
+    import ctypes
+
+    real = ctypes.CDLL
+
+    def without_cublas(name, *args, **kwargs):
+        if "libcublas" in str(name):
+            raise OSError(f"{name}: cannot open shared object file: No such file or directory")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(ctypes, "CDLL", without_cublas)
+    engine = make_engine("faster-whisper", models_dir)
+    with pytest.raises(Exception, match=r"needs CUDA 12's cuBLAS .*pip install nvidia-cublas-cu12==12\."):
+        engine.load("tiny.en", "cuda")
+    manager = ModelManager({"faster-whisper": engine}, "tiny.en", "auto")
+    with caplog.at_level(logging.WARNING):
+        assert manager.load().device == "cpu"
+    assert "nvidia-cublas-cu12" in caplog.text
+    manager.close()
+
+
+def test_the_nvidia_cublas_cu12_wheel_is_found_without_library_path(one_gpu, monkeypatch, tmp_path, caplog):
+    """The wheel's ``nvidia/cublas/lib`` is loaded globally, so CTranslate2's own dlopen finds it. (Stand-ins:
+    two copies of a real shared library under the wheel's names, on a folder on sys.path.)"""
+    import ctypes
+    import ctypes.util
+
+    real = ctypes.CDLL
+    folder = tmp_path / "nvidia" / "cublas" / "lib"
+    folder.mkdir(parents=True)
+    libm = ctypes.util.find_library("m")
+    source = next(p for p in ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64")
+                  if (Path(p) / libm).exists())
+    for name in ("libcublasLt.so.12", "libcublas.so.12"):
+        shutil.copy(Path(source) / libm, folder / name)
+    loaded = []
+
+    def only_from_the_wheel(name, *args, **kwargs):
+        if str(name) == "libcublas.so.12":  # not on the library path
+            raise OSError(f"{name}: cannot open shared object file: No such file or directory")
+        loaded.append(str(name))
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(ctypes, "CDLL", only_from_the_wheel)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with caplog.at_level(logging.INFO, logger="whisper_ui.faster"):
+        assert one_gpu.cublas_missing() is None
+    assert loaded == [str(folder / "libcublasLt.so.12"), str(folder / "libcublas.so.12")]
+    assert str(folder) in caplog.text

@@ -21,8 +21,11 @@ cancel takes effect between two segments.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import logging
 import os
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -63,6 +66,50 @@ def cuda_device_count() -> int:
         return ctranslate2.get_cuda_device_count()
     except RuntimeError:
         return 0
+
+
+CUBLAS = "libcublas.so.12"
+CUBLAS_PACKAGE = "nvidia-cublas-cu12==12.9.3.13"
+
+
+def _pip_cublas_folders() -> list[Path]:
+    """``nvidia/cublas/lib`` of the ``nvidia-cublas-cu12`` wheel, wherever ``nvidia`` is installed."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("nvidia")
+    return [Path(p) / "cublas" / "lib" for p in (spec.submodule_search_locations or [])] if spec else []
+
+
+@functools.cache
+def cublas_missing() -> str | None:
+    """None when CTranslate2 will find CUDA 12's cuBLAS, else the message that says what to install.
+
+    CTranslate2 4.8.5's wheel is built for CUDA 12 and opens ``libcublas.so.12``
+    at its first GPU job. PyPI's torch 2.13.0, and the container image, bring
+    CUDA 13 (``libcublas.so.13``): there the model loaded on the GPU and the first
+    job failed with "Library libcublas.so.12 is not found or cannot be loaded"
+    (an H200 with CUDA 13 only, bench/README.md). The ``nvidia-cublas-cu12``
+    wheel holds it; loading it here, globally, lets CTranslate2's own
+    ``dlopen("libcublas.so.12")`` find it without ``LD_LIBRARY_PATH``.
+    """
+    if not sys.platform.startswith("linux"):
+        return None  # Windows wheels carry their own; macOS has no CUDA
+    try:
+        ctypes.CDLL(CUBLAS, mode=ctypes.RTLD_GLOBAL)  # on the library path: the system's CUDA 12
+        return None
+    except OSError:
+        pass
+    for folder in _pip_cublas_folders():
+        try:
+            ctypes.CDLL(str(folder / "libcublasLt.so.12"), mode=ctypes.RTLD_GLOBAL)
+            ctypes.CDLL(str(folder / CUBLAS), mode=ctypes.RTLD_GLOBAL)
+        except OSError:
+            continue
+        log.info("CUDA 12's cuBLAS for CTranslate2: %s", folder)
+        return None
+    return (f"faster-whisper on the GPU needs CUDA 12's cuBLAS ({CUBLAS}: CTranslate2 is built for CUDA 12) and this "
+            f"host has none. Install it with `pip install {CUBLAS_PACKAGE}` (the container image has it), or use "
+            "--engine openai-whisper or --device cpu.")
 
 
 def default_cpu_threads() -> int:
@@ -110,7 +157,12 @@ class FasterWhisperEngine(Engine):
         return wanted
 
     def cuda_available(self) -> bool:
-        return cuda_device_count() > 0
+        if cuda_device_count() == 0:
+            return False
+        missing = cublas_missing()
+        if missing:
+            log.warning("%s Using the CPU.", missing)
+        return not missing
 
     def batch_size_for(self, device: str) -> int:
         """``--batch-size``; auto (None): 8 windows at once on CUDA, off on the CPU (bench/README.md, Engines)."""
@@ -150,6 +202,8 @@ class FasterWhisperEngine(Engine):
         if device == "cuda" and not supported_compute_types("cuda"):
             raise ModelError("CUDA was asked for (--device cuda) but CTranslate2 finds no CUDA GPU; "
                              "use --device cpu or auto.")
+        if device == "cuda" and (missing := cublas_missing()):
+            raise ModelError(missing)
         folder = self.model_folder(model, events)
         compute_type = self.compute_type(device)
         try:
