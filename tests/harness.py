@@ -244,11 +244,15 @@ def new_files(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
     return {k: v for k, v in after.items() if k not in before}
 
 
-def is_upload_copy(relpath: str, work_dir_name: str) -> bool:
-    """Gradio's upload cache keeps an upload as ``uploads/<sha256>/<name>`` until delete_cache removes it."""
+API_DIR = re.compile(r"api-\w+")
+
+
+def is_upload_copy(relpath: str, work_dir_name: str, api: bool = True) -> bool:
+    """Gradio's upload cache keeps an upload as ``uploads/<sha256>/<name>`` until delete_cache removes it;
+    the OpenAI-compatible routes keep theirs as ``uploads/api-<random>/<name>`` for the request's length."""
     parts = Path(relpath).parts
     return (len(parts) == 4 and parts[0] == work_dir_name and parts[1] == "uploads"
-            and SHA_DIR.fullmatch(parts[2]) is not None)
+            and (SHA_DIR.fullmatch(parts[2]) is not None or (api and API_DIR.fullmatch(parts[2]) is not None)))
 
 
 # --- the canary ------------------------------------------------------------------------------------

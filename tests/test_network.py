@@ -6,12 +6,14 @@ is in the log, DNS lookups too. It is started without ``GRADIO_ANALYTICS_ENABLED
 in its environment and without a proxy, so nothing but the app's own settings keeps
 Gradio's analytics, version checks and any hub call away. The test then does what
 users and hostile clients do (the page in Chromium, a transcription, links posted in
-place of files, the file route asked to fetch URLs), stops the server and reads
+place of files, the file route asked to fetch URLs, the OpenAI-compatible routes and the
+MCP tool), stops the server and reads
 the log. The counts are written to ``artifacts/hardening/network.json``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 
@@ -32,7 +34,7 @@ PAGE_REQUESTS: list[str] = []
 @pytest.fixture(scope="module")
 def watched(models_dir, tmp_path_factory):
     server = start_traced_server(tmp_path_factory.mktemp("network"), "--model", "tiny.en", "--model-dir",
-                                 str(models_dir))
+                                 str(models_dir), "--mcp")
     yield server
     server.stop()
 
@@ -109,6 +111,20 @@ def test_a_transcription_works_offline(watched, speech, tmp_path):
     for path in (speech.english, mp3):
         text = client.predict(handle_file(str(path)), "transcribe", "en", 1, api_name="/transcribe")[0]
         assert {"peter", "london"} <= words(text), path.name
+
+
+def test_the_openai_routes_and_mcp_work_offline(watched, speech):
+    """The OpenAI-compatible routes and the MCP tool, traced like the page."""
+    from .test_api import _mcp
+
+    with httpx.Client(timeout=120) as http:
+        for response_format in ("json", "verbose_json"):
+            response = http.post(watched.url + "/v1/audio/transcriptions", data={"response_format": response_format},
+                                 files={"file": ("english.wav", speech.english.read_bytes())})
+            assert response.status_code == 200 and {"peter", "london"} <= words(response.json()["text"])
+        assert http.get(watched.url + "/v1/models").status_code == 200
+    tools, result, _ = asyncio.run(_mcp(watched.url, speech.english))
+    assert [t.name for t in tools] == ["transcribe"] and {"peter", "london"} <= words(result.content[0].text)
 
 
 def test_no_outbound_connection_at_all(watched):
