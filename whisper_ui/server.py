@@ -7,9 +7,12 @@ size limit, no monitoring page, no analytics.
 With ``--auth``, Gradio's login guards the page, the API and the file routes;
 the health routes are added beside Gradio's (``app_kwargs``), outside its login,
 so a load balancer or ``HEALTHCHECK`` can reach them: they tell only the model's
-state. A share link is public, so ``check_share`` refuses it without a login
-before anything starts, and ``share`` is always passed explicitly, so Gradio's
-own ``GRADIO_SHARE`` variable cannot open a tunnel behind the settings' back.
+state. The OpenAI-compatible routes (``whisper_ui.openai_api``) are added the same way, with
+their own bearer-key check, and ``--mcp`` turns on Gradio's MCP server, its one tool kept
+(``ui.mcp_tools_only``) and its path guarded by the same keys (``McpGuard``). A share
+link is public, so ``check_share`` refuses it without a login before anything starts, and
+``share`` is always passed explicitly, so Gradio's own ``GRADIO_SHARE`` variable cannot open
+a tunnel behind the settings' back.
 """
 
 from __future__ import annotations
