@@ -349,15 +349,20 @@ def measure_app_overhead(clip: Clip, repeats: int, logs: Path, model: str = "tin
     """``python app.py --engine faster-whisper --compute-type int8`` through gradio_client against
     ``WhisperModel.transcribe`` in a plain child, the same options, taking turns (the order rotating each
     round) with the same server started with ``--threads`` = every core. The raw library gets the app's
-    default threads (``default_cpu_threads``): the same options."""
+    default threads (``default_cpu_threads``) and speech detection (its ``vad_filter`` with the app's
+    ``VadParameters``): the same options."""
     from gradio_client import handle_file
 
     from bench.overhead import _model_seconds
     from whisper_ui.faster import default_cpu_threads, faster_whisper_kwargs
     from whisper_ui.transcription import TranscribeOptions
+    from whisper_ui.vad import VadParameters
 
     kwargs = faster_whisper_kwargs(TranscribeOptions(), task="transcribe", language="en" if model.endswith(".en") else None)
     kwargs["temperature"] = list(kwargs["temperature"])  # JSON
+    # the app detects speech by default (Silero, VadParameters) and decodes only that: the raw library does
+    # the same with its own vad_filter and the same parameters
+    kwargs.update(vad_filter=True, vad_parameters=asdict(VadParameters()))
     server_args = ("--engine", "faster-whisper", "--compute-type", "int8", "--batch-size", "0", "--model", model)
     all_cores = f"app --threads {CORES}"
     sides = ("raw", "app", all_cores)

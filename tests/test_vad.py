@@ -205,3 +205,18 @@ def test_short_or_uncertain_regions_keep_the_files_language(monkeypatch):
     assert [(run.language, run.regions) for run in windows.runs] == [
         ("en", ((0.0, 30.0), (30.0, 60.0))), ("de", ((60.0, 90.0),)), ("en", ((90.0, 100.0),))]
     assert windows.speech_seconds is None
+
+
+def test_one_silero_pass_gives_faster_whispers_own_chunks(speech, tmp_path):
+    """``speech_regions`` runs Silero once and chunks its probabilities with faster-whisper's own rules:
+    the same chunks as ``get_speech_timestamps`` (which runs the model itself), on speech between noise."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps, get_vad_model
+
+    pcm = subprocess.run(["ffmpeg", "-nostdin", "-i", str(noise_around(speech.medium, tmp_path, seconds=5)), "-f",
+                          "s16le", "-ac", "1", "-ar", str(RATE), "-"], check=True, capture_output=True).stdout
+    audio = np.frombuffer(pcm, np.int16).astype(np.float32) / 32768
+    options = VadOptions(**vars(vad.VadParameters()))
+    probabilities = np.asarray(get_vad_model()(np.pad(audio, (0, vad.FRAME - len(audio) % vad.FRAME)))).ravel()
+    ours = vad._speech_chunks(probabilities, len(audio), options)
+    assert ours == get_speech_timestamps(audio, options) and len(ours) >= 1
+    assert vad.speech_regions(audio) == [(c["start"] / RATE, c["end"] / RATE) for c in ours]
