@@ -17,7 +17,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from bench import cold_start, concurrency, engines, memory, overhead, switch, threads
+from bench import api, cold_start, concurrency, engines, memory, overhead, switch, threads
 from bench.common import (
     MB,
     MODELS,
@@ -33,7 +33,7 @@ from bench.common import (
     write_results,
 )
 
-BENCHMARKS = ("overhead", "cold_start", "memory", "switch", "concurrency", "threads", "engines")
+BENCHMARKS = ("overhead", "cold_start", "memory", "switch", "concurrency", "threads", "engines", "api")
 
 
 def _run_one(name: str, quick: bool, shared: dict[str, Any]) -> dict[str, Any]:
@@ -52,6 +52,8 @@ def _run_one(name: str, quick: bool, shared: dict[str, Any]) -> dict[str, Any]:
         return threads.run(quick, **pair)
     if name == "engines":  # its own children and server: other engines, other weights
         return engines.run(quick)
+    if name == "api":  # its own server: the OpenAI-compatible route against the page's /transcribe
+        return api.run(quick)
     raise ValueError(name)
 
 
@@ -116,6 +118,10 @@ def summary_rows(results: dict[str, dict[str, Any]]) -> list[list[Any]]:
         rows.append([f"app default threads: {r['app_threads'].get('default')}", None, "", None, None, ""])
     if "engines" in results:
         rows.extend(_engine_rows(results["engines"]))
+    if "api" in results:
+        r = results["api"]
+        rows.append([f"POST /v1/audio/transcriptions / the page's /transcribe through gradio_client, {r['model']}",
+                     r["ratio_rest_over_gradio_client"], "≤ 1", r["median_gradio_client_s"], r["median_rest_s"], "s"])
     return rows
 
 
