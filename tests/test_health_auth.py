@@ -335,3 +335,29 @@ def test_help_documents_auth_and_share():
     for flag, env in (("--auth USER:PASSWORD", "WHISPER_UI_AUTH;"), ("--auth-file FILE", "WHISPER_UI_AUTH_FILE;"),
                       ("--share", "WHISPER_UI_SHARE;"), ("--share-without-auth", "WHISPER_UI_SHARE_WITHOUT_AUTH;")):
         assert flag in text and f"env {env}" in text
+
+
+# --- start-up refuses what cannot work -------------------------------------------------------
+
+
+def test_start_refuses_an_unknown_model_and_a_taken_port(models_dir, tmp_path):
+    """Both end the start with the app's own words (exit 2) before any model loads: the names that would
+    work, and ``--port`` (Gradio's own message names GRADIO_SERVER_PORT, after the model has loaded)."""
+    (tmp_path / "mine.pt").symlink_to(models_dir / "tiny.en.pt")
+    with socket.create_server(("127.0.0.1", 0)) as holder:
+        port = holder.getsockname()[1]
+
+        def start(*args: str) -> subprocess.CompletedProcess:
+            return subprocess.run([*APP_COMMAND, "--host", "127.0.0.1", "--port", str(port), "--model-dir",
+                                   str(tmp_path), *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+        unknown = start("--model", "nosuch")
+        assert unknown.returncode == 2, unknown.stderr
+        assert "Unknown model 'nosuch'" in unknown.stderr and "tiny.en, tiny, base.en" in unknown.stderr
+        assert f"In {tmp_path} now: mine." in unknown.stderr
+
+        taken = start("--model", "mine")
+        assert taken.returncode == 2, taken.stderr
+        assert f"Port {port} on 127.0.0.1 cannot be used (Address already in use)" in taken.stderr
+        assert "--port N (WHISPER_UI_PORT)" in taken.stderr and "GRADIO_SERVER_PORT" not in taken.stderr
+        assert "loading model" not in taken.stderr + taken.stdout

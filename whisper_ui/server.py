@@ -21,6 +21,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import threading
 
 from .errors import ConfigError
@@ -81,6 +82,30 @@ def check_share(settings: Settings) -> None:
             "and your GPU. Add --auth user:password (WHISPER_UI_AUTH) or --auth-file FILE (WHISPER_UI_AUTH_FILE), "
             "or pass --share-without-auth (WHISPER_UI_SHARE_WITHOUT_AUTH=true) to share it openly on purpose."
         )
+
+
+def check_startup(settings: Settings) -> None:
+    """Refuse at start, before any model loads, what cannot work: a ``--model`` that is neither official
+    nor in the model folder, and a port another program holds (Gradio's own message names its
+    ``GRADIO_SERVER_PORT``, not this app's ``--port``, and comes after the model has loaded)."""
+    from .errors import UnknownModelError
+    from .models import list_models, model_info
+
+    try:
+        model_info(settings.model, settings.model_dir)
+    except UnknownModelError as e:
+        local = [m.name for m in list_models(settings.model_dir) if not m.official]
+        raise ConfigError(f"--model (WHISPER_UI_MODEL): {e}"
+                          + (f" In {settings.model_dir} now: {', '.join(local)}." if local else "")) from None
+    try:
+        family = socket.getaddrinfo(settings.host, settings.port, type=socket.SOCK_STREAM)[0][0]
+        socket.create_server((settings.host, settings.port), family=family).close()
+    except OSError as e:
+        reason = os.strerror(e.errno) if e.errno else str(e)
+        raise ConfigError(
+            f"Port {settings.port} on {settings.host} cannot be used ({reason}): another program (another "
+            "whisper-ui?) may be listening there. Choose another with --port N (WHISPER_UI_PORT)."
+        ) from None
 
 
 def launch(service: TranscriptionService, settings: Settings, prevent_thread_lock: bool = False, **launch_kwargs):
@@ -146,6 +171,7 @@ def serve(settings: Settings) -> int:
     from .cli import configure_runtime, create_service
 
     check_share(settings)  # before anything loads
+    check_startup(settings)
     configure_runtime(settings)
     service = create_service(settings)
     service.manager.start(preload=settings.preload)
