@@ -10,7 +10,10 @@ import hashlib
 import http.server
 import os
 import re
+import socket
 import threading
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 
 import pytest
@@ -299,3 +302,19 @@ def test_the_pinned_hashes_match_real_copies_of_those_repositories(name, ct2_tin
     for file in hub.CT2_MODELS[name].files:
         data = (folder / file.name).read_bytes()
         assert (len(data), hashlib.sha256(data).hexdigest()) == (file.size, file.sha256), file.name
+
+
+def test_download_failures_read_as_words_not_errno_codes():
+    """What a real failed lookup and a refused connection become in the offline message (no "[Errno -2]")."""
+    from whisper_ui.errors import network_reason
+
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    for url, expected in (("http://nosuch.invalid/model.bin", "the address could not be resolved: "),
+                          (f"http://127.0.0.1:{port}/model.bin", "the connection was refused")):
+        with pytest.raises(urllib.error.URLError) as failure:
+            urllib.request.urlopen(url, timeout=10)
+        assert "[Errno" in str(failure.value)  # what the message carried before
+        reason = network_reason(failure.value)
+        assert reason.startswith(expected) and "Errno" not in reason, reason

@@ -79,3 +79,26 @@ class BusyError(WhisperUIError):
 
 class CancelledError(WhisperUIError):
     """The user cancelled the job."""
+
+
+def network_reason(error: BaseException) -> str:
+    """Why a download failed, in words a user can act on: never a bare "[Errno -2]"."""
+    import re
+    import socket
+    import ssl
+    import urllib.error
+
+    if isinstance(error, urllib.error.HTTPError):
+        return f"the server answered HTTP {error.code} {error.reason}"
+    reason = getattr(error, "reason", None) or error
+    if isinstance(reason, socket.gaierror):
+        return f"the address could not be resolved: {reason.strerror}; this machine has no internet or no DNS"
+    if isinstance(reason, TimeoutError):
+        return "the server did not answer in time"
+    if isinstance(reason, ConnectionRefusedError):
+        return "the connection was refused"
+    if isinstance(reason, ssl.SSLError):
+        return f"a TLS error: {reason.reason or reason}"
+    if isinstance(reason, OSError) and reason.strerror:
+        return reason.strerror
+    return re.sub(r"^\[Errno -?\d+\]\s*", "", str(reason))

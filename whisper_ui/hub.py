@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
-from .errors import ModelDownloadError
+from .errors import ModelDownloadError, network_reason
 from .models import ProgressCallback, canonical_name, model_info, replace_folder
 
 log = logging.getLogger(__name__)
@@ -200,7 +200,7 @@ def download_ct2(name: str, dest: Path, progress: ProgressCallback | None = None
                        f"The faster-whisper model '{name}' was downloaded from {page}")
         _move_into_place(partial, dest)
     except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
-        reason = e if isinstance(e, urllib.error.HTTPError) else getattr(e, "reason", None) or e
+        reason = network_reason(e)
         raise ModelDownloadError(_offline_message(name, source, page, dest, reason)) from e
     finally:
         if partial.exists():

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import CorruptCheckpointError, ModelDownloadError, UnknownModelError
+from .errors import CorruptCheckpointError, ModelDownloadError, UnknownModelError, network_reason
 
 log = logging.getLogger(__name__)
 
@@ -257,7 +257,7 @@ def download(info: ModelInfo, progress: ProgressCallback | None = None, timeout:
             )
         os.replace(partial, info.path)
     except (urllib.error.URLError, OSError, TimeoutError) as e:
-        reason = getattr(e, "reason", None) or e
+        reason = network_reason(e)
         raise ModelDownloadError(
             f"Could not download model '{info.name}' from {info.url} ({reason}). "
             f"On a machine without internet, download that file elsewhere and put it at {info.path}, "
