@@ -203,23 +203,29 @@ def _credential(text: str) -> tuple[str, str]:
     return user, password
 
 
-def _auth_file(text: str) -> AuthFile:
+def _entry_lines(text: str, parse: Callable[[str], Any], none_found: str) -> tuple[Path, tuple]:
+    """A file of one entry a line (blank lines and ``#`` comments skipped), each through ``parse``;
+    a bad line is named by its number (never quoted: the entries are secrets)."""
     path = Path(text.strip()).expanduser()
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeError) as e:
         raise ValueError(f"cannot be read ({getattr(e, 'strerror', None) or e})") from e
-    users = []
+    entries = []
     for number, line in enumerate(lines, 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         try:
-            users.append(_credential(line))
+            entries.append(parse(line))
         except ValueError as e:
             raise ValueError(f"line {number} {e}") from e
-    if not users:
-        raise ValueError("has no user:password line")
-    return AuthFile(path, tuple(users))
+    if not entries:
+        raise ValueError(none_found)
+    return path, tuple(entries)
+
+
+def _auth_file(text: str) -> AuthFile:
+    return AuthFile(*_entry_lines(text, _credential, "has no user:password line"))
 
 
 MIN_API_KEY_LENGTH = 16
@@ -239,22 +245,7 @@ def _api_key(text: str) -> str:
 
 
 def _api_key_file(text: str) -> ApiKeyFile:
-    path = Path(text.strip()).expanduser()
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeError) as e:
-        raise ValueError(f"cannot be read ({getattr(e, 'strerror', None) or e})") from e
-    keys = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        try:
-            keys.append(_api_key(line))
-        except ValueError as e:
-            raise ValueError(f"line {number} {e}") from e
-    if not keys:
-        raise ValueError("has no key")
-    return ApiKeyFile(path, tuple(keys))
+    return ApiKeyFile(*_entry_lines(text, _api_key, "has no key"))
 
 
 def _readable_file(text: str) -> Path:
