@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import gc
 import glob
-import hashlib
 import json
 import logging
 import lzma
@@ -229,11 +228,9 @@ def environment(part: str) -> dict:
 
 
 def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    from whisper_ui.models import file_sha256
+
+    return file_sha256(path)
 
 
 def restore_fp16(models: Path) -> dict:
@@ -628,11 +625,7 @@ def part_ow(args, clips, models: Path, res: dict) -> dict:
         res["cuda"] = step("openai-whisper on cuda", engine_run, "openai-whisper", models, "auto", clips, args)
     res["cpu"] = step("openai-whisper on cpu", engine_run, "openai-whisper", models, "cpu", clips, args,
                       repeats=1 if cuda else 2)
-    try:
-        g, c = res["cuda"]["clip60_best"]["seconds"], res["cpu"]["clip60_best"]["seconds"]
-        res["cpu_over_gpu_seconds"] = round(c / g, 2)
-    except (KeyError, TypeError):
-        pass
+    cpu_over_gpu(res)
     if cuda:
         res["oom_load"] = step("openai-whisper: CUDA OOM at load", oom_check, "openai-whisper", models, clips,
                                args.leave_mb)
@@ -640,6 +633,15 @@ def part_ow(args, clips, models: Path, res: dict) -> dict:
             res["oom_job"] = step("openai-whisper: CUDA OOM in a job", oom_job_check, "openai-whisper", models,
                                   clips, 4)
     return res
+
+
+def cpu_over_gpu(res: dict) -> None:
+    """The 60 s clip's best CPU time over its best GPU time, where both ran."""
+    try:
+        g, c = res["cuda"]["clip60_best"]["seconds"], res["cpu"]["clip60_best"]["seconds"]
+        res["cpu_over_gpu_seconds"] = round(c / g, 2)
+    except (KeyError, TypeError):
+        pass
 
 
 def cublas_shim() -> dict:
@@ -693,11 +695,7 @@ def part_fw(args, clips, models: Path, res: dict) -> dict:
     if not args.shim_child and not over_budget(args):
         res["cpu"] = step("faster-whisper on cpu", engine_run, "faster-whisper", model_dir, "cpu", clips, args,
                           repeats=1 if cuda else 2)
-    try:
-        g, c = res["cuda"]["clip60_best"]["seconds"], res["cpu"]["clip60_best"]["seconds"]
-        res["cpu_over_gpu_seconds"] = round(c / g, 2)
-    except (KeyError, TypeError):
-        pass
+    cpu_over_gpu(res)
     res["torch_imported_by_this_process"] = "torch" in sys.modules  # the app's faster-whisper process never does
     text = json.dumps(res.get("cuda"), default=str) + json.dumps(res.get("oom_load"), default=str)
     if cuda and not args.shim_child and "libcublas" in text and not over_budget(args):
