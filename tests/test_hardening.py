@@ -134,6 +134,24 @@ def test_the_corpus_covers_every_kind_asked_for(corpus):
     assert sizes["two-hours-flac"] < MAX_UPLOAD_MB * 1024 * 1024  # two hours, small enough to upload
 
 
+def check_outcome(case_id: str, case, transcribed: bool, answer: str, server, error: str | None,
+                  must_transcribe: bool) -> None:
+    """The answer is what the case expects: transcribed with its words, or refused with ``error`` (a pattern) in a
+    message for a person, with no server folder, traceback or Python object in it."""
+    if case.either:
+        assert transcribed or any(re.search(p, answer) for p in KNOWN_ERRORS), answer
+    elif error is not None:
+        assert not transcribed, f"{case_id} was transcribed: {answer!r}"
+        assert re.search(error, answer), answer
+    elif must_transcribe:
+        assert transcribed, f"{case_id} was refused: {answer}"
+    if transcribed:
+        assert case.words <= words(answer), answer
+    else:
+        assert str(server.tmpdir) not in answer and "uploads/" not in answer, answer
+        assert "Traceback" not in answer and " @ 0x" not in answer, answer
+
+
 @pytest.mark.parametrize("case_id", CORPUS_IDS)
 def test_bad_input(case_id, corpus, hardened, client, raw, speech):
     case = corpus[case_id]
@@ -142,19 +160,7 @@ def test_bad_input(case_id, corpus, hardened, client, raw, speech):
     if hardened.engine == "openai-whisper":  # the report: what the default engine's user is told
         OUTCOMES[case_id] = ("transcribed: " if transcribed else "refused: ") + answer.replace("\n", " ")[:200]
 
-    if case.either:
-        assert transcribed or any(re.search(p, answer) for p in KNOWN_ERRORS), answer
-    elif case.error is not None:
-        assert not transcribed, f"{case_id} was transcribed: {answer!r}"
-        assert re.search(case.error, answer), answer
-    else:
-        assert transcribed, f"{case_id} was refused: {answer}"
-    if transcribed:
-        assert case.words <= words(answer), answer
-    else:
-        # a message for a person: no server folders, traceback or Python object in it
-        assert str(hardened.tmpdir) not in answer and "uploads/" not in answer, answer
-        assert "Traceback" not in answer and " @ 0x" not in answer, answer
+    check_outcome(case_id, case, transcribed, answer, hardened, case.error, must_transcribe=True)
 
     assert hardened.alive(), hardened.log()[-3000:]
     assert hardened.get("/healthz")[0] == 200
@@ -196,18 +202,9 @@ def test_bad_input_through_the_api(case_id, corpus, hardened, speech):
         strict = case.endpoint == "/transcribe" and case_id not in API_OWN_MESSAGES
         if case.error and case.error.startswith("^Invalid file type"):  # Gradio's check by name; here, the decoder's
             case = dataclasses.replace(case, error=r"^This file is not audio or video that can be read")
-        if case.either:
-            assert transcribed or any(re.search(p, answer) for p in KNOWN_ERRORS), answer
-        elif case.error is not None:
-            assert not transcribed, f"{case_id} was transcribed: {answer!r}"
-            assert re.search(API_OWN_MESSAGES.get(case_id, case.error if strict else "."), answer), answer
-        elif case.endpoint == "/transcribe":
-            assert transcribed, f"{case_id} was refused: {answer}"
-        if transcribed:
-            assert case.words <= words(answer), answer
-        else:
-            assert str(hardened.tmpdir) not in answer and "uploads/" not in answer, answer
-            assert "Traceback" not in answer and " @ 0x" not in answer, answer
+        error = API_OWN_MESSAGES.get(case_id, case.error if strict else ".") if case.error is not None else None
+        check_outcome(case_id, case, transcribed, answer, hardened, error,
+                      must_transcribe=case.endpoint == "/transcribe")
         assert hardened.alive(), hardened.log()[-3000:]
         assert wait_until(lambda: not tools_running(hardened), 10), tools_running(hardened)
         assert new_files(before, snapshot(hardened.tmpdir)) == {}  # the request's upload is gone with it
