@@ -134,7 +134,9 @@ class Engine(ABC):
 
     def cuda_available(self) -> bool:
         """Whether this engine can run on a CUDA GPU here (``--device auto`` picks it then)."""
-        return torch_cuda_available()
+        import torch
+
+        return torch.cuda.is_available()
 
 
 def imported_torch():
@@ -146,12 +148,6 @@ def imported_torch():
     types) asks here instead of importing it.
     """
     return sys.modules.get("torch")
-
-
-def torch_cuda_available() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 def is_cuda_oom(error: BaseException) -> bool:

@@ -132,8 +132,9 @@ def default_cpu_threads() -> int:
 def log_runtime(threads: int = 0) -> None:
     import ctranslate2
 
+    gpus = cuda_device_count()
     log.info("CTranslate2 %s, %d CPU threads, CUDA %s", ctranslate2.__version__, threads or default_cpu_threads(),
-             f"{cuda_device_count()} GPU(s)" if cuda_device_count() else "not available")
+             f"{gpus} GPU(s)" if gpus else "not available")
 
 
 class FasterWhisperEngine(Engine):
