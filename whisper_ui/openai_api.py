@@ -43,7 +43,7 @@ from .manager import DOWNLOADING, FAILED, LOADING
 from .models import canonical_name
 from .service import TranscriptionService
 from .settings import Settings
-from .transcription import TranscribeOptions, TranscriptionResult, safe_stem, whisper_submodule
+from .transcription import WRITER_OPTIONS, TranscribeOptions, TranscriptionResult, safe_stem, whisper_submodule
 
 log = logging.getLogger(__name__)
 
@@ -367,8 +367,7 @@ def _usage(result: TranscriptionResult) -> dict[str, Any]:
 def _subtitles(result: TranscriptionResult, fmt: str) -> str:
     writer = {"srt": "WriteSRT", "vtt": "WriteVTT"}[fmt]
     out = io.StringIO()
-    options = {"highlight_words": False, "max_line_width": None, "max_line_count": None, "max_words_per_line": None}
-    getattr(whisper_submodule("utils"), writer)(".").write_result(result.to_whisper_dict(), out, options)
+    getattr(whisper_submodule("utils"), writer)(".").write_result(result.to_whisper_dict(), out, WRITER_OPTIONS)
     return out.getvalue()
 
 

@@ -180,6 +180,10 @@ def safe_stem(name: str | os.PathLike | None) -> str:
     return stem or "transcript"
 
 
+# openai-whisper's writers' options, as its CLI's defaults: whole segments, no word highlighting
+WRITER_OPTIONS = {"highlight_words": False, "max_line_width": None, "max_line_count": None, "max_words_per_line": None}
+
+
 @functools.cache
 def whisper_submodule(name: str):
     """openai-whisper's ``whisper.NAME`` (``utils``: the writers; ``tokenizer``: the language names),
@@ -198,24 +202,19 @@ def whisper_submodule(name: str):
     return module
 
 
-def whisper_utils():
-    return whisper_submodule("utils")
-
-
 def write_outputs(result: TranscriptionResult, directory: Path, formats: tuple[str, ...] = OUTPUT_FORMATS,
                   stem: str = "transcript") -> list[Path]:
     """Write the result with openai-whisper's own writers; returns the files."""
-    get_writer = whisper_utils().get_writer
+    get_writer = whisper_submodule("utils").get_writer
     unknown = set(formats) - set(OUTPUT_FORMATS)
     if unknown:
         raise ValueError(f"unknown output formats: {', '.join(sorted(unknown))}")
     directory.mkdir(parents=True, exist_ok=True)
     raw = result.to_whisper_dict()
-    options = {"highlight_words": False, "max_line_width": None, "max_line_count": None, "max_words_per_line": None}
     paths = []
     for fmt in formats:
         writer = get_writer(fmt, str(directory))
         # the writers name the file after the "audio path" they are given
-        writer(raw, f"{stem}.audio", options)
+        writer(raw, f"{stem}.audio", WRITER_OPTIONS)
         paths.append(directory / f"{stem}.{fmt}")
     return paths
