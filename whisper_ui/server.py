@@ -136,7 +136,11 @@ def launch(service: TranscriptionService, settings: Settings, prevent_thread_loc
         log.info("no API key (--api-key): the /v1 routes and MCP are refused")
 
     demo = build_app(service)
-    demo.queue(max_size=settings.queue_size, default_concurrency_limit=1, api_open=False)
+    # The model's queue is bounded by share_model_queue (one running + --queue-size waiting, page and
+    # API together). Gradio's own bound counts waiting events only, and the job that is about to run
+    # still counts as waiting until Gradio's loop next takes it: with the same bound, a burst of jobs
+    # lost one place (CI saw 2 admitted, not 3). So Gradio's bound is one more, never the tighter one.
+    demo.queue(max_size=settings.queue_size + 1, default_concurrency_limit=1, api_open=False)
     share_model_queue(demo, service)
 
     @contextlib.asynccontextmanager

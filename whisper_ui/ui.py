@@ -543,21 +543,30 @@ def share_model_queue(demo: gr.Blocks, service: TranscriptionService) -> None:
     the instance; ``tests/test_api.py`` checks both directions)."""
     queue = demo._queue
 
+    pushing = 0  # page jobs admitted here and not yet in Gradio's queue (its push awaits a lock first)
+
     def page_jobs() -> int:
         try:
             events = queue.event_queue_per_concurrency_id.get(MODEL_QUEUE)
-            return 0 if events is None else len(events.queue) + events.current_concurrency
+            return pushing + (0 if events is None else len(events.queue) + events.current_concurrency)
         except AttributeError:
-            return 0
+            return pushing
 
     push = queue.push
 
     async def push_sharing(body, request, username):
+        nonlocal pushing
         fn = demo.fns.get(body.fn_index) if body.fn_index is not None else None
-        if fn is not None and fn.concurrency_id == MODEL_QUEUE and service.queue_full():
-            return False, f"Queue is full. Max size is {queue.max_size} and size is {service.model_jobs() - 1}.", \
-                "queue_full"
-        return await push(body, request, username)
+        if fn is None or fn.concurrency_id != MODEL_QUEUE:
+            return await push(body, request, username)
+        if service.queue_full():
+            return False, f"Queue is full. Max size is {service.settings.queue_size} and size is " \
+                f"{service.model_jobs() - 1}.", "queue_full"
+        pushing += 1  # the check and this count are one step of the event loop: two pushes cannot both pass
+        try:
+            return await push(body, request, username)
+        finally:
+            pushing -= 1
 
     queue.push = push_sharing
     service.page_jobs = page_jobs
