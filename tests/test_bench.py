@@ -34,7 +34,7 @@ def test_the_floor_gets_exactly_the_options_the_app_passes(monkeypatch):
         return {"text": " hi", "segments": [], "language": "en"}
 
     monkeypatch.setattr("whisper.transcribe", transcribe)
-    # without speech detection: with it, the app passes the speech regions as clip_timestamps besides these
+    # without speech detection: with it, the app passes only the speech (joined) besides these
     WhisperModel("tiny.en", _Net(), "cpu").transcribe(np.zeros(16000, np.float32), TranscribeOptions(vad=False))
     floor = common.app_decode_kwargs()
     assert floor == {**seen, "temperature": list(seen["temperature"])}

@@ -75,15 +75,17 @@ def clips(tmp_path_factory):
 
 
 class DecodeSpy:
-    """Counts the engine's decode calls: model time is spent only there."""
+    """Counts the engine's decode calls (model time is spent only there) and what each was given."""
 
     def __init__(self, monkeypatch, model):
         self.calls = 0
+        self.given: list[tuple[int, object]] = []  # (samples, clips) of each call
         real = model.decode
 
-        def decode(*args, **kwargs):
+        def decode(audio, options, task, language, clips, cancel):
             self.calls += 1
-            return real(*args, **kwargs)
+            self.given.append((len(audio), clips))
+            return real(audio, options, task, language, clips, cancel)
 
         monkeypatch.setattr(model, "decode", decode)
 
@@ -114,10 +116,13 @@ def letters(text: str) -> int:
     return sum(c.isalpha() for c in text)
 
 
-def test_speech_between_noise_keeps_every_word_in_the_recordings_time(service, speech, tmp_path):
+def test_speech_between_noise_keeps_every_word_in_the_recordings_time(service, speech, tmp_path, monkeypatch):
     alone = service.transcribe_file(speech.medium, TranscribeOptions(beam_size=1), formats=()).result
+    spy = DecodeSpy(monkeypatch, service.manager._model)
     noisy = service.transcribe_file(noise_around(speech.medium, tmp_path), TranscribeOptions(beam_size=1),
                                     formats=("srt",)).result
+    # the model was given the speech alone, joined: no noise, no clips left for the engine to seek
+    assert spy.given == [(pytest.approx(noisy.speech_seconds * RATE, abs=2), None)]
     # every word kept: the noise next to a region (and the pauses that speech detection takes out) can
     # change how a word is heard or where it splits ("round fox jump" -> "roundfock stump" once, on CI's
     # processor), not whether it is there, so count letters, not words; a lost sentence is a third of them
@@ -129,11 +134,15 @@ def test_speech_between_noise_keeps_every_word_in_the_recordings_time(service, s
     assert noisy.speech_seconds < noisy.duration - 30  # the 40 s of noise were not decoded
 
 
-def test_speech_detection_changes_no_word_of_plain_speech(service, tmp_path):
+def test_speech_detection_changes_no_word_of_plain_speech(service, tmp_path, monkeypatch):
     clip = speak(SENTENCES[:8], tmp_path, "plain")
+    service.manager.load()
+    spy = DecodeSpy(monkeypatch, service.manager._model)
     on = service.transcribe_file(clip.path, TranscribeOptions(vad=True), formats=()).result
     off = service.transcribe_file(clip.path, TranscribeOptions(vad=False), formats=()).result
     assert off.speech_seconds is None and on.speech_seconds > 0.8 * on.duration
+    # speech from end to end: the model gets the file as it is, the same work as without detection
+    assert spy.given[0] == spy.given[1] == (round(on.duration * RATE), None)
     assert abs(wer(clip.text, on.text) - wer(clip.text, off.text)) <= 0.01, (on.text, off.text)
 
 
@@ -207,10 +216,13 @@ def test_short_or_uncertain_regions_keep_the_files_language(monkeypatch):
     assert windows.speech_seconds is None
 
 
-def test_one_silero_pass_gives_faster_whispers_own_chunks(speech, tmp_path):
+def test_one_silero_pass_gives_faster_whispers_own_chunks(speech, tmp_path, monkeypatch):
     """``speech_regions`` runs Silero once and chunks its probabilities with faster-whisper's own rules:
-    the same chunks as ``get_speech_timestamps`` (which runs the model itself), on speech between noise."""
+    the same chunks as ``get_speech_timestamps`` (which runs the model itself), on speech between noise.
+    (On one core: on more, the pieces' edges may move by a frame or two, the test below.)"""
     from faster_whisper.vad import VadOptions, get_speech_timestamps, get_vad_model
+
+    monkeypatch.setattr(vad, "_cores", lambda: 1)
 
     pcm = subprocess.run(["ffmpeg", "-nostdin", "-i", str(noise_around(speech.medium, tmp_path, seconds=5)), "-f",
                           "s16le", "-ac", "1", "-ar", str(RATE), "-"], check=True, capture_output=True).stdout
@@ -220,3 +232,35 @@ def test_one_silero_pass_gives_faster_whispers_own_chunks(speech, tmp_path):
     ours = vad._speech_chunks(probabilities, len(audio), options)
     assert ours == get_speech_timestamps(audio, options) and len(ours) >= 1
     assert vad.speech_regions(audio) == [(c["start"] / RATE, c["end"] / RATE) for c in ours]
+
+
+def test_long_audio_detected_in_pieces_finds_the_same_regions(speech, tmp_path, monkeypatch):
+    """Silero split over the cores (``_probabilities``) against one pass: the same regions, edges within 2 frames."""
+    pcm = subprocess.run(["ffmpeg", "-nostdin", "-i", str(noise_around(speech.long, tmp_path, seconds=15)), "-f",
+                          "s16le", "-ac", "1", "-ar", str(RATE), "-"], check=True, capture_output=True).stdout
+    audio = np.frombuffer(pcm, np.int16).astype(np.float32) / 32768
+    monkeypatch.setattr(vad, "_cores", lambda: 3)
+    assert len(audio) // vad.FRAME >= 3 * vad.PIECE_FRAMES  # three pieces
+    pieces = vad.speech_regions(audio)
+    monkeypatch.setattr(vad, "_cores", lambda: 1)
+    one = vad.speech_regions(audio)
+    assert len(pieces) == len(one) >= 1, (pieces, one)
+    edge = 2 * vad.FRAME / RATE
+    assert all(abs(a - b) <= edge + 1e-9 for p, o in zip(pieces, one, strict=True) for a, b in zip(p, o, strict=True))
+
+
+def test_joined_speech_times_are_mapped_back_to_the_recording():
+    """``restore`` is faster-whisper's ``restore_speech_timestamps``: a word keeps the chunk its middle is in."""
+    from whisper_ui.transcription import Word
+
+    audio = np.arange(10 * RATE, dtype=np.float32)
+    joined, chunks = vad.join(audio, ((1.0, 3.0), (6.0, 7.5)))
+    assert np.array_equal(joined, np.concatenate([audio[RATE:3 * RATE], audio[6 * RATE:int(7.5 * RATE)]]))
+    plain = Segment(0, 0.5, 3.2, " a b", ())  # 0.5 s into the first chunk, to 1.2 s into the second
+    worded = Segment(1, 0.0, 0.0, " c d", (Word(1.8, 1.95, " c", 0.9), Word(1.97, 2.4, " d", 0.9)))
+    restored = vad.restore([plain, worded], chunks)
+    assert (restored[0].start, restored[0].end) == (1.5, 7.2)
+    assert [(w.start, w.end) for w in restored[1].words] == [(2.8, 2.95), (5.97, 6.4)]
+    assert (restored[1].start, restored[1].end) == (2.8, 6.4)
+    assert vad.whole_file(((0.4, 9.0),), 10 * RATE) and not vad.whole_file(((2.5, 10.0),), 10 * RATE)
+    assert not vad.whole_file(((0.0, 4.0), (6.0, 10.0)), 10 * RATE)

@@ -73,10 +73,16 @@ class LoadedModel(ABC):
         for run in plan.runs:
             if cancel is not None and cancel.is_set():
                 raise CancelledError("The transcription was cancelled.")
-            # one run over the whole file without speech detection: the engine's plain path, as without a plan
-            whole = not options.vad and len(plan.runs) == 1
-            clips = None if whole else run.regions if options.vad else ((run.regions[0][0], run.regions[-1][1]),)
-            decoded = self.decode(audio, options, task, run.language, clips, options.vad, cancel)
+            if len(plan.runs) == 1 and (not options.vad or vad.whole_file(run.regions, len(audio))):
+                # one run over the whole file (without speech detection, or speech from end to end): the
+                # engine's plain path, as without a plan
+                decoded = self.decode(audio, options, task, run.language, None, cancel)
+            elif options.vad:  # only the speech, joined, and its times mapped back
+                joined, chunks = vad.join(audio, run.regions)
+                decoded = vad.restore(self.decode(joined, options, task, run.language, None, cancel), chunks)
+            else:  # a language's 30-second windows
+                clips = ((run.regions[0][0], run.regions[-1][1]),)
+                decoded = self.decode(audio, options, task, run.language, clips, cancel)
             segments.extend(replace(s, language=run.language) for s in decoded)
         segments.sort(key=lambda s: s.start)
         kept, loops = vad.cut_loops(tuple(segments))
@@ -102,9 +108,9 @@ class LoadedModel(ABC):
         raise NotImplementedError
 
     def decode(self, audio: np.ndarray, options: TranscribeOptions, task: str, language: str | None,
-               clips: Clips | None, speech_only: bool, cancel: threading.Event | None) -> list[Segment]:
+               clips: Clips | None, cancel: threading.Event | None) -> list[Segment]:
         """The engine's decode of ``clips`` (seconds; None: all of it) in ``language``, times in the
-        recording's time. ``speech_only``: the clips are speech regions, not 30-second windows."""
+        recording's time."""
         raise NotImplementedError
 
     @abstractmethod
@@ -462,7 +468,7 @@ class WhisperModel(LoadedModel):
         return language, float(probs[language])
 
     def decode(self, audio: np.ndarray, options: TranscribeOptions, task: str, language: str | None,
-               clips: Clips | None, speech_only: bool, cancel: threading.Event | None) -> list[Segment]:
+               clips: Clips | None, cancel: threading.Event | None) -> list[Segment]:
         """``whisper.transcribe``; the clips through its ``clip_timestamps``, which keeps the recording's time."""
         import whisper
 

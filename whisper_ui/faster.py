@@ -265,18 +265,17 @@ class FasterWhisperModel(LoadedModel):
         return language, float(probability)
 
     def decode(self, audio: np.ndarray, options: TranscribeOptions, task: str, language: str | None,
-               clips: Clips | None, speech_only: bool, cancel: threading.Event | None) -> list[Segment]:
-        """``WhisperModel.transcribe``. Speech regions go through faster-whisper's own VAD path (the regions'
-        samples joined, decoded, and the times mapped back with ``restore_speech_timestamps``), other clips
-        through its ``clip_timestamps``."""
-        from faster_whisper.transcribe import restore_speech_timestamps
+               clips: Clips | None, cancel: threading.Event | None) -> list[Segment]:
+        """``WhisperModel.transcribe``, the clips through its ``clip_timestamps`` (the batched pipeline
+        takes none: the clips' samples joined, and the times mapped back)."""
         from tqdm import tqdm
+
+        from . import vad
 
         kwargs = faster_whisper_kwargs(options, task=task, language=language)
         chunks = None
-        if clips and (speech_only or self.batch_size > 0):  # (the batched pipeline takes no clip_timestamps)
-            chunks = [{"start": int(start * SAMPLE_RATE), "end": int(end * SAMPLE_RATE)} for start, end in clips]
-            audio = np.concatenate([audio[c["start"]:c["end"]] for c in chunks])
+        if clips and self.batch_size > 0:
+            audio, chunks = vad.join(audio, clips)
         elif clips:
             kwargs["clip_timestamps"] = [t for clip in clips for t in clip]
         duration = len(audio) / SAMPLE_RATE
@@ -295,13 +294,11 @@ class FasterWhisperModel(LoadedModel):
                 if cancel is not None and cancel.is_set():
                     raise CancelledError("The transcription was cancelled.")
                 bar.update(max(0.0, round(min(raw.end, duration) - bar.n, 2)))
-                if chunks:
-                    raw = next(restore_speech_timestamps([raw], chunks, SAMPLE_RATE))
                 collected.append(_segment(len(collected), raw))
             if cancel is not None and cancel.is_set():
                 raise CancelledError("The transcription was cancelled.")
             bar.update(max(0.0, bar.total - bar.n))  # the rest was silence
-        return collected
+        return vad.restore(collected, chunks) if chunks else collected
 
     def unload(self) -> None:
         if self.net is not None:

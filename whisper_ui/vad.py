@@ -13,8 +13,9 @@ transcribed in its own language; short or uncertain regions keep the file's (no 
 on one-language audio). Without speech detection, each 30-second window is such a region.
 
 ``plan`` is engine-independent: it takes the engine's ``detect_language`` and returns the runs
-of regions that each engine then decodes in one call (openai-whisper through
-``clip_timestamps``, faster-whisper through its own VAD path with these regions).
+of regions that each engine then decodes in one call: the run's speech joined (``join``, as
+faster-whisper's own VAD path does), and the times mapped back (``restore``). Speech from end
+to end of the file is decoded as it is (``whole_file``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import logging
 import os
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -48,6 +50,8 @@ class VadParameters:
 
 
 FRAME = 512  # Silero's window: 32 ms at 16 kHz
+PIECE_FRAMES = 192  # ~6 s: audio of two of these or more is detected in pieces, one per core
+WARM_FRAMES = 64  # 2 s of the audio before a piece, to rebuild Silero's state
 CONFIDENT_SPEECH = 0.85  # a frame this sure is speech
 CONFIDENT_FRAMES = 8  # 8 frames of 32 ms: a region needs this much confident speech to be kept
 
@@ -67,13 +71,43 @@ def speech_regions(audio: np.ndarray, parameters: VadParameters = VadParameters(
     # one pass of Silero over the audio, padded as faster-whisper's get_speech_timestamps pads it; its
     # chunking (below) and the confident-speech rule both read these probabilities (two passes cost
     # 0.4 s more per 3 minutes of audio on 2 cores)
-    probabilities = np.asarray(get_vad_model()(np.pad(audio, (0, FRAME - len(audio) % FRAME)))).ravel()
+    probabilities = _probabilities(get_vad_model(), np.pad(audio, (0, FRAME - len(audio) % FRAME)))
     chunks = _speech_chunks(probabilities, len(audio), VadOptions(**vars(parameters)))
     # noise can lift a frame or two past the threshold (pink noise peaked at 0.70, speech sits at 0.9 and
     # above): a region is kept only if a quarter of a second of it is confidently speech
     chunks = [c for c in chunks
               if (probabilities[c["start"] // FRAME:c["end"] // FRAME + 1] >= CONFIDENT_SPEECH).sum() >= CONFIDENT_FRAMES]
     return [(c["start"] / SAMPLE_RATE, c["end"] / SAMPLE_RATE) for c in chunks]
+
+
+def _probabilities(model, padded: np.ndarray) -> np.ndarray:
+    """Silero's speech probability of each frame, long audio split over the cores.
+
+    Silero costs ~0.1 s per minute of audio on one core: 6 % of faster-whisper int8's time on speech
+    (bench/README.md, Speech detection), and the model waits for it. Audio long enough for two
+    ``PIECE_FRAMES`` pieces is cut into pieces run side by side (onnxruntime releases the GIL), each
+    after ``WARM_FRAMES`` of the audio before it (Silero is recurrent: its state is rebuilt there and
+    those frames' answers dropped). Region edges then differ from one pass by a frame or two (32-64
+    ms, inside the 400 ms margin) where they differ at all; short audio takes one pass."""
+    frames = len(padded) // FRAME
+    pieces = min(_cores(), frames // PIECE_FRAMES)
+    if pieces <= 1:
+        return np.asarray(model(padded)).ravel()
+    bounds = [frames * i // pieces for i in range(pieces + 1)]
+
+    def piece(i: int) -> np.ndarray:
+        warm = min(WARM_FRAMES, bounds[i])
+        return np.asarray(model(padded[(bounds[i] - warm) * FRAME:bounds[i + 1] * FRAME])).ravel()[warm:]
+
+    with ThreadPoolExecutor(pieces, thread_name_prefix="silero") as pool:
+        return np.concatenate(list(pool.map(piece, range(pieces))))
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
 
 
 def _speech_chunks(speech_probs: np.ndarray, audio_length_samples: int, vad_options) -> list[dict[str, int]]:
@@ -270,6 +304,51 @@ def plan(audio: np.ndarray, *, vad: bool, language: str | None, english_only: bo
     if len(runs) > 1:
         log.info("languages by region: %s", ", ".join(f"{r.language} {r.seconds:.0f} s" for r in runs))
     return Plan(tuple(runs), speech, main, main_probability)
+
+
+def whole_file(regions: tuple[tuple[float, float], ...], samples: int,
+               parameters: VadParameters = VadParameters()) -> bool:
+    """Is one speech region the whole recording but for less than a merge gap at each end?
+
+    Pauses shorter than ``min_silence_duration_ms`` inside speech are decoded anyway (regions that
+    close are merged): edges that short are decoded too, and the engine takes its plain path over
+    the file, as with speech detection off (cutting and re-joining the audio made faster-whisper's
+    windows differ and cost 4-7 % more on speech-only clips)."""
+    edge = parameters.min_silence_duration_ms / 1000
+    return len(regions) == 1 and regions[0][0] <= edge and regions[0][1] >= samples / SAMPLE_RATE - edge
+
+
+def join(audio: np.ndarray, regions: tuple[tuple[float, float], ...]) -> tuple[np.ndarray, list[dict[str, int]]]:
+    """The regions' samples back to back, and their chunks (samples) for ``restore``.
+
+    What faster-whisper's ``vad_filter`` does, for both engines: the model sees only speech, in as few
+    30-second windows as the speech fills (openai-whisper given the same regions as ``clip_timestamps``
+    pads each region to a window of its own: 1.2x slower than no detection on a meeting-like clip)."""
+    chunks = [{"start": int(start * SAMPLE_RATE), "end": int(end * SAMPLE_RATE)} for start, end in regions]
+    return np.concatenate([audio[c["start"]:c["end"]] for c in chunks]), chunks
+
+
+def restore(segments: list[Segment], chunks: list[dict[str, int]]) -> list[Segment]:
+    """Segment and word times of joined samples (``join``) in the recording's time.
+
+    faster-whisper's ``restore_speech_timestamps`` on this app's segments: a word keeps its chunk
+    (the one its middle lies in), a segment with words spans its words."""
+    from faster_whisper.vad import SpeechTimestampsMap
+
+    times = SpeechTimestampsMap(chunks, SAMPLE_RATE)
+    restored = []
+    for segment in segments:
+        if segment.words:
+            words = []
+            for word in segment.words:
+                chunk = times.get_chunk_index((word.start + word.end) / 2)
+                words.append(replace(word, start=times.get_original_time(word.start, chunk),
+                                     end=times.get_original_time(word.end, chunk)))
+            restored.append(replace(segment, start=words[0].start, end=words[-1].end, words=tuple(words)))
+        else:
+            restored.append(replace(segment, start=times.get_original_time(segment.start),
+                                    end=times.get_original_time(segment.end, is_end=True)))
+    return restored
 
 
 def language_shares(segments: tuple[Segment, ...]) -> tuple[tuple[str, float], ...]:
