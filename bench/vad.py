@@ -11,8 +11,9 @@ otherwise spin beside torch's):
 
 1. non-speech (``tests/test_vad.py``'s pink noise, hum with harmonics, music): off once (openai-whisper
    takes minutes a clip), on three times; the text each gives;
-2. speech only (the corpus's ~10 s clip and ten sentences, ~40 s): on and off alternating, three
-   rounds; detection should cost almost nothing, and the words are compared with what was said;
+2. speech only (the corpus's ~10 s clip and ten sentences, ~47 s): on and off alternating, three
+   rounds (nine on the short clip); detection should cost almost nothing, and the words are
+   compared with what was said;
 3. meeting-like: six sentences with 10-20 s of faint pink noise (room noise) between them.
 
 "Model time" is the time inside the engine's ``decode`` (the wrapped method, as the tests' spy
@@ -220,8 +221,9 @@ def run(quick: bool = False, repeats: int = 3, write: bool = True) -> dict[str, 
         parts = {"non_speech": non_speech(NON_SPEECH_CLIPS),
                  "speech": {"short": corpus.short, "ten sentences": speak(SENTENCES[3:13], AUDIO, "vad-ten")},
                  "meeting": {"meeting": meeting()}, "off_cap": OFF_CAP_SECONDS,
-                 # (rounds, of which off): a shared 2-core machine gives openai-whisper minutes for these
-                 "rounds": {"ten sentences": (1, 1), "meeting": (1, 1)}}
+                 # (rounds, of which off) where not --repeats: the short clip takes 0.6-1.7 s a job, and its
+                 # on/off ratio, near 1, moved by 0.03 between runs of 3 rounds
+                 "rounds": {"short": (3 * repeats, 3 * repeats)}}
     durations = {name: len(whisper.load_audio(str(p))) / 16000 for name, p in parts["non_speech"].items()}
     durations.update({name: len(whisper.load_audio(str(c.path))) / 16000
                       for group in ("speech", "meeting") for name, c in parts[group].items()})
