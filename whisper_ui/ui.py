@@ -535,6 +535,10 @@ def build_app(service: TranscriptionService) -> gr.Blocks:
     return demo
 
 
+QUEUE_POLL_SECONDS = 0.02
+PROGRESS_POLL_SECONDS = 0.1
+
+
 def share_model_queue(demo: gr.Blocks, service: TranscriptionService) -> None:
     """One queue for the model: the page's jobs and the API's count together against ``--queue-size``.
 
@@ -570,6 +574,11 @@ def share_model_queue(demo: gr.Blocks, service: TranscriptionService) -> None:
 
     queue.push = push_sharing
     service.page_jobs = page_jobs
+    # Gradio's loops look for queued events every 1 ms and for progress every 10 ms, busy or idle: 5 % of
+    # a core and a thousand GIL hand-offs a second beside the model's thread (bench/README.md, Engines).
+    # A job waits up to 20 ms more to start; the progress bar moves ten times a second.
+    queue.sleep_when_free = QUEUE_POLL_SECONDS
+    queue.progress_update_sleep_when_free = PROGRESS_POLL_SECONDS
 
 
 def mcp_tools_only(demo: gr.Blocks) -> None:
