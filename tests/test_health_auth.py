@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 from gradio_client import Client, handle_file
 
@@ -361,3 +362,88 @@ def test_start_refuses_an_unknown_model_and_a_taken_port(models_dir, tmp_path):
         assert f"Port {port} on 127.0.0.1 cannot be used (Address already in use)" in taken.stderr
         assert "--port N (WHISPER_UI_PORT)" in taken.stderr and "GRADIO_SERVER_PORT" not in taken.stderr
         assert "loading model" not in taken.stderr + taken.stdout
+
+
+# --- routes and request sizes -----------------------------------------------------------------
+
+# routes Gradio adds that the app does not use: each answers 404 before Gradio sees it, logged in or not
+UNSERVED = [
+    ("POST", "/gradio_api/process_recording"),  # runs ffmpeg on any posted body
+    ("GET", "/openapi.json"),  # answered 500 with a traceback in the log
+    ("GET", "/gradio_api/openapi.json"),
+    ("POST", "/gradio_api/call/transcribe"),  # the REST route around the queue
+    ("POST", "/gradio_api/run/transcribe"),  # (/run/predict is served: the page's events outside the queue)
+    ("POST", "/gradio_api/api/transcribe"),
+    ("GET", "/gradio_api/proxy=http://127.0.0.1:9/x"),
+    ("POST", "/gradio_api/stream/123"),
+    ("GET", "/gradio_api/stream/abc/0/1/playlist.m3u8"),
+    ("GET", "/gradio_api/run-history/records"),
+    ("POST", "/gradio_api/vibe-edit"),
+    ("GET", "/gradio_api/profiling/traces"),
+    ("GET", "/monitoring"),
+    ("GET", "/docs"),
+    ("DELETE", "/gradio_api/upload"),
+    ("PUT", "/gradio_api/queue/join"),
+    ("GET", "/gradio_api/queue/join"),
+    ("GET", "/gradio_api/file/x.wav"),  # the old file route: the page uses file=
+]
+
+
+def check_unserved(server: Server, client: httpx.Client) -> None:
+    tools_before = {p.pid for p in psutil.Process(server.process.pid).children(recursive=True)}
+    for method, path in UNSERVED:
+        response = client.request(method, server.url + path, content=b"#EXTM3U\n" if method == "POST" else None)
+        assert response.status_code == 404, (method, path, response.status_code, response.text[:200])
+        assert response.json() == {"detail": "Not Found"}
+    children = [p.name() for p in psutil.Process(server.process.pid).children(recursive=True)
+                if p.pid not in tools_before]
+    assert not [name for name in children if name.startswith(("ffmpeg", "ffprobe"))], children
+    assert "Traceback" not in server.log()
+    assert server.get("/healthz")[0] == 200
+
+
+def test_routes_the_app_does_not_use_answer_404(server, auth_server):
+    with httpx.Client(timeout=30) as anonymous:
+        check_unserved(server, anonymous)
+        check_unserved(auth_server, anonymous)
+    with logged_in(auth_server, ALICE) as alice:
+        check_unserved(auth_server, alice)
+        assert alice.get("/config").status_code == 200  # what it serves, it still serves
+    assert httpx.get(server.url + "/config", timeout=30).status_code == 200
+    assert "refused POST '/gradio_api/process_recording'" in server.log()
+
+
+def test_request_bodies_are_bounded_before_they_are_read(server, speech):
+    from whisper_ui.server import MAX_REQUEST_BYTES
+
+    rss = psutil.Process(server.process.pid).memory_info().rss
+    big = b'{"data": ["' + b"a" * (3 * MAX_REQUEST_BYTES) + b'"], "fn_index": 0, "session_hash": "x"}'
+
+    def chunked():  # no Content-Length: counted as it arrives
+        for start in range(0, len(big), 64 * 1024):
+            yield big[start:start + 64 * 1024]
+
+    for path in ("/gradio_api/queue/join", "/gradio_api/cancel", "/login"):
+        sized = httpx.post(server.url + path, content=big, headers={"content-type": "application/json"}, timeout=30)
+        assert sized.status_code == 413 and "too large" in sized.json()["detail"], (path, sized.text[:200])
+        streamed = httpx.post(server.url + path, content=chunked(), headers={"content-type": "application/json"},
+                              timeout=30)
+        assert streamed.status_code == 413, (path, streamed.text[:200])
+    assert psutil.Process(server.process.pid).memory_info().rss - rss < 50 * 1024 * 1024
+    # a job's request is a few KB: it goes through, and the server keeps serving
+    client = Client(server.url, verbose=False)
+    text = client.predict(handle_file(str(speech.english)), "transcribe", "en", 1, api_name="/transcribe")[0]
+    assert "london" in words(text)
+
+
+def test_the_initial_prompt_is_bounded_with_a_clear_message(server, speech):
+    from whisper_ui.transcription import MAX_PROMPT_CHARS
+
+    client = Client(server.url, verbose=False)
+    for prompt in ("x" * (MAX_PROMPT_CHARS + 1), "word " * 100_000):  # the second near the body limit
+        with pytest.raises(Exception, match=rf"at most {MAX_PROMPT_CHARS} are accepted"):
+            client.predict(handle_file(str(speech.english)), "transcribe", "en", 1, False, prompt,
+                           api_name="/transcribe")
+    text = client.predict(handle_file(str(speech.english)), "transcribe", "en", 1, False, "London, Peter",
+                          api_name="/transcribe")[0]
+    assert "london" in words(text)

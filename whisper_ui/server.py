@@ -51,6 +51,109 @@ def health_routes(manager: ModelManager) -> list:
     return [APIRoute("/healthz", healthz, methods=["GET"]), APIRoute("/readyz", readyz, methods=["GET"])]
 
 
+# Every route this app serves: the page (Gradio's frontend and its queue), gradio_client (the same
+# queue), the health checks and the OpenAI-compatible API; MCP's when --mcp is on. Anything else
+# Gradio adds (its webcam-recording helper that runs ffmpeg on any body, /openapi.json, the REST
+# /call and /run routes, streaming, monitoring, proxies...) answers 404 before Gradio sees it.
+READ_ROUTES = frozenset({
+    "/", "/config", "/config/", "/favicon.ico", "/manifest.json", "/robots.txt", "/theme.css", "/login",
+    "/login/", "/logout", "/healthz", "/readyz", "/v1/models", "/gradio_api/info", "/gradio_api/info/",
+    "/gradio_api/startup-events", "/gradio_api/upload_progress", "/gradio_api/queue/data",
+    "/gradio_api/login_check", "/gradio_api/app_id",
+})
+READ_PREFIXES = ("/assets/", "/static/", "/svelte/", "/gradio_api/file=", "/gradio_api/heartbeat/")
+WRITE_ROUTES = frozenset({"/login", "/login/", "/gradio_api/queue/join", "/gradio_api/cancel", "/gradio_api/upload",
+                          # the page's events outside the queue (the Status tab's refresh...); Gradio refuses
+                          # a queued function there (api_open=False)
+                          "/gradio_api/run/predict",
+                          "/gradio_api/reset",  # gradio_client's cancel
+                          "/v1/audio/transcriptions", "/v1/audio/translations"})
+# routes whose bodies are audio, held to --max-upload-mb by their own handlers; every other body is a
+# few KB of JSON or form (a job: its options and a file's server path)
+UPLOAD_ROUTES = frozenset({"/gradio_api/upload", "/v1/audio/transcriptions", "/v1/audio/translations"})
+MCP_PREFIX = "/gradio_api/mcp"
+MAX_REQUEST_BYTES = 1024 * 1024
+
+
+def route_allowed(method: str, path: str, mcp: bool = False) -> bool:
+    """Does this app serve ``method path``?"""
+    if mcp and (path == MCP_PREFIX or path.startswith(MCP_PREFIX + "/")):
+        return True
+    if method in ("GET", "HEAD"):
+        return path in READ_ROUTES or path.startswith(READ_PREFIXES)
+    return method == "POST" and path in WRITE_ROUTES
+
+
+class RouteGuard:
+    """ASGI middleware: only the routes this app serves (``route_allowed``), and request bodies other
+    than audio bounded to ``MAX_REQUEST_BYTES`` (413) before they are read into memory."""
+
+    def __init__(self, app, mcp: bool = False):
+        self.app = app
+        self.mcp = mcp
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        from fastapi.responses import JSONResponse
+
+        path, method = scope.get("path", ""), scope.get("method", "GET")
+        if scope["type"] == "websocket" or not route_allowed(method, path, self.mcp):
+            log.info("refused %s %s: not a route this app serves", method, ascii(path[:200]))
+            if scope["type"] == "http":
+                await JSONResponse({"detail": "Not Found"}, status_code=404)(scope, receive, send)
+            return
+        if method == "POST" and path not in UPLOAD_ROUTES and not path.startswith(MCP_PREFIX):
+            try:
+                body = await self._bounded_body(scope, receive)
+            except _ClientGone:
+                return
+            if body is None:
+                log.info("refused %s %s: request body over %d bytes", method, ascii(path[:200]), MAX_REQUEST_BYTES)
+                await JSONResponse({"detail": f"The request is too large (at most {MAX_REQUEST_BYTES // 1024} KB)."},
+                                   status_code=413)(scope, receive, send)
+                return
+            receive = _replay(body, receive)
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    async def _bounded_body(scope, receive) -> bytes | None:
+        """The whole body if it is at most ``MAX_REQUEST_BYTES`` (None otherwise), read no further."""
+        for name, value in scope.get("headers", []):
+            if name.lower() == b"content-length" and (not value.isdigit() or int(value) > MAX_REQUEST_BYTES):
+                return None
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                raise _ClientGone
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > MAX_REQUEST_BYTES:
+                return None
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+
+class _ClientGone(Exception):
+    """The client disconnected before its body was read."""
+
+
+def _replay(body: bytes, receive):
+    """``receive`` for the app: the body read already, then the client's own messages (its disconnect)."""
+    sent = False
+
+    async def replay():
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
 class RefuseRemoteFiles:
     """ASGI middleware: Gradio's file route fetches an http(s) URL given in place of a path
     (``/gradio_api/file=https://...``) for any client. This app serves its own files only and
@@ -164,7 +267,8 @@ def launch(service: TranscriptionService, settings: Settings, prevent_thread_loc
         mcp_server=settings.mcp,
         app_kwargs={"routes": health_routes(service.manager) + api_routes(service), "docs_url": None,
                     "redoc_url": None, "lifespan": lifespan,
-                    "middleware": [Middleware(RefuseRemoteFiles), Middleware(McpGuard, settings=settings)]},
+                    "middleware": [Middleware(RouteGuard, mcp=settings.mcp), Middleware(RefuseRemoteFiles),
+                                   Middleware(McpGuard, settings=settings)]},
         **ui_launch_kwargs(),
         **launch_kwargs,
     )

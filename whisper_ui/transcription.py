@@ -20,6 +20,11 @@ Task = Literal["transcribe", "translate"]
 OUTPUT_FORMATS = ("txt", "srt", "vtt", "tsv", "json")
 
 
+# Whisper conditions on at most 224 tokens of prompt (half its 448-token context), the last ones: a
+# token is 1-4 characters, so 2000 characters hold more than it reads, and the job stays a few KB
+MAX_PROMPT_CHARS = 2000
+
+
 @dataclass(frozen=True)
 class TranscribeOptions:
     # "transcribe" keeps the spoken language; "translate" gives English.
@@ -65,6 +70,9 @@ class TranscribeOptions:
             raise ValueError("beam_size must be between 1 and 10")
         if not 0.0 <= float(self.temperature) <= 1.0:
             raise ValueError("temperature must be between 0 and 1")
+        if self.initial_prompt is not None and len(self.initial_prompt) > MAX_PROMPT_CHARS:
+            raise ValueError(f"The initial prompt is {len(self.initial_prompt)} characters long; at most "
+                             f"{MAX_PROMPT_CHARS} are accepted (Whisper reads no more than its last 224 tokens).")
 
     def temperatures(self) -> tuple[float, ...]:
         start = float(self.temperature)

@@ -24,7 +24,7 @@ from .errors import CancelledError, WhisperUIError
 from .i18n import TRANSLATIONS
 from .service import TranscriptionService
 from .settings import cache_environment
-from .transcription import OUTPUT_FORMATS, TranscribeOptions, TranscriptionResult
+from .transcription import MAX_PROMPT_CHARS, OUTPUT_FORMATS, TranscribeOptions, TranscriptionResult
 
 log = logging.getLogger(__name__)
 
@@ -404,7 +404,8 @@ def build_app(service: TranscriptionService) -> gr.Blocks:
                                    info=i18n("wui_language_info"))
             beam = gr.Slider(1, 10, value=5, step=1, label=i18n("wui_beam_size"), info=i18n("wui_beam_info"))
             words = gr.Checkbox(False, label=i18n("wui_word_timestamps"))
-            prompt = gr.Textbox("", label=i18n("wui_initial_prompt"), info=i18n("wui_prompt_info"), lines=1)
+            prompt = gr.Textbox("", label=i18n("wui_initial_prompt"), info=i18n("wui_prompt_info"), lines=1,
+                                max_length=MAX_PROMPT_CHARS)
             formats = gr.CheckboxGroup(list(OUTPUT_FORMATS), value=list(OUTPUT_FORMATS), label=i18n("wui_formats"))
             vad = gr.Checkbox(settings.vad, label=i18n("wui_vad"), info=i18n("wui_vad_info"))
         return [task, language, beam, words, prompt, formats, vad]
