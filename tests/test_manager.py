@@ -9,7 +9,7 @@ import torch
 import whisper
 
 from whisper_ui.engine import Engine
-from whisper_ui.errors import ModelError, OutOfMemoryError
+from whisper_ui.errors import CancelledError, JobTimeoutError, ModelError, OutOfMemoryError
 from whisper_ui.manager import FAILED, NOT_LOADED, READY, ModelManager
 from whisper_ui.transcription import TranscribeOptions
 
@@ -162,6 +162,27 @@ def test_threads_transcribing_at_once_get_their_own_words(real_manager, speech):
         assert expected[name] <= words(text), (name, text)
         others = set().union(*(v for k, v in expected.items() if k != name))
         assert not (others & words(text)), (name, text)
+
+
+def test_a_job_over_the_time_limit_is_stopped_and_the_next_one_runs(real_manager, speech, monkeypatch):
+    """``--max-job-minutes``: the limit stops a real decode at its next step, names the setting, and
+    leaves the model loaded; a user's own cancel is still a cancel, and waiting is not counted."""
+    long = whisper.load_audio(str(speech.long))
+    monkeypatch.setattr(real_manager, "max_job_seconds", 0.5)
+    started = time.monotonic()
+    with pytest.raises(JobTimeoutError, match=r"longer than this server allows \(0.00833333 minutes, --max-job-minutes\)"):
+        real_manager.transcribe(long, TranscribeOptions(beam_size=5, word_timestamps=True))
+    stopped_after = time.monotonic() - started
+    state = real_manager.state
+    assert state.ready and state.model == "tiny.en" and "--max-job-minutes" in state.last_error
+    assert stopped_after < 20, stopped_after  # a hang guard, not a speed claim: the full job takes longer
+    # under the limit, and with the user's cancel: each behaves as without a limit
+    monkeypatch.setattr(real_manager, "max_job_seconds", 600)
+    assert {"peter", "london"} <= words(real_manager.transcribe(whisper.load_audio(str(speech.english)), GREEDY).text)
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(CancelledError, match="was cancelled"):
+        real_manager.transcribe(long, GREEDY, cancel)
 
 
 def test_real_switch_waits_for_a_running_transcription(models_dir, speech, engine_name):

@@ -29,6 +29,17 @@ def test_environment_then_flag_wins():
     assert (s.model, s.port, s.preload, s.model_dir) == ("small", 9001, True, Path("/x"))
 
 
+def test_the_job_time_limit_reaches_the_manager(tmp_path):
+    from whisper_ui.cli import create_service
+
+    assert load_settings([], {}).max_job_minutes == 30
+    settings = load_settings(["--max-job-minutes", "0.5", "--model-dir", str(tmp_path)], {"WHISPER_UI_MAX_JOB_MINUTES": "9"})
+    assert create_service(settings).manager.max_job_seconds == 30
+    assert load_settings([], {"WHISPER_UI_MAX_JOB_MINUTES": "9"}).max_job_minutes == 9
+    with pytest.raises(ConfigError, match="--max-job-minutes"):
+        load_settings(["--max-job-minutes", "0"], {})
+
+
 def test_settings_are_frozen():
     s = load_settings([], {})
     with pytest.raises(AttributeError):

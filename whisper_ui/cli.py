@@ -25,7 +25,8 @@ def create_service(settings: Settings, engine=None):
 
     manager = ModelManager(engine or create_engines(settings), settings.model, settings.device,
                            settings.idle_unload_minutes * 60,
-                           default_engine=None if engine is not None else settings.engine)
+                           default_engine=None if engine is not None else settings.engine,
+                           max_job_seconds=settings.max_job_minutes * 60)
     return TranscriptionService(settings, manager)
 
 

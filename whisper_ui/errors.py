@@ -81,6 +81,10 @@ class CancelledError(WhisperUIError):
     """The user cancelled the job."""
 
 
+class JobTimeoutError(WhisperUIError):
+    """The job ran past ``--max-job-minutes`` and was stopped."""
+
+
 def network_reason(error: BaseException) -> str:
     """Why a download failed, in words a user can act on: never a bare "[Errno -2]"."""
     import re

@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .engine import Engine, LoadedModel, LoadEvents, free_memory, is_cuda_oom, trim_heap
-from .errors import CancelledError, ModelError, OutOfMemoryError, WhisperUIError
+from .errors import CancelledError, JobTimeoutError, ModelError, OutOfMemoryError, WhisperUIError
 from .models import canonical_name, smaller_model
 from .transcription import TranscribeOptions, TranscriptionResult
 
@@ -61,10 +61,27 @@ class ModelState:
         return self.status == READY
 
 
+class _JobStop(threading.Event):
+    """A job's stop flag: set by its time limit, or by the caller's own cancel flag."""
+
+    def __init__(self, cancel: threading.Event | None):
+        super().__init__()
+        self.cancel = cancel
+
+    def is_set(self) -> bool:
+        return super().is_set() or (self.cancel is not None and self.cancel.is_set())
+
+    @property
+    def timed_out(self) -> bool:
+        return super().is_set() and not (self.cancel is not None and self.cancel.is_set())
+
+
 class ModelManager:
     def __init__(self, engine: Engine | dict[str, Engine], default_model: str, device: str = "auto",
-                 idle_unload_seconds: float = 0.0, default_engine: str | None = None):
-        """``engine``: one engine, or several by name (the first, or ``default_engine``, is used by default)."""
+                 idle_unload_seconds: float = 0.0, default_engine: str | None = None, max_job_seconds: float = 0.0):
+        """``engine``: one engine, or several by name (the first, or ``default_engine``, is used by default).
+        ``max_job_seconds``: a job running longer is stopped at the model's next step (0: no limit)."""
+        self.max_job_seconds = max_job_seconds
         self.engines = dict(engine) if isinstance(engine, dict) else {engine.name: engine}
         self.engine_name = default_engine or next(iter(self.engines))
         if self.engine_name not in self.engines:
@@ -288,18 +305,33 @@ class ModelManager:
             self._job_lock.acquire()
         finally:
             self._count(jobs_waiting=-1)
+        stop = _JobStop(cancel)
+        timer = threading.Timer(self.max_job_seconds, stop.set) if self.max_job_seconds else None
         try:
             self._count(jobs_running=1)
-            if cancel is not None and cancel.is_set():
+            if stop.is_set():
                 raise CancelledError("The transcription was cancelled.")
-            return self._transcribe_locked(audio, options, cancel)
+            if timer is not None:  # from the moment the job has the model: waiting in the queue is not counted
+                timer.daemon = True
+                timer.start()
+            return self._transcribe_locked(audio, options, stop)
         except CancelledError:
+            if stop.timed_out:
+                minutes = self.max_job_seconds / 60
+                log.warning("job stopped after %.0f s: over --max-job-minutes %g", self.max_job_seconds, minutes)
+                error = JobTimeoutError(
+                    f"The job took longer than this server allows ({minutes:g} minutes, --max-job-minutes) and was "
+                    "stopped. Try a shorter file, or beam size 1, or ask the operator to raise --max-job-minutes.")
+                self._set(last_error=str(error))
+                raise error from None
             log.info("job cancelled")
             raise
         except WhisperUIError as e:
             self._set(last_error=str(e))
             raise
         finally:
+            if timer is not None:
+                timer.cancel()
             self._last_used = time.monotonic()
             self._count(jobs_running=-1)
             trim_heap()  # the job's activations go back to the system, not only to the allocator

@@ -68,6 +68,7 @@ class Settings:
     port: int = 7860
     max_upload_mb: int = 200
     max_audio_minutes: float = 60.0
+    max_job_minutes: float = 30.0  # a job running longer is stopped at the model's next step
     queue_size: int = 16
     idle_unload_minutes: float = 0.0
     models: tuple[str, ...] = ()
@@ -306,6 +307,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("port", _port, "port to listen on", "PORT"),
     Option("max_upload_mb", _positive_int, "largest upload accepted, in MB", "MB"),
     Option("max_audio_minutes", _positive_float, "longest audio accepted, in minutes", "MIN"),
+    Option("max_job_minutes", _positive_float, "longest a job may hold the model, in minutes: it is stopped "
+           "at the model's next step, and the next job runs", "MIN"),
     Option("queue_size", _positive_int, "jobs that may wait; more get a 'busy' answer", "N"),
     Option("idle_unload_minutes", _non_negative_float, "unload the model after this many idle minutes (0 = never)", "MIN"),
     Option("models", _model_list, "comma-separated models offered in the UI (default: all known)", "LIST"),
