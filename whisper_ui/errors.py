@@ -85,6 +85,18 @@ class JobTimeoutError(WhisperUIError):
     """The job ran past ``--max-job-minutes`` and was stopped."""
 
 
+def public_reason(message: str, limit: int = 240) -> str:
+    """What ``/readyz`` tells anyone who asks about a failure: the message's first sentence, with
+    the server's paths taken out and at most ``limit`` characters. The whole message, with where to
+    put which file, is in the log and, for logged-in users, on the page."""
+    import re
+
+    first = re.split(r"(?<=[.!?])\s", message.strip(), maxsplit=1)[0]
+    # an absolute path (not a URL's path: those follow a host name)
+    first = re.sub(r"(?<![\w:/.~-])(?:~|/)[^\s'\"()]*", "<path>", first)
+    return first if len(first) <= limit else first[:limit - 1] + "…"
+
+
 def network_reason(error: BaseException) -> str:
     """Why a download failed, in words a user can act on: never a bare "[Errno -2]"."""
     import re

@@ -24,7 +24,7 @@ import signal
 import socket
 import threading
 
-from .errors import ConfigError
+from .errors import ConfigError, public_reason
 from .manager import ModelManager
 from .service import TranscriptionService
 from .settings import Settings
@@ -45,7 +45,7 @@ def health_routes(manager: ModelManager) -> list:
         body = {"status": state.status, "model": state.model, "device": state.device,
                 "engine": state.engine or manager.engine_name, "compute_type": state.compute_type}
         if state.error:
-            body["error"] = state.error
+            body["error"] = public_reason(state.error)  # no server paths: /readyz needs no login
         return JSONResponse(body, status_code=200 if state.ready else 503)
 
     return [APIRoute("/healthz", healthz, methods=["GET"]), APIRoute("/readyz", readyz, methods=["GET"])]
