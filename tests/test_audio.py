@@ -1,8 +1,12 @@
 """Decoding untrusted files with real ffmpeg, and microphone arrays in memory."""
 
 import os
+import struct
 import subprocess
 import tempfile
+import threading
+import time
+import wave
 
 import numpy as np
 import pytest
@@ -265,3 +269,197 @@ def test_microphone_errors():
         audio.from_array(16000, np.zeros(16000 * 121, np.int16), LIMITS)
     with pytest.raises(InvalidAudioError, match="NaN"):
         audio.from_array(16000, np.array([0.0, np.nan], np.float32), LIMITS)
+
+
+# --- microphone sample rates: the rate is the client's word ---------------------------------------
+
+MB = 1024 * 1024
+
+
+class PeakRss:
+    """The process's largest resident size while the block runs (sampled every 2 ms by a thread), and its time."""
+
+    def __init__(self):
+        import psutil
+
+        self._process = psutil.Process()
+        self.before = self.peak = self._process.memory_info().rss
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self):
+        while not self._stop.wait(0.002):
+            self.peak = max(self.peak, self._process.memory_info().rss)
+
+    def __enter__(self):
+        self.started = time.monotonic()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.monotonic() - self.started
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._process.memory_info().rss)
+        self.growth = self.peak - self.before
+        return False
+
+
+def _wave_file(path, rate, samples, channels=1):
+    """A 16-bit WAV written by Python's own ``wave`` module, which takes any rate for its header."""
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(np.asarray(samples, "<i2").tobytes())
+    return path
+
+
+def _raw_fmt(tag, channels, rate, bits):
+    """A format chunk by hand: the byte rate wraps at 32 bits as a careless writer's would."""
+    align = channels * bits // 8
+    return _chunk(b"fmt ", struct.pack("<HHIIHH", tag, channels, rate, rate * align & 0xFFFFFFFF, align, bits))
+
+
+SPEECHY = (np.sin(np.arange(16000) / 7) * 6000).astype(np.int16)  # 16 000 samples: 32 KB, like the issue's file
+RATE_REFUSED = r"^The recording's sample rate \({rate} Hz\) is not one a microphone records \(8000–192000 Hz\)\. Record again\.$"
+
+
+@pytest.mark.parametrize(("rate", "kind"), [
+    (9_999_991, "wave"),  # the issue's case: ~200 M filter taps before the fix
+    (1, "wave-short"),  # 100 samples: 100 s, under the length limit (more is refused as too long, below)
+    (7_999, "wave"),  # one below the range
+    (192_001, "wave"),  # one above it
+    (250_000, "wave"),
+    (0xFFFFFFFF, "raw-float"),  # the largest rate a header can hold, float samples
+    (3_000_017, "raw-stereo"),  # a prime rate, two channels
+])
+def test_a_recording_at_a_rate_no_microphone_records_is_refused_before_anything_is_allocated(tmp_path, rate, kind):
+    path = tmp_path / "recording.wav"
+    samples = SPEECHY[:100] if kind == "wave-short" else SPEECHY
+    if kind.startswith("wave"):
+        _wave_file(path, rate, samples)
+    elif kind == "raw-float":
+        path.write_bytes(_riff(_raw_fmt(3, 1, rate, 32), _chunk(b"data", (SPEECHY / 32768).astype("<f4").tobytes())))
+    else:
+        stereo = np.repeat(SPEECHY[:, None], 2, axis=1)
+        path.write_bytes(_riff(_raw_fmt(1, 2, rate, 16), _chunk(b"data", stereo.astype("<i2").tobytes())))
+    from scipy.io import wavfile
+
+    header_rate, data = wavfile.read(path)  # what the header says, read by the same parser the app uses
+    assert header_rate == rate and data.shape[0] == len(samples)
+    refused = RATE_REFUSED.format(rate=rate)
+    with PeakRss() as through_the_file:
+        with pytest.raises(InvalidAudioError, match=refused):
+            audio.read_recording(path, LIMITS)
+    with PeakRss() as through_the_array:
+        with pytest.raises(InvalidAudioError, match=refused):
+            audio.from_array(rate, data, LIMITS)
+    for check in (through_the_file, through_the_array):
+        assert check.growth < 100 * MB, f"{check.growth / MB:.0f} MB"
+        assert check.seconds < 5  # a hang guard only: before the fix, 9999991 Hz took a minute and 9 GB
+
+
+def test_a_rate_of_zero_or_not_a_number_is_refused():
+    for rate in (0, -48000, "48k", float("nan"), 2 ** 80 + 1):
+        with pytest.raises(InvalidAudioError, match=r"no valid sample rate|not one a microphone records"):
+            audio.from_array(rate, SPEECHY, LIMITS)
+
+
+def test_a_days_long_recording_is_told_it_is_too_long_whatever_its_rate(tmp_path):
+    # 400 000 samples at 1 Hz: the length is checked first, so the user hears about the length
+    path = _wave_file(tmp_path / "slow.wav", 1, np.zeros(400_000, np.int16))
+    with pytest.raises(AudioTooLongError):
+        audio.read_recording(path, LIMITS)
+    with pytest.raises(AudioTooLongError):
+        audio.from_array(1, np.zeros(400_000, np.int16), LIMITS)
+
+
+@pytest.mark.parametrize("rate", [8000, 192000])
+def test_the_range_ends_are_microphone_rates(tmp_path, rate):
+    path = _wave_file(tmp_path / "edge.wav", rate, np.tile(SPEECHY, 2))
+    got_rate, data = audio.read_recording(path, LIMITS)
+    assert got_rate == rate
+    assert len(audio.from_array(got_rate, data, LIMITS)) == round(32000 * 16000 / rate)
+
+
+@pytest.mark.parametrize("rate", [44_101, 47_999, 8_001, 191_999, 12_347])
+def test_an_odd_rate_is_resampled_with_bounded_work(tmp_path, rate):
+    seconds = 5
+    tone = (np.sin(2 * np.pi * 440 * np.arange(seconds * rate) / rate) * 16000).astype(np.int16)
+    path = _wave_file(tmp_path / "odd.wav", rate, tone)
+    with PeakRss() as check:
+        got_rate, data = audio.read_recording(path, LIMITS)
+        samples = audio.from_array(got_rate, data, LIMITS)
+    assert got_rate == rate
+    # the same length, give or take the 125 ppm an approximated ratio may stretch it by: the tone is not stretched
+    assert abs(len(samples) - seconds * audio.SAMPLE_RATE) <= seconds * audio.SAMPLE_RATE * 125e-6 + 2
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
+    assert np.argmax(spectrum) * audio.SAMPLE_RATE / len(samples) == pytest.approx(440, abs=1)  # nor shifted
+    assert 0.45 < np.abs(samples[100:-100]).max() < 0.52
+    # the samples themselves (5 s) take ~1 MB at 16 kHz and ~4 MB at 192 kHz; the old filter alone took up to 170 MB
+    assert check.growth < 100 * MB, f"{check.growth / MB:.0f} MB"
+    assert check.seconds < 5  # hang guard
+
+
+def test_speech_at_an_odd_rate_gives_what_the_file_decode_gives(speech, tmp_path):
+    odd = tmp_path / "odd-rate.wav"
+    ffmpeg("-i", speech.english, "-ar", "44101", "-c:a", "pcm_s16le", odd)  # a sound card whose clock is off
+    rate, data = audio.read_recording(odd, LIMITS)
+    assert rate == 44101
+    ours = audio.from_array(rate, data, LIMITS)
+    reference = audio.decode(speech.english, LIMITS)
+    assert abs(len(ours) - len(reference)) <= 2
+    n = min(len(ours), len(reference))
+    assert np.corrcoef(ours[:n], reference[:n])[0, 1] > 0.99
+
+
+@pytest.mark.parametrize("rate", [9_999_991, 4_294_967_295, 191_999, 3_000_017])
+def test_the_resampler_alone_is_bounded_by_the_sample_count(rate):
+    """Whatever a caller hands it: the filter follows MAX_RESAMPLE_FACTOR, the output the sample count."""
+    data = np.random.default_rng(3).standard_normal(20_000).astype(np.float32)
+    up, down = audio.resample_factors(rate, audio.SAMPLE_RATE)
+    assert 1 <= up <= audio.MAX_RESAMPLE_FACTOR and 1 <= down <= audio.MAX_RESAMPLE_FACTOR
+    with PeakRss() as check:
+        out = audio.resample(data, rate, audio.SAMPLE_RATE)
+    assert len(out) == -(-len(data) * up // down)
+    assert check.growth < 100 * MB and check.seconds < 5, (check.growth / MB, check.seconds)
+
+
+def test_resample_factors_stay_small_and_true_for_every_microphone_rate():
+    from math import gcd
+
+    worst = 0.0
+    within_a_ppm = 0
+    approximated = 0
+    for rate in range(audio.MIN_RECORDING_RATE, audio.MAX_RECORDING_RATE + 1):
+        up, down = audio.resample_factors(rate, audio.SAMPLE_RATE)
+        assert max(up, down) <= audio.MAX_RESAMPLE_FACTOR, rate
+        error = abs(up * rate / (down * audio.SAMPLE_RATE) - 1)
+        g = gcd(rate, audio.SAMPLE_RATE)
+        if (up, down) != (audio.SAMPLE_RATE // g, rate // g):
+            approximated += 1
+            within_a_ppm += error < 1e-6
+        else:
+            assert error == 0
+        worst = max(worst, error)
+    assert worst <= 125e-6 + 1e-12  # the timeline is stretched by at most 125 ppm (0.45 s an hour)
+    assert within_a_ppm > approximated / 2  # and by under 1 ppm for most rates that are approximated
+
+
+COMMON_RATES = [8000, 11025, 12000, 22050, 24000, 32000, 44100, 48000, 88200, 96000, 176400, 192000]
+
+
+@pytest.mark.parametrize("rate", COMMON_RATES)
+def test_common_rates_are_resampled_exactly_as_before(rate):
+    from math import gcd
+
+    from scipy.signal import resample_poly
+
+    g = gcd(rate, audio.SAMPLE_RATE)
+    assert audio.resample_factors(rate, audio.SAMPLE_RATE) == (audio.SAMPLE_RATE // g, rate // g)
+    assert max(audio.resample_factors(rate, audio.SAMPLE_RATE)) < 1000
+    rng = np.random.default_rng(rate)
+    data = (rng.standard_normal((rate * 2, 2)) * 5000).astype(np.int16)  # 2 s of stereo noise
+    before = resample_poly((data.astype(np.float32) / 32768).mean(axis=1), audio.SAMPLE_RATE // g, rate // g)
+    assert np.array_equal(audio.from_array(rate, data, LIMITS), before.astype(np.float32))

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import subprocess
 import threading
 import time
 import urllib.parse
@@ -256,6 +257,69 @@ def test_ffmpeg_read_nothing_but_the_uploads(hardened, corpus, canary):
 
 def test_no_symlink_in_the_work_folder(hardened):
     assert [p for p in hardened.work_dir.rglob("*") if p.is_symlink()] == []
+
+
+# --- the microphone's sample rate ------------------------------------------------------------------
+
+# the issue's 32 KB WAV claiming ~10 MHz (a ~200 M-tap resampling filter, 8 GB, before the fix), rates just
+# outside what a microphone records, and 1 Hz (100 samples: 100 s, under the length limit)
+HOSTILE_RATES = (9_999_991, 7_999, 192_001, 1)
+
+
+class PeakRss:
+    """The server's largest resident size while the block runs, sampled every 5 ms from here."""
+
+    def __init__(self, process: psutil.Process):
+        self.process = process
+        self.before = self.peak = process.memory_info().rss
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.005):
+            try:
+                self.peak = max(self.peak, self.process.memory_info().rss)
+            except psutil.NoSuchProcess:
+                return
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+@pytest.mark.parametrize("rate", HOSTILE_RATES)
+def test_a_microphone_rate_no_microphone_records_is_refused(rate, hardened, client, speech, tmp_path):
+    samples = (np.sin(np.arange(100 if rate == 1 else 16_000) / 7) * 6000).astype(np.int16)
+    path = write_wav(tmp_path / "mic-rate.wav", rate, samples)
+    with PeakRss(hardened.app) as memory:
+        try:
+            answer = client.predict(handle_file(str(path)), *greedy(), api_name="/transcribe_microphone")[0]
+            transcribed = True
+        except Exception as e:  # noqa: BLE001 - gradio_client's AppError carries the message
+            transcribed, answer = False, str(e)
+    assert not transcribed, answer
+    assert re.fullmatch(rf"The recording's sample rate \({rate} Hz\) is not one a microphone records "
+                        r"\(8000–192000 Hz\)\. Record again\.", answer), answer
+    assert memory.peak - memory.before < 100 * 1024 * 1024, f"{(memory.peak - memory.before) / 2 ** 20:.0f} MB"
+    assert hardened.alive(), hardened.log()[-3000:]
+    assert hardened.get("/healthz")[0] == 200
+    text = client.predict(handle_file(str(speech.fox)), *greedy(), api_name="/transcribe_microphone")[0]
+    assert {"quick", "lazy"} <= words(text)
+
+
+def test_a_microphone_at_an_odd_rate_is_transcribed(hardened, client, speech, tmp_path):
+    """A sound card whose clock is off (44101 Hz): resampled with a small filter, and the words come through."""
+    odd = tmp_path / "fox-44101.wav"
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(speech.fox), "-ar", "44101",
+                    "-c:a", "pcm_s16le", str(odd)], check=True)
+    with PeakRss(hardened.app) as memory:
+        text = client.predict(handle_file(str(odd)), *greedy(), api_name="/transcribe_microphone")[0]
+    assert {"quick", "lazy"} <= words(text), text
+    assert memory.peak - memory.before < 100 * 1024 * 1024, f"{(memory.peak - memory.before) / 2 ** 20:.0f} MB"
 
 
 # --- file access -----------------------------------------------------------------------------------

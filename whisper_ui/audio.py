@@ -24,6 +24,10 @@ less per job) and then decoded by ffmpeg with the WAV demuxer forced; a
 16 kHz mono 16-bit WAV, already what the model takes, is read directly.
 Decoded PCM comes back through a pipe, so no temporary file is written. The samples are the same as
 ``whisper.load_audio`` gives (16 kHz mono s16le scaled to float32).
+
+A microphone recording is converted here, without ffmpeg: its sample rate is whatever the
+client posted, so a rate no microphone records is refused before the samples are converted,
+and ``resample`` keeps its filter small whatever the rate (see ``resample_factors``).
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ import shutil
 import struct
 import subprocess
 from dataclasses import dataclass
+from fractions import Fraction
+from math import gcd
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +58,19 @@ from .errors import (
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
+
+# The sample rates a microphone recording may have: what browsers and sound cards record (8 kHz
+# telephone quality up to 192 kHz studio interfaces). The rate of a recording is the client's word:
+# anything else is refused before its samples are converted or resampled.
+MIN_RECORDING_RATE = 8000
+MAX_RECORDING_RATE = 192000
+# The largest up or down factor ``resample`` hands to scipy's polyphase resampler. Its filter has
+# 20 * max(up, down) + 1 taps, designed in full before any sample is filtered, so its cost follows
+# the factors, not the audio: 16000/9999991 Hz takes ~60 s and ~9 GB even for 0.01 s of audio,
+# 16000/191999 Hz ~0.5 s and ~170 MB, 16000/44101 Hz ~0.1 s and ~40 MB; at factors of 4000 or
+# less it is ~10 ms and ~4 MB. Every common rate (8, 11.025, 16, 22.05, 24, 32, 44.1, 48, 88.2,
+# 96, 176.4, 192 kHz) reduces to factors under 1000.
+MAX_RESAMPLE_FACTOR = 4000
 
 # ffmpeg demuxer names of audio and video containers. Not here, on purpose:
 # concat, hls, dash, image2, tee, sdp, rtsp, data, lavfi, subtitles and every
@@ -338,6 +357,7 @@ def read_recording(path: str | os.PathLike, limits: AudioLimits) -> tuple[int, n
             reason = f": {e}" if isinstance(e, ValueError) and str(e) else ""
             log.info("unreadable WAV recording (%s: %s)", type(e).__name__, e)
             raise InvalidAudioError(f"The recording is not a valid WAV file{reason}. Record again.") from e
+        check_recording(rate, data.shape[0] if data.ndim else 0, limits)
         return int(rate), data
     return SAMPLE_RATE, decode(path, limits)
 
@@ -350,20 +370,41 @@ def check_duration(seconds: float, limits: AudioLimits) -> None:
         )
 
 
+def check_recording(sample_rate: object, samples: int, limits: AudioLimits) -> int:
+    """A microphone recording's rate and length, checked before its samples are converted: returns the rate.
+
+    The length is checked first (a days-long recording is told it is too long, whatever its rate),
+    then the rate against what a microphone records: the rate is only the client's word, and
+    resampling from a rate like 9999991 Hz would cost far more than the samples themselves.
+    """
+    try:
+        rate = int(sample_rate)  # type: ignore[call-overload]
+    except (TypeError, ValueError, OverflowError):
+        rate = 0
+    if rate <= 0:
+        raise InvalidAudioError("The recording has no valid sample rate.")
+    check_duration(samples / rate, limits)
+    if not MIN_RECORDING_RATE <= rate <= MAX_RECORDING_RATE:
+        raise InvalidAudioError(
+            f"The recording's sample rate ({rate} Hz) is not one a microphone records "
+            f"({MIN_RECORDING_RATE}–{MAX_RECORDING_RATE} Hz). Record again."
+        )
+    return rate
+
+
 def from_array(sample_rate: int, data: np.ndarray, limits: AudioLimits) -> np.ndarray:
-    """Microphone input (any rate, int or float, mono or multi-channel) to 16 kHz mono float32.
+    """Microphone input (8–192 kHz, int or float, mono or multi-channel) to 16 kHz mono float32.
 
     Done in memory: no file, no ffmpeg round trip.
     """
     data = np.asarray(data)
-    if sample_rate is None or int(sample_rate) <= 0:
+    if sample_rate is None:
         raise InvalidAudioError("The recording has no valid sample rate.")
-    sample_rate = int(sample_rate)
     if data.size == 0:
         raise InvalidAudioError("The recording is empty. Record again and speak after pressing record.")
     if data.ndim > 2:
         raise InvalidAudioError("The recording has an unexpected shape.")
-    check_duration(data.shape[0] / sample_rate, limits)
+    sample_rate = check_recording(sample_rate, data.shape[0], limits)
     if np.issubdtype(data.dtype, np.integer):
         info = np.iinfo(data.dtype)
         if info.min == 0:  # unsigned, e.g. 8-bit PCM centred on 128
@@ -384,11 +425,35 @@ def from_array(sample_rate: int, data: np.ndarray, limits: AudioLimits) -> np.nd
     return np.ascontiguousarray(audio, dtype=np.float32)
 
 
-def resample(audio: np.ndarray, src_rate: int, dst_rate: int) -> np.ndarray:
-    """Polyphase resampling with an anti-aliasing filter."""
-    from math import gcd
+def resample_factors(src_rate: int, dst_rate: int) -> tuple[int, int]:
+    """The (up, down) factors ``resample`` uses: both at most ``MAX_RESAMPLE_FACTOR``, whatever the rates.
 
+    The exact ratio reduced by the gcd when its terms are small enough: every common rate, whose
+    samples stay what they always were. Otherwise (an odd rate like 44101 Hz) the closest fraction
+    whose terms are: polyphase resampling by it takes ~20 multiply-adds per input or output sample,
+    whichever there are more of, and a filter of at most 80 001 taps (~10 ms and ~4 MB to design),
+    so its time and memory follow the number of samples, not the rate. The price is a timeline
+    stretched by under 1 ppm for most such rates in 8–192 kHz, and by 125 ppm (0.45 s an hour) at worst.
+    """
+    src_rate, dst_rate = int(src_rate), int(dst_rate)
+    if src_rate <= 0 or dst_rate <= 0:
+        raise ValueError(f"sample rates must be positive, not {src_rate} and {dst_rate}")
+    g = gcd(src_rate, dst_rate)
+    up, down = dst_rate // g, src_rate // g
+    if max(up, down) <= MAX_RESAMPLE_FACTOR:
+        return up, down
+    # Fraction.limit_denominator(K) bounds the denominator by K; approximating the ratio that is
+    # at most 1 bounds its numerator too. A ratio beyond 1:K is clamped to 1:K (not a real rate).
+    small, large = sorted((up, down))
+    ratio = max(Fraction(small, large).limit_denominator(MAX_RESAMPLE_FACTOR), Fraction(1, MAX_RESAMPLE_FACTOR))
+    if up <= down:
+        return ratio.numerator, ratio.denominator
+    return ratio.denominator, ratio.numerator
+
+
+def resample(audio: np.ndarray, src_rate: int, dst_rate: int) -> np.ndarray:
+    """Polyphase resampling with an anti-aliasing filter, its work bounded by the number of samples."""
     from scipy.signal import resample_poly
 
-    g = gcd(src_rate, dst_rate)
-    return resample_poly(audio, dst_rate // g, src_rate // g).astype(np.float32)
+    up, down = resample_factors(src_rate, dst_rate)
+    return resample_poly(audio, up, down).astype(np.float32)
