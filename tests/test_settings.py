@@ -149,3 +149,45 @@ def test_compute_type_auto_and_an_unsupported_one():
     if "float16" not in supported_compute_types("cpu"):
         assert FasterWhisperEngine(Path("/m"), "float16").compute_type("cpu") == "int8"
     assert FasterWhisperEngine(Path("/m"), "float32").compute_type("cpu") == "float32"
+
+
+def test_log_records_are_one_escaped_line_of_bounded_length():
+    """A value a client sent cannot forge a log line or make a megabyte one, whatever logs it."""
+    import io
+    import logging
+
+    from whisper_ui.cli import LOG_MESSAGE_CHARS, OneLine
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    handler.addFilter(OneLine())
+    log = logging.getLogger("whisper_ui.test_one_line")
+    log.addHandler(handler)
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    try:
+        log.warning("ignoring language %s", "en\nINFO whisper_ui.manager: forged\r\x1b[2J" + "x" * 1_000_000)
+        log.info("file %r and %s", "a\nb.wav", "\t")
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            log.exception("failed on %s", "c\nd")
+    finally:
+        log.removeHandler(handler)
+    lines = stream.getvalue().splitlines()
+    assert lines[0].startswith("WARNING ignoring language en\\nINFO whisper_ui.manager: forged\\r\\x1b[2J")
+    assert lines[0].endswith("… (1000057 characters)") and len(lines[0]) < LOG_MESSAGE_CHARS + 100
+    assert lines[1] == "INFO file 'a\\nb.wav' and \\t"
+    assert lines[2] == "ERROR failed on c\\nd" and lines[3].startswith("Traceback") and lines[-1] == "ValueError: boom"
+
+
+def test_an_unknown_language_is_refused_with_a_short_message():
+    from whisper_ui.transcription import TranscribeOptions
+
+    assert TranscribeOptions(language="ko").language == "ko"
+    assert TranscribeOptions(language=" English").language == "en"  # a name, as openai-whisper takes it
+    for bad in ("xx", "klingon", "en\nforged", "e" * 1_000_000):
+        with pytest.raises(ValueError, match="Unknown language") as raised:
+            TranscribeOptions(language=bad)
+        assert len(str(raised.value)) < 200

@@ -14,8 +14,29 @@ from .settings import Settings, build_parser, cache_environment, load_settings
 log = logging.getLogger("whisper_ui")
 
 
-def setup_logging(level: str = "INFO") -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+LOG_MESSAGE_CHARS = 2000
+# control characters a log line must not carry as they are (a newline would forge the next line)
+_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(32), 127)} | {10: "\\n", 13: "\\r", 9: "\\t"}
+
+
+class OneLine(logging.Filter):
+    """Every record one line of at most ``LOG_MESSAGE_CHARS`` characters: values a client sent (a
+    file name, a language, a path) are escaped and cut, whatever logged them. Tracebacks, which
+    the formatter adds after the message, keep their lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if len(message) > LOG_MESSAGE_CHARS:
+            message = f"{message[:LOG_MESSAGE_CHARS]}… ({len(message)} characters)"
+        record.msg, record.args = message.translate(_ESCAPES), None
+        return True
+
+
+def setup_logging(level: str = "INFO", stream=None) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=stream)
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, OneLine) for f in handler.filters):
+            handler.addFilter(OneLine())
 
 
 def create_service(settings: Settings, engine=None):

@@ -70,6 +70,13 @@ class TranscribeOptions:
             raise ValueError("beam_size must be between 1 and 10")
         if not 0.0 <= float(self.temperature) <= 1.0:
             raise ValueError("temperature must be between 0 and 1")
+        if self.language is not None:
+            tokenizer = whisper_submodule("tokenizer")
+            code = tokenizer.TO_LANGUAGE_CODE.get(self.language.strip().lower(), self.language.strip().lower())
+            if code not in tokenizer.LANGUAGES:
+                raise ValueError(f"Unknown language {self.language[:40]!r}: use an ISO-639-1 code Whisper knows, "
+                                 "such as 'en', 'ko' or 'de'.")
+            object.__setattr__(self, "language", code)  # a name ("English", as openai-whisper takes it) -> its code
         if self.initial_prompt is not None and len(self.initial_prompt) > MAX_PROMPT_CHARS:
             raise ValueError(f"The initial prompt is {len(self.initial_prompt)} characters long; at most "
                              f"{MAX_PROMPT_CHARS} are accepted (Whisper reads no more than its last 224 tokens).")
