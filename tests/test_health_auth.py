@@ -164,6 +164,7 @@ def test_readyz_while_a_download_hangs_then_fails(tmp_path, proxy, engine, host,
 
 # --- login ----------------------------------------------------------------------------------
 
+INTRANET = "https://intranet.example"  # --allowed-origins of the login server
 ALICE = ("alice", "s3cret:with-colon")  # from --auth
 BOB = ("bob", "file pass")  # from --auth-file
 
@@ -175,7 +176,7 @@ def auth_server(tmp_path_factory, models_dir):
     users.write_text(f"# whisper-ui users\n\n{BOB[0]}:{BOB[1]}\n")
     # start_server waits for /readyz without credentials: readiness answers with the login on
     server = start_server(folder, "--model", "tiny.en", "--model-dir", str(models_dir),
-                          "--auth", ":".join(ALICE), "--auth-file", str(users))
+                          "--auth", ":".join(ALICE), "--auth-file", str(users), "--allowed-origins", INTRANET)
     yield server
     server.stop()
 
@@ -449,3 +450,39 @@ def test_the_initial_prompt_is_bounded_with_a_clear_message(server, speech):
     text = client.predict(handle_file(str(speech.english)), "transcribe", "en", 1, False, "London, Peter",
                           api_name="/transcribe")[0]
     assert "london" in words(text)
+
+
+def test_requests_from_another_sites_page_are_refused(server, auth_server, speech):
+    """A page on another site cannot make the app work (no login needed for that on the local demo):
+    a browser names the page's origin; gradio_client, curl and SDKs name none and are served."""
+    wav = speech.english.read_bytes()
+    own = {"Origin": server.url}
+    for headers in ({"Origin": "https://other.site"}, {"Origin": "null"}, {"Referer": "https://other.site/page.html"},
+                    {"Origin": "http://127.0.0.1.other.site"}, {"Origin": server.url.replace("127.0.0.1", "localhost")}):
+        upload = httpx.post(server.url + "/gradio_api/upload", files={"files": ("a.wav", wav, "audio/wav")},
+                            headers=headers, timeout=30)
+        assert upload.status_code == 403 and "Cross-site request refused" in upload.text, (headers, upload.text)
+        join = httpx.post(server.url + "/gradio_api/queue/join", json={"data": [], "fn_index": 0, "session_hash": "x"},
+                          headers=headers, timeout=30)
+        assert join.status_code == 403, (headers, join.text)
+    # the app's own page, and a client that is no browser, are served
+    for headers in (own, {"Referer": server.url + "/?view=api"}, {}):
+        upload = httpx.post(server.url + "/gradio_api/upload", files={"files": ("a.wav", wav, "audio/wav")},
+                            headers=headers, timeout=30)
+        assert upload.status_code == 200 and upload.json()[0].endswith("a.wav"), (headers, upload.text)
+    # --allowed-origins names another site: its pages may log in; others may not
+    for origin, code in ((INTRANET, 200), (INTRANET + "/", 200), ("https://other.site", 403)):
+        login = httpx.post(auth_server.url + "/login", data={"username": ALICE[0], "password": ALICE[1]},
+                           headers={"Origin": origin}, timeout=30)
+        assert login.status_code == code, (origin, login.status_code, login.text)
+    assert "cross-site" in server.log() and server.get("/healthz")[0] == 200
+
+
+def test_allowed_origins_must_be_origins():
+    assert load_settings(["--allowed-origins", "HTTPS://Intranet.example/", "--allowed-origins", "http://a:8080"],
+                         {}).allowed_origins == ("https://intranet.example", "http://a:8080")
+    assert load_settings([], {"WHISPER_UI_ALLOWED_ORIGINS": "https://a,https://b"}).allowed_origins == (
+        "https://a", "https://b")
+    for bad in ("intranet.example", "ftp://a", "https://a/path", "https://"):
+        with pytest.raises(ConfigError, match="--allowed-origins"):
+            load_settings(["--allowed-origins", bad], {})

@@ -85,12 +85,14 @@ def route_allowed(method: str, path: str, mcp: bool = False) -> bool:
 
 
 class RouteGuard:
-    """ASGI middleware: only the routes this app serves (``route_allowed``), and request bodies other
-    than audio bounded to ``MAX_REQUEST_BYTES`` (413) before they are read into memory."""
+    """ASGI middleware: only the routes this app serves (``route_allowed``); no POST from another
+    site's page (403) unless ``--allowed-origins`` names it; request bodies other than audio bounded
+    to ``MAX_REQUEST_BYTES`` (413) before they are read into memory."""
 
-    def __init__(self, app, mcp: bool = False):
+    def __init__(self, app, mcp: bool = False, allowed_origins: tuple[str, ...] = ()):
         self.app = app
         self.mcp = mcp
+        self.allowed_origins = frozenset(allowed_origins)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] not in ("http", "websocket"):
@@ -104,6 +106,12 @@ class RouteGuard:
             if scope["type"] == "http":
                 await JSONResponse({"detail": "Not Found"}, status_code=404)(scope, receive, send)
             return
+        if method == "POST" and (site := self._foreign_site(scope)) is not None:
+            log.info("refused %s %s from a page of %s: cross-site", method, ascii(path[:200]), ascii(site[:200]))
+            await JSONResponse({"detail": "Cross-site request refused: this app takes requests only from its own "
+                                          "pages (the server's --allowed-origins names others)."},
+                               status_code=403)(scope, receive, send)
+            return
         if method == "POST" and path not in UPLOAD_ROUTES and not path.startswith(MCP_PREFIX):
             try:
                 body = await self._bounded_body(scope, receive)
@@ -116,6 +124,27 @@ class RouteGuard:
                 return
             receive = _replay(body, receive)
         await self.app(scope, receive, send)
+
+    def _foreign_site(self, scope) -> str | None:
+        """The site of another origin's page that sent this request (None: the app's own page, a site
+        in ``--allowed-origins``, or no browser at all).
+
+        A browser names the page's origin in ``Origin`` (or ``Referer``) on every cross-site POST, and
+        a page cannot forge either; ``gradio_client``, curl and the OpenAI SDK send neither. The origin
+        must be this server as the browser reached it (the ``Host`` it sent, so a share link or a
+        reverse proxy's name works), in any scheme."""
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        origin = headers.get("origin")
+        if origin is None and "referer" in headers:
+            scheme, _, rest = headers["referer"].partition("://")
+            origin = f"{scheme}://{rest.split('/', 1)[0]}"
+        if origin is None:
+            return None
+        origin = origin.strip().lower().rstrip("/")
+        host = origin.partition("://")[2]
+        if origin in self.allowed_origins or (host and host == headers.get("host", "").strip().lower()):
+            return None
+        return origin  # "null" too: a sandboxed page or a file's
 
     @staticmethod
     async def _bounded_body(scope, receive) -> bytes | None:
@@ -267,8 +296,8 @@ def launch(service: TranscriptionService, settings: Settings, prevent_thread_loc
         mcp_server=settings.mcp,
         app_kwargs={"routes": health_routes(service.manager) + api_routes(service), "docs_url": None,
                     "redoc_url": None, "lifespan": lifespan,
-                    "middleware": [Middleware(RouteGuard, mcp=settings.mcp), Middleware(RefuseRemoteFiles),
-                                   Middleware(McpGuard, settings=settings)]},
+                    "middleware": [Middleware(RouteGuard, mcp=settings.mcp, allowed_origins=settings.allowed_origins),
+                                   Middleware(RefuseRemoteFiles), Middleware(McpGuard, settings=settings)]},
         **ui_launch_kwargs(),
         **launch_kwargs,
     )

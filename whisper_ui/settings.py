@@ -86,6 +86,7 @@ class Settings:
     api_key: tuple[str, ...] = field(default=(), repr=False)  # bearer keys of the OpenAI-compatible routes
     api_key_file: ApiKeyFile | None = None
     mcp: bool = False  # Gradio's MCP server with one tool, transcribe
+    allowed_origins: tuple[str, ...] = ()  # other sites whose pages may send requests (scheme://host[:port])
 
     @property
     def api_keys(self) -> tuple[str, ...]:
@@ -189,6 +190,15 @@ def _model_name(text: str) -> str:
 
 def _model_list(text: str) -> tuple[str, ...]:
     return tuple(_model_name(part) for part in text.split(",") if part.strip())
+
+
+def _origin(text: str) -> str:
+    origin = text.strip().lower().rstrip("/")
+    scheme, sep, host = origin.partition("://")
+    if scheme not in ("http", "https") or not sep or not host or any(c in host for c in "/?#@ "):
+        raise ValueError(f"{text.strip()[:80]!r} is not an origin: give scheme://host[:port], "
+                         "such as https://intranet.example")
+    return origin
 
 
 def _credential(text: str) -> tuple[str, str]:
@@ -334,6 +344,9 @@ OPTIONS: tuple[Option, ...] = (
            default_text="none", env_name=ENV_PREFIX + "API_KEYS"),
     Option("api_key_file", _api_key_file, "a file of API keys, one a line", "FILE", default_text="none"),
     Option("mcp", _bool, "serve Gradio's MCP server (/gradio_api/mcp) with one tool, transcribe", is_bool=True),
+    Option("allowed_origins", _origin, "another site whose pages may send requests to the app (scheme://host[:port]; "
+           "requests from any other site's page are refused); repeat the flag for more (the variable holds a "
+           "comma-separated list)", "ORIGIN", repeatable=True, default_text="none (the app's own pages only)"),
 )
 
 
