@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import numpy as np
 import psutil
 import pytest
 from gradio_client import Client, handle_file
@@ -486,3 +487,65 @@ def test_allowed_origins_must_be_origins():
     for bad in ("intranet.example", "ftp://a", "https://a/path", "https://"):
         with pytest.raises(ConfigError, match="--allowed-origins"):
             load_settings(["--allowed-origins", bad], {})
+
+
+@pytest.fixture(scope="module")
+def small_disk(tmp_path_factory, models_dir):
+    """A server whose upload folder may hold 3 MB, uploads up to 1 MB, its temporary files in its own folder."""
+    folder = tmp_path_factory.mktemp("disk")
+    tmp = folder / "tmp"
+    tmp.mkdir()
+    server = start_server(folder, "--model", "tiny.en", "--model-dir", str(models_dir), "--max-upload-mb", "1",
+                          "--max-upload-disk-mb", "3", env={"TMPDIR": str(tmp)})
+    server.tmp = tmp
+    yield server
+    server.stop()
+
+
+def upload_files(tmp: Path) -> list[Path]:
+    return [p for p in tmp.rglob("*") if p.is_file() and "uploads" in p.parts]
+
+
+def test_one_file_per_upload_and_nothing_left_of_a_refused_or_dropped_one(small_disk):
+    noise = np.random.default_rng(1).integers(-2000, 2000, 200_000).astype("<i2").tobytes()  # 0.4 MB
+    before = upload_files(small_disk.tmp)
+    for count in (2, 5):
+        many = httpx.post(small_disk.url + "/gradio_api/upload", timeout=30,
+                          files=[("files", (f"{i}.wav", noise, "audio/wav")) for i in range(count)])
+        assert many.status_code == 400 and "Too many files" in many.text, many.text
+    # a client that goes away in the middle of its upload: its partial file goes at once
+    boundary = "b0undary"
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"x.wav\"\r\n"
+            "Content-Type: audio/wav\r\n\r\n").encode()
+    for _ in range(3):
+        with socket.create_connection(("127.0.0.1", int(small_disk.url.rsplit(":", 1)[1]))) as sock:
+            sock.sendall(f"POST /gradio_api/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; "
+                         f"boundary={boundary}\r\nContent-Length: 900000\r\n\r\n".encode() + head + noise[:300_000])
+            time.sleep(0.5)
+    deadline = time.monotonic() + 10
+    while upload_files(small_disk.tmp) != before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert upload_files(small_disk.tmp) == before
+    one = httpx.post(small_disk.url + "/gradio_api/upload", files={"files": ("one.wav", noise, "audio/wav")}, timeout=30)
+    assert one.status_code == 200 and len(one.json()) == 1
+
+
+def test_uploads_stop_before_the_upload_space_is_full(small_disk):
+    rng = np.random.default_rng(2)
+    stored = []
+    for i in range(8):  # 0.9 MB each, all different (Gradio stores a file once per content)
+        data = rng.integers(-2000, 2000, 450_000).astype("<i2").tobytes()
+        answer = httpx.post(small_disk.url + "/gradio_api/upload", files={"files": (f"{i}.wav", data, "audio/wav")},
+                            timeout=30)
+        if answer.status_code == 503:
+            assert "upload space is full" in answer.json()["detail"] and answer.headers["retry-after"] == "60"
+            break
+        assert answer.status_code == 200, answer.text
+        stored.append(answer.json()[0])
+    else:
+        raise AssertionError("never refused")
+    held = sum(p.stat().st_size for p in upload_files(small_disk.tmp))
+    assert 1 <= len(stored) <= 3 and held <= 3 * 2**20, (len(stored), held)
+    assert "--max-upload-disk-mb" in small_disk.log() and small_disk.get("/healthz")[0] == 200
+    with pytest.raises(ConfigError, match="--max-upload-disk-mb"):
+        load_settings(["--max-upload-mb", "200", "--max-upload-disk-mb", "100"], {})

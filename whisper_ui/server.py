@@ -23,6 +23,7 @@ import os
 import signal
 import socket
 import threading
+from pathlib import Path
 
 from .errors import ConfigError, public_reason
 from .manager import ModelManager
@@ -84,15 +85,74 @@ def route_allowed(method: str, path: str, mcp: bool = False) -> bool:
     return method == "POST" and path in WRITE_ROUTES
 
 
+class UploadSpace:
+    """``--max-upload-disk-mb``: does an upload fit in what the upload folder may still hold?
+
+    Counted before the body is read: what the folder holds (Gradio's uploads and the API's, kept for
+    ``--upload-retention-minutes``) plus the request's ``Content-Length``, or the largest upload
+    allowed when it gives none."""
+
+    def __init__(self, folder, limit: int, max_upload: int):
+        self.folder = folder
+        self.limit = limit
+        self.max_upload = max_upload
+
+    def used(self) -> int:
+        total = 0
+        for root, _, files in os.walk(self.folder):
+            for name in files:
+                with contextlib.suppress(OSError):
+                    total += os.lstat(os.path.join(root, name)).st_size
+        return total
+
+    def room_for(self, scope) -> bool:
+        incoming = self.max_upload
+        for name, value in scope.get("headers", []):
+            if name.lower() == b"content-length" and value.isdigit():
+                incoming = min(int(value), self.max_upload)
+        return self.used() + incoming <= self.limit
+
+
+def limit_uploads(max_files: int = 1) -> None:
+    """Gradio's upload route: at most ``max_files`` files a request (it allows 1000: 1000 times the size
+    limit in one request), and nothing left of an upload whose client goes away mid-way (Gradio deletes
+    the partial files of a malformed or oversized request, not of a dropped one). Gradio internals,
+    replaced on its class once; ``tests/test_health_auth.py`` checks both."""
+    from gradio import route_utils
+
+    parser = route_utils.GradioMultiPartParser
+    if getattr(parser, "_whisper_ui_limited", False):
+        return
+    init, parse = parser.__init__, parser.parse
+
+    def limited_init(self, *args, **kwargs):
+        kwargs["max_files"] = max_files
+        kwargs["max_fields"] = min(kwargs.get("max_fields", 1000), 16)
+        init(self, *args, **kwargs)
+
+    async def parse_or_clean_up(self):
+        try:
+            return await parse(self)
+        except BaseException:
+            for file in self._files_to_close_on_error:
+                with contextlib.suppress(OSError):
+                    file.close()
+                    Path(file.name).unlink(missing_ok=True)
+            raise
+
+    parser.__init__, parser.parse, parser._whisper_ui_limited = limited_init, parse_or_clean_up, True
+
+
 class RouteGuard:
     """ASGI middleware: only the routes this app serves (``route_allowed``); no POST from another
     site's page (403) unless ``--allowed-origins`` names it; request bodies other than audio bounded
     to ``MAX_REQUEST_BYTES`` (413) before they are read into memory."""
 
-    def __init__(self, app, mcp: bool = False, allowed_origins: tuple[str, ...] = ()):
+    def __init__(self, app, mcp: bool = False, allowed_origins: tuple[str, ...] = (), uploads: UploadSpace | None = None):
         self.app = app
         self.mcp = mcp
         self.allowed_origins = frozenset(allowed_origins)
+        self.uploads = uploads
 
     async def __call__(self, scope, receive, send):
         if scope["type"] not in ("http", "websocket"):
@@ -111,6 +171,12 @@ class RouteGuard:
             await JSONResponse({"detail": "Cross-site request refused: this app takes requests only from its own "
                                           "pages (the server's --allowed-origins names others)."},
                                status_code=403)(scope, receive, send)
+            return
+        if method == "POST" and path in UPLOAD_ROUTES and self.uploads is not None and not self.uploads.room_for(scope):
+            log.warning("refused an upload: the upload folder holds %d MB of its %d MB (--max-upload-disk-mb)",
+                        self.uploads.used() // 2**20, self.uploads.limit // 2**20)
+            await JSONResponse({"detail": "The server is busy: its upload space is full. Try again later."},
+                               status_code=503, headers={"Retry-After": "60"})(scope, receive, send)
             return
         if method == "POST" and path not in UPLOAD_ROUTES and not path.startswith(MCP_PREFIX):
             try:
@@ -248,6 +314,7 @@ def launch(service: TranscriptionService, settings: Settings, prevent_thread_loc
     # Gradio reads this when the app is created (uploads) and when it is imported (its other
     # temporary folders): everything goes to this process's own folder
     os.environ["GRADIO_TEMP_DIR"] = str(service.uploads_dir)
+    limit_uploads()
     from starlette.middleware import Middleware
 
     from .openai_api import McpGuard, api_routes
@@ -296,7 +363,9 @@ def launch(service: TranscriptionService, settings: Settings, prevent_thread_loc
         mcp_server=settings.mcp,
         app_kwargs={"routes": health_routes(service.manager) + api_routes(service), "docs_url": None,
                     "redoc_url": None, "lifespan": lifespan,
-                    "middleware": [Middleware(RouteGuard, mcp=settings.mcp, allowed_origins=settings.allowed_origins),
+                    "middleware": [Middleware(RouteGuard, mcp=settings.mcp, allowed_origins=settings.allowed_origins,
+                                              uploads=UploadSpace(service.uploads_dir, settings.max_upload_disk_bytes,
+                                                                  settings.max_upload_bytes)),
                                    Middleware(RefuseRemoteFiles), Middleware(McpGuard, settings=settings)]},
         **ui_launch_kwargs(),
         **launch_kwargs,

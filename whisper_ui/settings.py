@@ -67,6 +67,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 7860
     max_upload_mb: int = 200
+    max_upload_disk_mb: int = 4096  # the most the upload folder may hold; over it uploads get "busy"
     max_audio_minutes: float = 60.0
     max_job_minutes: float = 30.0  # a job running longer is stopped at the model's next step
     queue_size: int = 16
@@ -87,6 +88,10 @@ class Settings:
     api_key_file: ApiKeyFile | None = None
     mcp: bool = False  # Gradio's MCP server with one tool, transcribe
     allowed_origins: tuple[str, ...] = ()  # other sites whose pages may send requests (scheme://host[:port])
+
+    @property
+    def max_upload_disk_bytes(self) -> int:
+        return self.max_upload_disk_mb * 1024 * 1024
 
     @property
     def api_keys(self) -> tuple[str, ...]:
@@ -316,6 +321,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("host", lambda s: s.strip() or "127.0.0.1", "address to listen on (0.0.0.0 to accept other machines)", "HOST"),
     Option("port", _port, "port to listen on", "PORT"),
     Option("max_upload_mb", _positive_int, "largest upload accepted, in MB", "MB"),
+    Option("max_upload_disk_mb", _positive_int, "the most the upload folder may hold, in MB: an upload that "
+           "would go over it gets 'busy, try again later' (503), never a full disk", "MB"),
     Option("max_audio_minutes", _positive_float, "longest audio accepted, in minutes", "MIN"),
     Option("max_job_minutes", _positive_float, "longest a job may hold the model, in minutes: it is stopped "
            "at the model's next step, and the next job runs", "MIN"),
@@ -423,6 +430,9 @@ def load_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str] 
     if (settings.ssl_certfile is None) != (settings.ssl_keyfile is None):
         raise ConfigError("--ssl-certfile (WHISPER_UI_SSL_CERTFILE) and --ssl-keyfile (WHISPER_UI_SSL_KEYFILE) "
                           "go together: give both for HTTPS, or neither")
+    if settings.max_upload_disk_mb < settings.max_upload_mb:
+        raise ConfigError(f"--max-upload-disk-mb (WHISPER_UI_MAX_UPLOAD_DISK_MB) {settings.max_upload_disk_mb} is less "
+                          f"than --max-upload-mb {settings.max_upload_mb}: the largest upload would never fit")
     return settings
 
 
