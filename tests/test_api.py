@@ -332,6 +332,8 @@ def test_keys_login_and_mcp_with_a_key(models_dir, tmp_path_factory, speech, tmp
         tools, result, _ = asyncio.run(_mcp(srv.url, speech.english, {"Authorization": "Bearer " + KEY}))
         assert [t.name for t in tools] == ["transcribe"] and {"peter"} <= words(result.content[0].text)
         assert KEY not in srv.log() and "secret-pass" not in srv.log()
+        # (and a login without --admin is warned about at start: nobody may change the model)
+        assert "a login (--auth) without --admin: no user may load, switch or unload models" in srv.log()
     finally:
         srv.stop()
 

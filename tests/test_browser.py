@@ -199,3 +199,27 @@ def test_model_tab_switches_and_cleans_old_caches_after_confirmation(browser, ap
     assert not whisper_repo.exists()
     assert (home / ".cache" / "huggingface" / "hub" / "models--bert-base-uncased" / "blobs" / "sha1").exists()
     page.context.close()
+
+
+def test_the_model_tab_is_read_only_for_users_who_are_not_admins(browser, models_dir, tmp_path_factory):
+    """--auth with --admin: the page logs each user in; only the admin's Model tab can change anything
+    (the server refuses the others anyway: tests/test_health_auth.py)."""
+    server = start_server(tmp_path_factory.mktemp("roles"), "--model", "tiny.en", "--model-dir", str(models_dir),
+                          "--auth", "ann:ann-pass", "--auth", "ben:ben-pass", "--admin", "ann")
+    try:
+        for user, admin in (("ben", False), ("ann", True)):
+            context = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 1000})
+            page = context.new_page()
+            page.goto(server.url)
+            page.fill("input[name=username], input[type=text]", user)
+            page.fill("input[type=password]", f"{user}-pass")
+            page.keyboard.press("Enter")
+            page.wait_for_selector("#upload-file", timeout=30_000)
+            select_tab(page, "model")
+            load = page.locator("#model-load")
+            wait_until(lambda: load.is_disabled() != admin)
+            assert page.locator("#model-read-only").is_visible() != admin, user
+            assert page.locator("#model-unload").is_disabled() != admin, user
+            context.close()
+    finally:
+        server.stop()

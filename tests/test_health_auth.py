@@ -13,6 +13,7 @@ import socket
 import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -177,7 +178,8 @@ def auth_server(tmp_path_factory, models_dir):
     users.write_text(f"# whisper-ui users\n\n{BOB[0]}:{BOB[1]}\n")
     # start_server waits for /readyz without credentials: readiness answers with the login on
     server = start_server(folder, "--model", "tiny.en", "--model-dir", str(models_dir),
-                          "--auth", ":".join(ALICE), "--auth-file", str(users), "--allowed-origins", INTRANET)
+                          "--auth", ":".join(ALICE), "--auth-file", str(users), "--allowed-origins", INTRANET,
+                          "--admin", ALICE[0])
     yield server
     server.stop()
 
@@ -549,3 +551,56 @@ def test_uploads_stop_before_the_upload_space_is_full(small_disk):
     assert "--max-upload-disk-mb" in small_disk.log() and small_disk.get("/healthz")[0] == 200
     with pytest.raises(ConfigError, match="--max-upload-disk-mb"):
         load_settings(["--max-upload-mb", "200", "--max-upload-disk-mb", "100"], {})
+
+
+# --- roles ----------------------------------------------------------------------------------
+
+
+def call_hidden(client: httpx.Client, elem_id: str) -> dict:
+    """Run the page's click handler of the button ``elem_id`` through the queue, as the page does (it has
+    no API name: its fn_index is read from the config), and return Gradio's completion message."""
+    config = client.get("/config").json()
+    component = next(c["id"] for c in config["components"] if c.get("props", {}).get("elem_id") == elem_id)
+    fn_index = next(d["id"] for d in config["dependencies"] if [component, "click"] in d["targets"])
+    session = uuid.uuid4().hex[:11]
+    client.post("/gradio_api/queue/join", json={"data": [], "fn_index": fn_index, "session_hash": session,
+                                                 "event_data": None, "trigger_id": component}).raise_for_status()
+    with client.stream("GET", "/gradio_api/queue/data", params={"session_hash": session}, timeout=120) as stream:
+        for line in stream.iter_lines():
+            if line.startswith("data:") and (message := json.loads(line[5:])).get("msg") == "process_completed":
+                return message
+    raise AssertionError("no completion")
+
+
+def test_only_admins_change_the_model_or_clean_caches(auth_server, speech):
+    """--admin alice: bob (a user of --auth-file) may transcribe, not load, unload or clean, whether
+    through gradio_client or the page's hidden confirm step; alice may, and each action is logged."""
+    bob = Client(auth_server.url, auth=BOB, verbose=False)
+    for call in (lambda: bob.predict("tiny.en", "openai-whisper", api_name="/load_model"),
+                 lambda: bob.predict(api_name="/unload_model")):
+        with pytest.raises(Exception, match=r"Only an administrator may .* \(the server's --admin\)"):
+            call()
+    with logged_in(auth_server, BOB) as page:
+        for button in ("cache-confirm", "cache-clean"):
+            message = call_hidden(page, button)
+            assert not message["success"] and "Only an administrator" in message["output"]["error"], message
+    assert readyz(auth_server)[1]["status"] == "ready"  # nothing was unloaded
+    assert {"london"} <= words(bob.predict(handle_file(str(speech.english)), "transcribe", "en", 1,
+                                           api_name="/transcribe")[0])
+    alice = Client(auth_server.url, auth=ALICE, verbose=False)
+    state, _ = alice.predict("tiny.en", "openai-whisper", api_name="/load_model")
+    assert "ready — tiny.en" in state
+    with logged_in(auth_server, ALICE) as page:
+        assert call_hidden(page, "cache-confirm")["success"]
+    log = auth_server.log()
+    assert "refused to load model tiny.en (openai-whisper) for user 'bob'" in log
+    assert "refused to clean the old caches for user 'bob'" in log
+    assert "admin alice: load model tiny.en (openai-whisper)" in log and "admin alice: clean the old caches" in log
+
+
+def test_admins_must_be_users_of_the_login(tmp_path):  # (the warning without --admin: tests/test_api.py)
+    assert load_settings(["--auth", "a:b", "--admin", "a"], {}).admin == ("a",)
+    assert load_settings(["--auth", "a:b", "--auth", "c:d"], {"WHISPER_UI_ADMINS": "a,c"}).admin == ("a", "c")
+    for argv in (["--auth", "a:b", "--admin", "z"], ["--auth", "a:b", "--admin", "a:b"]):
+        with pytest.raises(ConfigError, match="--admin"):
+            load_settings(argv, {})

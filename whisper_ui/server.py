@@ -324,6 +324,12 @@ def launch(service: TranscriptionService, settings: Settings, prevent_thread_loc
     credentials = list(settings.credentials)
     if credentials:
         log.info("login required (%d user%s)", len(credentials), "" if len(credentials) == 1 else "s")
+        if settings.admin:
+            log.info("admins: %s (only they may load, switch or unload models and clean caches)",
+                     ", ".join(settings.admin))
+        else:
+            log.warning("a login (--auth) without --admin: no user may load, switch or unload models or clean the "
+                        "caches on the page; name the users who may with --admin USER")
     elif settings.host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("no login (--auth): anyone who can reach %s:%d can use the app", settings.host, settings.port)
     if settings.share and not credentials:

@@ -88,6 +88,7 @@ class Settings:
     api_key_file: ApiKeyFile | None = None
     mcp: bool = False  # Gradio's MCP server with one tool, transcribe
     allowed_origins: tuple[str, ...] = ()  # other sites whose pages may send requests (scheme://host[:port])
+    admin: tuple[str, ...] = ()  # with a login, the users who may load, switch, unload models and clean caches
 
     @property
     def max_upload_disk_bytes(self) -> int:
@@ -195,6 +196,13 @@ def _model_name(text: str) -> str:
 
 def _model_list(text: str) -> tuple[str, ...]:
     return tuple(_model_name(part) for part in text.split(",") if part.strip())
+
+
+def _user(text: str) -> str:
+    user = text.strip()
+    if not user or ":" in user or any(c.isspace() or not c.isprintable() for c in user):
+        raise ValueError(f"{user[:40]!r} is not a user name")
+    return user
 
 
 def _origin(text: str) -> str:
@@ -351,6 +359,10 @@ OPTIONS: tuple[Option, ...] = (
            default_text="none", env_name=ENV_PREFIX + "API_KEYS"),
     Option("api_key_file", _api_key_file, "a file of API keys, one a line", "FILE", default_text="none"),
     Option("mcp", _bool, "serve Gradio's MCP server (/gradio_api/mcp) with one tool, transcribe", is_bool=True),
+    Option("admin", _user, "with a login: a user who may load, switch and unload models and clean the old caches "
+           "(others see the Model tab read-only); repeat the flag for more (the variable holds a comma-separated "
+           "list). Without a login everyone may", "USER", repeatable=True, default_text="none",
+           env_name=ENV_PREFIX + "ADMINS"),
     Option("allowed_origins", _origin, "another site whose pages may send requests to the app (scheme://host[:port]; "
            "requests from any other site's page are refused); repeat the flag for more (the variable holds a "
            "comma-separated list)", "ORIGIN", repeatable=True, default_text="none (the app's own pages only)"),
@@ -430,6 +442,10 @@ def load_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str] 
     if (settings.ssl_certfile is None) != (settings.ssl_keyfile is None):
         raise ConfigError("--ssl-certfile (WHISPER_UI_SSL_CERTFILE) and --ssl-keyfile (WHISPER_UI_SSL_KEYFILE) "
                           "go together: give both for HTTPS, or neither")
+    users = {user for user, _ in settings.credentials}
+    if users and (unknown := [a for a in settings.admin if a not in users]):
+        raise ConfigError(f"--admin (WHISPER_UI_ADMINS) names {', '.join(map(repr, unknown))}, not a user of --auth "
+                          "or --auth-file")
     if settings.max_upload_disk_mb < settings.max_upload_mb:
         raise ConfigError(f"--max-upload-disk-mb (WHISPER_UI_MAX_UPLOAD_DISK_MB) {settings.max_upload_disk_mb} is less "
                           f"than --max-upload-mb {settings.max_upload_mb}: the largest upload would never fit")

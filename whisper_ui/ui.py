@@ -301,9 +301,25 @@ def build_app(service: TranscriptionService) -> gr.Blocks:
             lines.append(f"**Error:** {state.error}")
         return "  \n".join(lines)
 
-    def load_model(name: str, engine: str | None = None, progress=gr.Progress(track_tqdm=True)):
+    def is_admin(request: gr.Request | None) -> bool:
+        """Without a login everyone is; with one, the users ``--admin`` names."""
+        return not settings.credentials or getattr(request, "username", None) in settings.admin
+
+    def admin(request: gr.Request | None, action: str) -> str:
+        """The user doing an admin ``action``, logged; anyone else gets an error (checked here, in the
+        server: the page's read-only Model tab is only a courtesy)."""
+        user = getattr(request, "username", None)
+        if not is_admin(request):
+            log.warning("refused to %s for user %s: not an admin (--admin)", action, ascii(user))
+            raise gr.Error(f"Only an administrator may {action} (the server's --admin).", title="Not allowed")
+        log.info("%s %s: %s", "admin" if settings.credentials else "local user", user or "-", action)
+        return user or ""
+
+    def load_model(name: str, engine: str | None = None, progress=gr.Progress(track_tqdm=True),
+                   request: gr.Request = None):
         if not name:
             raise gr.Error("Choose a model first.")
+        admin(request, f"load model {name} ({engine or manager.engine_name})")
         progress(0, desc=f"Loading {name}")
         try:
             state = manager.load(name, engine or None)
@@ -315,7 +331,8 @@ def build_app(service: TranscriptionService) -> gr.Blocks:
             gr.Info(f"{state.model} is ready on {state.device} ({state.engine}, {state.compute_type}).")
         return model_state_text(), model_rows()
 
-    def unload_model():
+    def unload_model(request: gr.Request = None):
+        admin(request, "unload the model")
         manager.unload()
         return model_state_text(), model_rows()
 
@@ -343,8 +360,11 @@ def build_app(service: TranscriptionService) -> gr.Blocks:
                    if deletable else "No old Whisper model files found in the caches.")
         return rows, summary
 
-    def ask_clean():
+    def ask_clean(request: gr.Request = None):
         from .hfcache import human_size
+
+        if not is_admin(request):
+            admin(request, "clean the old caches")
 
         entries = _cache_entries()
         if not entries:
@@ -355,9 +375,10 @@ def build_app(service: TranscriptionService) -> gr.Blocks:
                     "This cannot be undone.")
         return gr.Row(visible=True), question
 
-    def confirm_clean():
+    def confirm_clean(request: gr.Request = None):
         from .hfcache import clean
 
+        admin(request, "clean the old caches")
         report = clean(_cache_entries(), dry_run=False)
         for error in report.errors:
             gr.Warning(str(error))
@@ -457,6 +478,7 @@ def build_app(service: TranscriptionService) -> gr.Blocks:
                     engine_choice = gr.Dropdown(list(manager.engines), value=manager.engine_name,
                                                 label=i18n("wui_engine"), info=i18n("wui_engine_info"),
                                                 elem_id="model-engine", allow_custom_value=False)
+                    read_only_note = gr.Markdown(i18n("wui_read_only"), visible=False, elem_id="model-read-only")
                     load_button = gr.Button(i18n("wui_load"), variant="primary", elem_id="model-load")
                     unload_button = gr.Button(i18n("wui_unload"), elem_id="model-unload")
                 models_table = gr.Dataframe(headers=["model", "openai-whisper file", "faster-whisper folder",
@@ -506,6 +528,14 @@ def build_app(service: TranscriptionService) -> gr.Blocks:
                           **model_events)
         unload_button.click(unload_model, None, [model_state, models_table], api_name="unload_model",
                             **model_events)
+        def model_controls(request: gr.Request):
+            allowed = is_admin(request)
+            return (*(gr.update(interactive=allowed) for _ in admin_controls),
+                    gr.update(visible=not allowed))
+
+        admin_controls = [choice, engine_choice, load_button, unload_button, clean_button]
+        for event in (demo.load, model_tab.select):
+            event(model_controls, None, [*admin_controls, read_only_note], api_visibility="private", queue=False)
         model_tab.select(refresh_models, None, [model_state, models_table], api_visibility="private", queue=False)
         model_tab.select(lambda: manager.engine_name, None, engine_choice, api_visibility="private", queue=False)
         model_tab.select(cache_rows, None, [cache_table, cache_summary], api_visibility="private", queue=False)
