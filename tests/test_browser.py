@@ -217,7 +217,7 @@ def test_the_model_tab_is_read_only_for_users_who_are_not_admins(browser, models
             page.wait_for_selector("#upload-file", timeout=30_000)
             select_tab(page, "model")
             load = page.locator("#model-load")
-            wait_until(lambda: load.is_disabled() != admin)
+            wait_until(lambda load=load, admin=admin: load.is_disabled() != admin)
             assert page.locator("#model-read-only").is_visible() != admin, user
             assert page.locator("#model-unload").is_disabled() != admin, user
             context.close()

@@ -604,3 +604,26 @@ def test_admins_must_be_users_of_the_login(tmp_path):  # (the warning without --
     for argv in (["--auth", "a:b", "--admin", "z"], ["--auth", "a:b", "--admin", "a:b"]):
         with pytest.raises(ConfigError, match="--admin"):
             load_settings(argv, {})
+
+
+def test_failed_logins_are_slowed_then_refused_and_names_are_exact(models_dir, tmp_path):
+    """Each failed login answers after a second; five in a minute from one address and even the right
+    password is refused until the minute is over (429). A name is taken as typed: " carol" is not carol."""
+    server = start_server(tmp_path, "--model", "tiny.en", "--model-dir", str(models_dir), "--auth", "carol:c-pass",
+                          "--admin", "carol")
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as http:
+            tries = [{"username": " carol", "password": "c-pass"}, {"username": "carol ", "password": "c-pass"},
+                     {"username": "Carol", "password": "c-pass"}, {"username": "carol", "password": "guess"},
+                     {"username": "carol", "password": "c-pass "}]
+            for form in tries:
+                started = time.monotonic()
+                answer = http.post("/login", data=form)
+                assert answer.status_code == 400 and time.monotonic() - started >= 0.9, (form, answer.text)
+            locked = http.post("/login", data={"username": "carol", "password": "c-pass"})
+            assert locked.status_code == 429 and "Too many failed logins" in locked.text
+            assert 1 <= int(locked.headers["retry-after"]) <= 60
+        assert "refused a login from 127.0.0.1: 5 failed logins" in server.log()
+        assert server.get("/healthz")[0] == 200
+    finally:
+        server.stop()

@@ -23,6 +23,7 @@ import os
 import signal
 import socket
 import threading
+import time
 from pathlib import Path
 
 from .errors import ConfigError, public_reason
@@ -143,16 +144,51 @@ def limit_uploads(max_files: int = 1) -> None:
     parser.__init__, parser.parse, parser._whisper_ui_limited = limited_init, parse_or_clean_up, True
 
 
+class LoginThrottle:
+    """Failed logins, per client address: each failure answers after ``delay`` seconds, and an address
+    with ``limit`` failures in the last ``window`` seconds is refused (429) until the oldest is older.
+    Behind a reverse proxy every client has the proxy's address: the proxy should limit per client."""
+
+    def __init__(self, limit: int = 5, window: float = 60.0, delay: float = 1.0):
+        self.limit, self.window, self.delay = limit, window, delay
+        self._failures: dict[str, list[float]] = {}
+
+    def _recent(self, address: str) -> list[float]:
+        now = time.monotonic()
+        recent = [t for t in self._failures.get(address, []) if now - t < self.window]
+        if recent:
+            self._failures[address] = recent
+        else:
+            self._failures.pop(address, None)
+        return recent
+
+    def wait(self, address: str) -> float:
+        """Seconds until ``address`` may try again (0: now)."""
+        recent = self._recent(address)
+        return 0.0 if len(recent) < self.limit else max(0.0, self.window - (time.monotonic() - recent[0]))
+
+    def failed(self, address: str) -> None:
+        self._failures.setdefault(address, []).append(time.monotonic())
+        if len(self._failures) > 10_000:  # many addresses: forget the quietest, memory stays bounded
+            for old in [a for a in self._failures if not self._recent(a)]:
+                self._failures.pop(old, None)
+
+
+LOGIN_ROUTES = frozenset({"/login", "/login/"})
+
+
 class RouteGuard:
     """ASGI middleware: only the routes this app serves (``route_allowed``); no POST from another
     site's page (403) unless ``--allowed-origins`` names it; request bodies other than audio bounded
     to ``MAX_REQUEST_BYTES`` (413) before they are read into memory."""
 
-    def __init__(self, app, mcp: bool = False, allowed_origins: tuple[str, ...] = (), uploads: UploadSpace | None = None):
+    def __init__(self, app, mcp: bool = False, allowed_origins: tuple[str, ...] = (), uploads: UploadSpace | None = None,
+                 logins: LoginThrottle | None = None):
         self.app = app
         self.mcp = mcp
         self.allowed_origins = frozenset(allowed_origins)
         self.uploads = uploads
+        self.logins = logins or LoginThrottle()
 
     async def __call__(self, scope, receive, send):
         if scope["type"] not in ("http", "websocket"):
@@ -188,8 +224,42 @@ class RouteGuard:
                 await JSONResponse({"detail": f"The request is too large (at most {MAX_REQUEST_BYTES // 1024} KB)."},
                                    status_code=413)(scope, receive, send)
                 return
+            if path in LOGIN_ROUTES:
+                await self._login(scope, body, _replay(body, receive), send)
+                return
             receive = _replay(body, receive)
         await self.app(scope, receive, send)
+
+    async def _login(self, scope, body: bytes, receive, send) -> None:
+        """Gradio's login, with failed attempts slowed and counted per address, and the user name taken
+        as typed (Gradio strips it: " alice" logged in as alice)."""
+        import asyncio
+        import urllib.parse
+
+        from fastapi.responses import JSONResponse
+
+        address = (scope.get("client") or ("?",))[0]
+        if wait := self.logins.wait(address):
+            log.warning("refused a login from %s: %d failed logins in %.0f s", address, self.logins.limit,
+                        self.logins.window)
+            await JSONResponse({"detail": "Too many failed logins: wait a minute and try again."}, status_code=429,
+                               headers={"Retry-After": str(max(1, round(wait)))})(scope, receive, send)
+            return
+        users = urllib.parse.parse_qs(body.decode("utf-8", "replace")).get("username", [""])
+        if users[0] != users[0].strip():
+            self.logins.failed(address)
+            await asyncio.sleep(self.logins.delay)
+            await JSONResponse({"detail": "Incorrect credentials."}, status_code=400)(scope, receive, send)
+            return
+
+        async def send_slowing_failures(message):
+            if message["type"] == "http.response.start" and message["status"] in (400, 401):
+                self.logins.failed(address)
+                log.info("failed login from %s", address)
+                await asyncio.sleep(self.logins.delay)
+            await send(message)
+
+        await self.app(scope, receive, send_slowing_failures)
 
     def _foreign_site(self, scope) -> str | None:
         """The site of another origin's page that sent this request (None: the app's own page, a site
