@@ -241,10 +241,12 @@ def test_model_folder_is_kept_unless_named(fake):
 def test_permission_error_stops_that_entry_and_says_what_to_do(fake, monkeypatch):
     real_unlink = os.unlink
 
-    def unlink(path, *args, **kwargs):
-        if Path(path).parent == fake.distil / "blobs":
+    def unlink(path, *args, dir_fd=None, **kwargs):
+        # (the clean deletes relative to directory descriptors: the folder is the descriptor's)
+        folder = Path(os.readlink(f"/proc/self/fd/{dir_fd}")) if dir_fd is not None else Path(path).parent
+        if folder == (fake.distil / "blobs").resolve() or folder == fake.distil / "blobs":
             raise PermissionError(13, "Permission denied", str(path))
-        return real_unlink(path, *args, **kwargs)
+        return real_unlink(path, *args, dir_fd=dir_fd, **kwargs)
 
     monkeypatch.setattr(os, "unlink", unlink)
     report = clean(select_entries(fake.find()), dry_run=False)
@@ -269,6 +271,38 @@ def test_never_deletes_through_a_link_out_of_the_cache(tmp_path):
     report = clean([entry], dry_run=False)
     assert not report.ok and "outside the cache" in report.errors[0]
     assert target.read_bytes() == b"x"
+
+
+def test_a_folder_swapped_for_a_link_while_cleaning_is_not_followed(tmp_path, monkeypatch):
+    """The race a path-based walk loses: between looking at a folder and going into it, the folder is
+    replaced by a symbolic link to somewhere outside the cache. The fd-based walk opens it with
+    O_NOFOLLOW: the entry fails with a message, the outside is untouched."""
+    import shutil
+
+    if not shutil.rmtree.avoids_symlink_attacks:
+        pytest.skip("no fd-based deletion on this platform")
+    cache, outside = tmp_path / "cache", tmp_path / "outside"
+    canary = write(outside / "keep" / "important.txt", b"keep me")
+    write(cache / "models--openai--whisper-tiny" / "snapshots" / "abc" / "model.bin", b"x" * 10)
+    entry = CacheEntry("openai/whisper-tiny", "huggingface-hub", cache / "models--openai--whisper-tiny",
+                       (cache / "models--openai--whisper-tiny",), 10, cache.resolve())
+    real_lstat, swapped = os.lstat, []
+
+    def lstat(path, *args, **kwargs):
+        result = real_lstat(path, *args, **kwargs)
+        if os.fspath(path).endswith("snapshots") and not swapped:  # looked at: now swap it before it is opened
+            snapshots = cache / "models--openai--whisper-tiny" / "snapshots"
+            snapshots.rename(tmp_path / "moved-away")
+            snapshots.symlink_to(outside / "keep", target_is_directory=True)
+            swapped.append(True)
+        return result
+
+    monkeypatch.setattr(os, "lstat", lstat)
+    report = clean([entry], dry_run=False)
+    monkeypatch.undo()
+    assert swapped and not report.ok, report.errors
+    assert "snapshots" in report.errors[0]
+    assert canary.read_bytes() == b"keep me"
 
 
 def test_cli_list_and_clean(fake):

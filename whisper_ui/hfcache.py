@@ -399,12 +399,29 @@ def _failure_message(path: Path, error: OSError) -> str:
 
 
 def _delete(path: Path, cache: Path, report: CleanReport) -> None:
-    """Delete ``path`` without following symlinks; raise OSError on the first failure."""
+    """Delete ``path`` without following symlinks; raise OSError on the first failure.
+
+    Where the platform can (Linux, macOS: ``shutil.rmtree.avoids_symlink_attacks``), through directory
+    file descriptors: each directory is opened with ``O_NOFOLLOW`` and its entries deleted relative to
+    it, so a directory swapped for a symbolic link while the clean runs cannot lead it outside the
+    cache (the link's open fails and the entry is left alone)."""
+    import shutil
+
     st = _lstat(path)
     if st is None:
         return
     if not _inside(path.parent.resolve(), cache):
         raise OSError(f"it is outside the cache {cache} (through a symbolic link); it was left alone")
+    if shutil.rmtree.avoids_symlink_attacks:
+        parent = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            opened = Path(os.readlink(f"/proc/self/fd/{parent}")) if Path("/proc/self/fd").is_dir() else None
+            if opened is not None and not _inside(opened, cache):  # swapped between the check and the open
+                raise OSError(f"it is outside the cache {cache} (through a symbolic link); it was left alone")
+            _delete_at(parent, path.name, path, report)
+        finally:
+            os.close(parent)
+        return
     if stat.S_ISDIR(st.st_mode):
         for child in sorted(os.scandir(path), key=lambda e: e.name):
             _delete(Path(child.path), cache, report)
@@ -420,6 +437,31 @@ def _delete(path: Path, cache: Path, report: CleanReport) -> None:
         if stat.S_ISREG(st.st_mode) and st.st_nlink <= 1:
             report.freed_bytes += st.st_size
     report.deleted.append(path)
+
+
+def _delete_at(directory: int, name: str, shown: Path, report: CleanReport) -> None:
+    """Delete ``name`` in the open ``directory`` (``shown``: its path, for messages), never following a link."""
+    try:
+        st = os.lstat(name, dir_fd=directory)
+        if stat.S_ISDIR(st.st_mode):
+            fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=directory)
+            try:
+                if not os.path.samestat(st, os.fstat(fd)):
+                    raise OSError(f"{shown} changed while it was being deleted; it was left alone")
+                for child in sorted(entry.name for entry in os.scandir(fd)):
+                    _delete_at(fd, child, shown / child, report)
+            finally:
+                os.close(fd)
+            os.rmdir(name, dir_fd=directory)
+        else:
+            os.unlink(name, dir_fd=directory)
+            if stat.S_ISREG(st.st_mode) and st.st_nlink <= 1:
+                report.freed_bytes += st.st_size
+    except OSError as e:
+        if e.errno is not None and e.filename == name:  # name the whole path, keep the kind of error
+            raise type(e)(e.errno, e.strerror, str(shown)) from e
+        raise
+    report.deleted.append(shown)
 
 
 def clean(entries: Sequence[CacheEntry], dry_run: bool = True) -> CleanReport:
