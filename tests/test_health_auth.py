@@ -232,10 +232,13 @@ def test_api_requires_login(auth_server, speech):
     text, _, _, files = client.predict(handle_file(str(speech.english)), api_name="/transcribe")
     assert {"london", "peter"} <= words(text)
 
-    # the transcript files it made are served to a session only
+    # the transcript files it made are served to bob only (in any of his sessions): to no one without
+    # a login, and not to alice (404: for her they do not exist)
     transcript = next(f["url"] for f in files if f["orig_name"].endswith(".txt"))
-    assert httpx.get(transcript, timeout=30).status_code == 401
+    assert httpx.get(transcript, timeout=30).status_code in (401, 404)
     with logged_in(auth_server, ALICE) as session:
+        assert session.get(transcript).status_code == 404
+    with logged_in(auth_server, BOB) as session:
         served = session.get(transcript)
         assert served.status_code == 200 and served.text.strip() == text.strip()
 
@@ -249,7 +252,9 @@ def test_file_routes_require_login(auth_server, speech):
         assert upload.status_code == 200
         path = upload.json()[0]
         assert session.get(f"/gradio_api/file={path}").content == wav
-    assert httpx.get(f"{auth_server.url}/gradio_api/file={path}", timeout=30).status_code == 401
+    assert httpx.get(f"{auth_server.url}/gradio_api/file={path}", timeout=30).status_code in (401, 404)
+    with logged_in(auth_server, BOB) as session:  # alice's upload is not bob's
+        assert session.get(f"/gradio_api/file={path}").status_code == 404
 
 
 # --- the share guard ------------------------------------------------------------------------
@@ -627,3 +632,44 @@ def test_failed_logins_are_slowed_then_refused_and_names_are_exact(models_dir, t
         assert server.get("/healthz")[0] == 200
     finally:
         server.stop()
+
+
+def test_one_users_jobs_and_events_are_not_anothers(auth_server, speech):
+    """Bob's session: alice cannot read its events, cancel its job, or fetch its files, knowing its
+    session hash and event id; bob can. Without a login the same holds between two client addresses."""
+    bob = Client(auth_server.url, auth=BOB, verbose=False, download_files=False)
+    job = bob.submit(handle_file(str(speech.long)), "transcribe", "en", 1, api_name="/transcribe")
+    deadline = time.monotonic() + 60
+    while job.status().code.name not in ("PROCESSING", "FINISHED") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    session = bob.session_hash
+    with logged_in(auth_server, ALICE) as alice:
+        events = alice.get("/gradio_api/queue/data", params={"session_hash": session})
+        assert events.status_code == 404
+        cancel = alice.post("/gradio_api/cancel", json={"session_hash": session, "fn_index": 0, "event_id": "x"})
+        assert cancel.status_code == 404
+        heartbeat = alice.get(f"/gradio_api/heartbeat/{session}")
+        assert heartbeat.status_code == 404
+        # her own session with the same event id is no way in either
+        own = alice.post("/gradio_api/cancel", json={"session_hash": "alice-own", "fn_index": 0, "event_id": "x"})
+        assert own.status_code == 404
+    text = job.result(timeout=300)[0]
+    assert {"quick", "lazy"} & words(text), text  # not cancelled by alice
+    assert "events of another's session" in auth_server.log() and "a cancel of another's job" in auth_server.log()
+
+
+def test_without_a_login_each_client_address_has_its_own(server, speech):
+    """The local demo has no users: a client is its address (127.0.0.2 is another one on the loopback)."""
+    wav = speech.fox.read_bytes()
+    with httpx.Client(base_url=server.url, timeout=30) as here, \
+            httpx.Client(base_url=server.url, timeout=30,
+                         transport=httpx.HTTPTransport(local_address="127.0.0.2")) as there:
+        path = here.post("/gradio_api/upload", files={"files": ("fox.wav", wav)}).json()[0]
+        assert here.get(f"/gradio_api/file={path}").content == wav
+        assert there.get(f"/gradio_api/file={path}").status_code == 404
+        # a session is the first client's to use it (the heartbeat stream is opened, then closed)
+        with here.stream("GET", "/gradio_api/heartbeat/session-of-here") as stream:
+            assert stream.status_code == 200
+        with there.stream("GET", "/gradio_api/heartbeat/session-of-here") as stream:
+            assert stream.status_code == 404
+        assert there.get("/gradio_api/queue/data", params={"session_hash": "session-of-here"}).status_code == 404

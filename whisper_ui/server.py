@@ -387,6 +387,7 @@ def launch(service: TranscriptionService, settings: Settings, prevent_thread_loc
     limit_uploads()
     from starlette.middleware import Middleware
 
+    from .isolation import Isolation
     from .openai_api import McpGuard, api_routes
     from .ui import build_app, mcp_tools_only, share_model_queue
     from .ui import launch_kwargs as ui_launch_kwargs
@@ -442,6 +443,7 @@ def launch(service: TranscriptionService, settings: Settings, prevent_thread_loc
                     "middleware": [Middleware(RouteGuard, mcp=settings.mcp, allowed_origins=settings.allowed_origins,
                                               uploads=UploadSpace(service.uploads_dir, settings.max_upload_disk_bytes,
                                                                   settings.max_upload_bytes)),
+                                   Middleware(Isolation, private=service.work_dir),
                                    Middleware(RefuseRemoteFiles), Middleware(McpGuard, settings=settings)]},
         **ui_launch_kwargs(),
         **launch_kwargs,
