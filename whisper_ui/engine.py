@@ -41,6 +41,7 @@ class LoadEvents:
 
 
 Clips = tuple[tuple[float, float], ...]
+JOB_SEED = 0  # the random generator's seed at the start of each job (temperature fallback samples)
 
 
 class LoadedModel(ABC):
@@ -491,6 +492,11 @@ class WhisperModel(LoadedModel):
             hooks = [self.net.encoder.register_forward_pre_hook(check),
                      self.net.decoder.register_forward_pre_hook(check)]
         try:
+            import torch
+
+            # temperature fallback samples: the same seed each job, so the same file gives the same text
+            # whatever ran before (one job at a time holds the model, so the global generator is this job's)
+            torch.manual_seed(JOB_SEED)
             raw = whisper.transcribe(self.net, audio, **kwargs)
         finally:
             for hook in hooks:
