@@ -673,3 +673,17 @@ def test_without_a_login_each_client_address_has_its_own(server, speech):
         with there.stream("GET", "/gradio_api/heartbeat/session-of-here") as stream:
             assert stream.status_code == 404
         assert there.get("/gradio_api/queue/data", params={"session_hash": "session-of-here"}).status_code == 404
+
+
+def test_a_share_links_pages_are_the_apps_own():
+    """With --share the page may reach the app through https://*.gradio.live, whatever Host the tunnel sends."""
+    from whisper_ui.server import RouteGuard
+
+    def scope(origin: str) -> dict:
+        return {"headers": [(b"host", b"127.0.0.1:7860"), (b"origin", origin.encode())]}
+
+    shared, local = RouteGuard(None, share=True), RouteGuard(None)
+    assert shared._foreign_site(scope("https://abc123.gradio.live")) is None
+    assert local._foreign_site(scope("https://abc123.gradio.live")) == "https://abc123.gradio.live"
+    for other in ("http://abc.gradio.live", "https://gradio.live.evil.example", "https://evilgradio.live"):
+        assert shared._foreign_site(scope(other)) == other

@@ -175,6 +175,7 @@ class LoginThrottle:
 
 
 LOGIN_ROUTES = frozenset({"/login", "/login/"})
+SHARE_DOMAIN = ".gradio.live"  # where --share links live
 
 
 class RouteGuard:
@@ -183,10 +184,11 @@ class RouteGuard:
     to ``MAX_REQUEST_BYTES`` (413) before they are read into memory."""
 
     def __init__(self, app, mcp: bool = False, allowed_origins: tuple[str, ...] = (), uploads: UploadSpace | None = None,
-                 logins: LoginThrottle | None = None):
+                 logins: LoginThrottle | None = None, share: bool = False):
         self.app = app
         self.mcp = mcp
         self.allowed_origins = frozenset(allowed_origins)
+        self.share = share  # the page may come through a share link (https://*.gradio.live, Host rewritten or not)
         self.uploads = uploads
         self.logins = logins or LoginThrottle()
 
@@ -279,6 +281,8 @@ class RouteGuard:
         origin = origin.strip().lower().rstrip("/")
         host = origin.partition("://")[2]
         if origin in self.allowed_origins or (host and host == headers.get("host", "").strip().lower()):
+            return None
+        if self.share and origin.startswith("https://") and host.endswith(SHARE_DOMAIN):
             return None
         return origin  # "null" too: a sandboxed page or a file's
 
@@ -441,6 +445,7 @@ def launch(service: TranscriptionService, settings: Settings, prevent_thread_loc
         app_kwargs={"routes": health_routes(service.manager) + api_routes(service), "docs_url": None,
                     "redoc_url": None, "lifespan": lifespan,
                     "middleware": [Middleware(RouteGuard, mcp=settings.mcp, allowed_origins=settings.allowed_origins,
+                                              share=settings.share,
                                               uploads=UploadSpace(service.uploads_dir, settings.max_upload_disk_bytes,
                                                                   settings.max_upload_bytes)),
                                    Middleware(Isolation, private=service.work_dir),
