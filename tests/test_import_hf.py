@@ -11,9 +11,15 @@ same transcript: that checks ``convert_hf`` against it.
 
 from __future__ import annotations
 
+import functools
 import json
+import math
+import os
 import re
 import shutil
+import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +30,7 @@ from whisper_ui.convert_hf import convert_hf
 from whisper_ui.errors import ConversionError
 from whisper_ui.models import read_checkpoint
 
-from .conftest import run_cli, words
+from .conftest import ROOT, run_cli, words
 
 
 @pytest.fixture(scope="module")
@@ -292,3 +298,374 @@ def test_refuses_folders_that_are_not_transformers_checkpoints(toy_hf, tmp_path)
     assert proc.returncode == 1
     assert "error:" in proc.stderr and "not a Transformers checkpoint folder" in proc.stderr
     assert not (tmp_path / "x.pt").exists()
+
+
+# --- hostile input: one line, no traceback, nothing read outside the folder ----
+
+SHARDS = ("model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors")
+
+
+def assert_refused(proc, model_dir, *fragments):
+    """The CLI failed with exactly one line on stderr, naming ``fragments``, and wrote nothing into ``model_dir``."""
+    assert proc.returncode == 1, (proc.returncode, proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stdout + proc.stderr, proc.stderr
+    assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1, proc.stderr
+    for fragment in fragments:
+        assert fragment in proc.stderr, (fragment, proc.stderr)
+    assert not model_dir.exists() or not any(model_dir.iterdir()), list(model_dir.iterdir())
+
+
+def memory_capped(headroom=2 << 30):
+    """preexec_fn: the child may map at most this process's address space plus ``headroom`` (2 GiB)."""
+    import resource
+
+    with open("/proc/self/status") as f:
+        size = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
+
+    def cap():
+        resource.setrlimit(resource.RLIMIT_AS, (size + headroom, size + headroom))
+
+    return cap
+
+
+@functools.cache
+def _strace_fast() -> list[str]:
+    """``--seccomp-bpf`` where strace has it: only the traced calls stop the process (4x faster here)."""
+    if not shutil.which("strace"):
+        return []
+    probe = subprocess.run(["strace", "-f", "-qq", "--seccomp-bpf", "-e", "trace=openat", "-o", "/dev/null", "true"],
+                           capture_output=True)
+    return ["--seccomp-bpf"] if probe.returncode == 0 else []
+
+
+def import_hf_cli(src: Path, model_dir: Path, outside: Path | None = None):
+    """``models import-hf`` in a subprocess; with ``outside``, under strace (where it runs) to check that no file
+    in ``outside`` is opened."""
+    command = [sys.executable, "-m", "whisper_ui", "models", "import-hf", str(src), "--name", "x",
+               "--model-dir", str(model_dir)]
+    trace = model_dir.parent / f"{model_dir.name}.strace"
+    if outside is not None and shutil.which("strace"):
+        command = ["strace", "-f", "-qq", *_strace_fast(), "-e", "trace=open,openat,openat2", "-o", str(trace), *command]
+    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, preexec_fn=memory_capped())
+    if trace.exists():  # every path opened, with ``..`` and links followed (now: they are all still there)
+        paths = re.findall(r'\bopen(?:at2?)?\((?:AT_FDCWD, )?"([^"]*)"', trace.read_text())
+        assert len(paths) > 100, "strace saw too few opens: is it tracing?"
+        opened = [p for p in paths if Path(os.path.realpath(ROOT / p)).is_relative_to(outside.resolve())]
+        assert not opened, opened
+        trace.unlink()
+    return proc
+
+
+def shard(folder: Path) -> Path:
+    """Turn ``folder``'s model.safetensors into two shards and a ``model.safetensors.index.json``."""
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(folder / "model.safetensors")
+    names = sorted(state)
+    halves = names[: len(names) // 2], names[len(names) // 2:]
+    weight_map = {}
+    for file, keys in zip(SHARDS, halves, strict=True):
+        save_file({k: state[k] for k in keys}, folder / file, metadata={"format": "pt"})
+        weight_map.update(dict.fromkeys(keys, file))
+    (folder / "model.safetensors").unlink()
+    (folder / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
+    return folder
+
+
+def hub_repo(root: Path, toy: Path, sharded: bool = False) -> Path:
+    """``root/models--me--toy``: blobs, one snapshot of links into them, refs/main naming it."""
+    repo = root / "models--me--toy"
+    snapshot = repo / "snapshots" / "0123abcd"
+    (repo / "blobs").mkdir(parents=True)
+    snapshot.mkdir(parents=True)
+    source = shard(shutil.copytree(toy, root / "staging")) if sharded else toy
+    for i, file in enumerate(sorted(source.iterdir())):
+        shutil.copy(file, repo / "blobs" / f"blob{i}")
+        (snapshot / file.name).symlink_to(Path("..", "..", "blobs", f"blob{i}"))
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0123abcd")
+    return repo
+
+
+def test_sharded_checkpoints_in_a_hub_cache_still_convert(toy_hf, tmp_path):
+    """The good paths the containment check must keep: shards linked into ../../blobs, from the repo folder or
+    from the snapshot folder given directly."""
+    expected = convert_hf(toy_hf)["model_state_dict"]
+    repo = hub_repo(tmp_path, toy_hf, sharded=True)
+    for src in (repo, repo / "snapshots" / "0123abcd", shard(shutil.copytree(toy_hf, tmp_path / "plain"))):
+        state = convert_hf(src)["model_state_dict"]
+        assert state.keys() == expected.keys() and all(torch.equal(state[k], expected[k]) for k in state), src
+
+
+def _ref_case(case: str, repo: Path, outside: Path) -> str:
+    """Break ``repo`` as ``case`` says, with a whole, valid checkpoint at ``outside``; return what the error names."""
+    refs, snapshots = repo / "refs" / "main", repo / "snapshots"
+    if case == "refs/main ../../../outside":
+        refs.write_text("../../../outside\n")
+        return "names the revision '../../../outside', which is not a snapshot name"
+    if case == "refs/main an absolute path":
+        refs.write_text(str(outside))
+        return f"names the revision '{outside}', which is not a snapshot name"
+    if case == "refs/main a revision with slashes":
+        refs.write_text("0123abcd/../../../../outside")
+        return "which is not a snapshot name"
+    if case == "refs/main a path inside the repo":
+        refs.write_text("../blobs")
+        return "names the revision '../blobs', which is not a snapshot name"
+    if case == "refs/main of two lines":
+        refs.write_text("0123abcd\n../../../outside")
+        return "which is not a snapshot name"
+    if case == "refs/main empty":
+        refs.write_text("  \n")
+        return "refs/main is empty"
+    if case == "refs/main not UTF-8":
+        refs.write_bytes(b"\xff\xfe0123")
+        return "refs/main could not be read (UnicodeDecodeError"
+    if case == "refs/main 1 MB":
+        refs.write_text("a" * 1_000_000)
+        return "refs/main is too long"
+    if case == "refs/main a link outside":
+        (outside.parent / "ref").write_text("0123abcd")
+        refs.unlink()
+        refs.symlink_to(outside.parent / "ref")
+        return f"{refs} leads outside {repo}"
+    if case == "the snapshot a link outside":
+        shutil.rmtree(snapshots / "0123abcd")
+        (snapshots / "0123abcd").symlink_to(outside)
+        return f"the snapshot {snapshots / '0123abcd'} that {refs} names leads outside {repo}"
+    if case == "the only snapshot a link outside, no refs/main":
+        shutil.rmtree(snapshots / "0123abcd")
+        (snapshots / "fedcba98").symlink_to(outside)
+        refs.unlink()
+        return f"the snapshot {snapshots / 'fedcba98'} leads outside {repo}"
+    if case == "snapshots/ a link outside":
+        shutil.rmtree(snapshots)
+        (outside.parent / "snapshots").mkdir()
+        (outside.parent / "snapshots" / "0123abcd").symlink_to(outside)
+        snapshots.symlink_to(outside.parent / "snapshots")
+        return f"{snapshots} leads outside {repo}"
+    raise AssertionError(case)
+
+
+REF_CASES = ["refs/main ../../../outside", "refs/main an absolute path", "refs/main a revision with slashes",
+             "refs/main a path inside the repo", "refs/main of two lines", "refs/main empty", "refs/main not UTF-8",
+             "refs/main 1 MB", "refs/main a link outside", "the snapshot a link outside",
+             "the only snapshot a link outside, no refs/main", "snapshots/ a link outside"]
+
+
+@pytest.mark.parametrize("case", REF_CASES)
+def test_refs_and_snapshots_cannot_lead_outside_the_cache_folder(case, toy_hf, tmp_path):
+    """A whole, valid checkpoint waits outside (the old code converted it): it must not even be opened."""
+    repo = hub_repo(tmp_path / "hub", toy_hf)
+    outside = shutil.copytree(toy_hf, tmp_path / "outside" / "toy")
+    message = _ref_case(case, repo, outside)
+    assert_refused(import_hf_cli(repo, tmp_path / "out", outside=outside.parent), tmp_path / "out", message)
+
+
+def _index_case(case: str, folder: Path, outside: Path) -> str:
+    index = folder / "model.safetensors.index.json"
+    data = json.loads(index.read_text())
+    moved = outside / SHARDS[1]  # the real second shard, moved out: reading it would complete the model
+    shutil.move(folder / SHARDS[1], moved)
+
+    def point(name):
+        data["weight_map"] = {k: (name if v == SHARDS[1] else v) for k, v in data["weight_map"].items()}
+        index.write_text(json.dumps(data))
+
+    if case == "a shard ../outside":
+        point(f"../outside/{SHARDS[1]}")
+        return f"names the shard '../outside/{SHARDS[1]}', a path outside {folder}: refused"
+    if case == "a shard at an absolute path":
+        point(str(moved))
+        return f"names the shard '{moved}', a path outside {folder}: refused"
+    if case == "a shard /etc/passwd":
+        point("/etc/passwd")
+        return "names the shard '/etc/passwd', a path outside"
+    if case == "a shard a/../../outside":
+        point(f"sub/../../outside/{SHARDS[1]}")
+        return "a path outside"
+    if case == "a shard a link outside":
+        (folder / SHARDS[1]).symlink_to(moved)
+        return f"the shard '{SHARDS[1]}' named in {index} leads outside {folder} (to {moved})"
+    if case == "a shard a link to a link outside":
+        (folder / "hop").symlink_to(moved)
+        (folder / SHARDS[1]).symlink_to("hop")
+        return f"leads outside {folder} (to {moved})"
+    if case == "a shard named by a number":
+        point(5)
+        return "its weight_map names the shard 5, which is not a file name"
+    if case == "a shard named ''":
+        point("")
+        return "its weight_map names the shard '', which is not a file name"
+    if case == "index not JSON":
+        index.write_text("{'weight_map': ")
+        return f"{index} could not be read as JSON"
+    if case == "index a list":
+        index.write_text(json.dumps([data]))
+        return f"{index} is not a JSON object"
+    if case == "index without weight_map":
+        index.write_text(json.dumps({"metadata": {}}))
+        return f"{index} has no weight_map"
+    if case == "index with weight_map a list":
+        index.write_text(json.dumps({"weight_map": [SHARDS[0]]}))
+        return f"{index} has no weight_map"
+    raise AssertionError(case)
+
+
+INDEX_CASES = ["a shard ../outside", "a shard at an absolute path", "a shard /etc/passwd", "a shard a/../../outside",
+               "a shard a link outside", "a shard a link to a link outside", "a shard named by a number",
+               "a shard named ''", "index not JSON", "index a list", "index without weight_map",
+               "index with weight_map a list"]
+
+
+@pytest.mark.parametrize("case", INDEX_CASES)
+def test_an_index_cannot_name_shards_outside_the_folder(case, toy_hf, tmp_path):
+    folder = shard(shutil.copytree(toy_hf, tmp_path / "src"))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    message = _index_case(case, folder, outside)
+    assert_refused(import_hf_cli(folder, tmp_path / "out", outside=outside), tmp_path / "out", message)
+
+
+def test_a_hub_snapshot_shard_cannot_link_outside_the_cache_folder(toy_hf, tmp_path):
+    """In a hub cache the shards are links into ../../blobs; one that leads outside the repo is refused, whether the
+    repo or the snapshot is given."""
+    repo = hub_repo(tmp_path / "hub", toy_hf, sharded=True)
+    snapshot = repo / "snapshots" / "0123abcd"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    shutil.copy(snapshot / SHARDS[1], outside / SHARDS[1])
+    (snapshot / SHARDS[1]).unlink()
+    (snapshot / SHARDS[1]).symlink_to(outside / SHARDS[1])
+    for src in (repo, snapshot):
+        proc = import_hf_cli(src, tmp_path / "out", outside=outside)
+        assert_refused(proc, tmp_path / "out", f"the shard '{SHARDS[1]}'", f"leads outside {repo}")
+
+
+def _rewrite_safetensors(path: Path, header=None, header_bytes=None, length=None, cut=None):
+    """``path`` with its JSON header changed (the tensor bytes kept), or cut to ``cut`` bytes."""
+    raw = path.read_bytes()
+    size = struct.unpack("<Q", raw[:8])[0]
+    if header is not None:
+        old = json.loads(raw[8:8 + size])
+        header_bytes = json.dumps(header(old) if callable(header) else header).encode()
+    if header_bytes is not None:
+        raw = struct.pack("<Q", len(header_bytes)) + header_bytes + raw[8 + size:]
+    if length is not None:
+        raw = struct.pack("<Q", length(len(raw))) + raw[8:]
+    path.write_bytes(raw[:cut])
+
+
+def _first_tensor(change):
+    def apply(header):
+        name = next(k for k in header if k != "__metadata__")
+        header[name] = change(header[name])
+        return header
+    return apply
+
+
+SAFETENSORS_CASES = {
+    "cut to 5 bytes": ({"cut": 5}, "is empty or truncated: not a safetensors file"),
+    "cut in the header": ({"cut": 200}, "its header claims"),
+    "header longer than the file": ({"length": lambda n: n}, "its header claims {n} bytes, the file has"),
+    "header length 2**63": ({"length": lambda n: 2**63}, "its header claims 9223372036854775808 bytes"),
+    "header not JSON": ({"header_bytes": b"{" * 64}, "its header is not JSON"),
+    "header not UTF-8": ({"header_bytes": b'{"\xff": 1}'}, "its header is not JSON"),
+    "header a list": ({"header": []}, "its header is not a JSON object"),
+    "header nested 100000 deep": ({"header_bytes": b"[" * 100_000 + b"]" * 100_000}, "its header is not JSON"),
+    "an entry not an object": ({"header": _first_tensor(lambda e: "F32")}, "is malformed (TypeError"),
+    "an entry without data_offsets": ({"header": _first_tensor(lambda e: {**e, "data_offsets": None})},
+                                      "is malformed"),
+    "a negative shape": ({"header": _first_tensor(lambda e: {**e, "shape": [-1, *e["shape"]]})}, "is malformed"),
+    "a shape of text": ({"header": _first_tensor(lambda e: {**e, "shape": ["4"]})}, "is malformed"),
+    "offsets of text": ({"header": _first_tensor(lambda e: {**e, "data_offsets": ["0", "8"]})}, "is malformed"),
+    "offsets backwards": ({"header": _first_tensor(lambda e: {**e, "data_offsets": e["data_offsets"][::-1]})},
+                          "is malformed"),
+    "a shape whose int64 product wraps to 0": (
+        {"header": _first_tensor(lambda e: {**e, "shape": [2**32, 2**32, 4], "data_offsets": [0, 0]})},
+        "does not fit its byte range"),
+    "offsets past the end": ({"header": _first_tensor(lambda e: {**e, "data_offsets": [2**40, 2**40 + 4 * math.prod(
+        e["shape"])]})}, "does not fit its byte range"),
+    "an unknown dtype": ({"header": _first_tensor(lambda e: {**e, "dtype": "F8_E9"})},
+                         "has the data type 'F8_E9', which this converter does not know"),
+}
+
+
+@pytest.mark.parametrize("case", list(SAFETENSORS_CASES))
+def test_a_damaged_safetensors_header_is_one_line(case, toy_hf, tmp_path):
+    change, message = SAFETENSORS_CASES[case]
+    folder = shutil.copytree(toy_hf, tmp_path / "src")
+    path = folder / "model.safetensors"
+    message = message.replace("{n}", str(path.stat().st_size))
+    _rewrite_safetensors(path, **change)
+    assert_refused(import_hf_cli(folder, tmp_path / "out"), tmp_path / "out", str(path), message)
+
+
+def _config_case(case: str, folder: Path) -> str:
+    config_path, generation = folder / "config.json", folder / "generation_config.json"
+    config = json.loads(config_path.read_text())
+
+    def set_config(**values):
+        config_path.write_text(json.dumps({**config, **values}))
+
+    if case == "config.json not JSON":
+        config_path.write_text('{"model_type": "whisper",')
+        return f"{config_path} could not be read as JSON"
+    if case == "config.json a list":
+        config_path.write_text(json.dumps([config]))
+        return f"{config_path} is not a JSON object (it holds a list)"
+    if case == "config.json not UTF-8":
+        config_path.write_bytes(b'{"model_type": "\xff"}')
+        return f"{config_path} could not be read as JSON (UnicodeDecodeError"
+    if case == "config.json a folder":
+        config_path.unlink()
+        config_path.mkdir()
+        return "has no config.json"
+    if case == "encoder_layers text":
+        set_config(encoder_layers="two")
+        return f"{config_path}: encoder_layers is 'two', not a whole number"
+    if case == "decoder_attention_heads null":
+        set_config(decoder_attention_heads=None)
+        return f"{config_path}: decoder_attention_heads is None, not a whole number"
+    if case == "max_source_positions 10**12 without encoder positions":
+        from safetensors.torch import load_file, save_file
+
+        state = load_file(folder / "model.safetensors")
+        del state["model.encoder.embed_positions.weight"]
+        save_file(state, folder / "model.safetensors", metadata={"format": "pt"})
+        set_config(max_source_positions=10**12)
+        return "max_source_positions (1000000000000) or encoder.conv1.weight (16, 80, 3) is not a Whisper encoder's"
+    if case == "generation_config.json not JSON":
+        generation.write_text("alignment_heads = [[0, 1]]")
+        return f"{generation} could not be read as JSON"
+    if case == "alignment_heads a number":
+        generation.write_text(json.dumps({"alignment_heads": 5}))
+        return f"{generation}: alignment_heads is 5, not a list of [layer, head] pairs"
+    if case == "an alignment head of text":
+        generation.write_text(json.dumps({"alignment_heads": [["a", 0]]}))
+        return "alignment head ['a', 0] is not a [layer, head] pair"
+    if case == "pytorch_model.bin with a forbidden global":
+        import datetime
+
+        (folder / "model.safetensors").unlink()
+        torch.save({"when": datetime.date(2024, 1, 1)}, folder / "pytorch_model.bin")
+        return "pytorch_model.bin could not be read as PyTorch weights (UnpicklingError: Weights only load failed"
+    if case == "pytorch_model.bin garbage":
+        (folder / "model.safetensors").unlink()
+        (folder / "pytorch_model.bin").write_bytes(b"\x80\x02garbage" * 100)
+        return "pytorch_model.bin could not be read as PyTorch weights"
+    raise AssertionError(case)
+
+
+CONFIG_CASES = ["config.json not JSON", "config.json a list", "config.json not UTF-8", "config.json a folder",
+                "encoder_layers text", "decoder_attention_heads null",
+                "max_source_positions 10**12 without encoder positions", "generation_config.json not JSON",
+                "alignment_heads a number", "an alignment head of text", "pytorch_model.bin with a forbidden global",
+                "pytorch_model.bin garbage"]
+
+
+@pytest.mark.parametrize("case", CONFIG_CASES)
+def test_a_malformed_config_or_weights_file_is_one_line(case, toy_hf, tmp_path):
+    folder = shutil.copytree(toy_hf, tmp_path / "src")
+    message = _config_case(case, folder)
+    assert_refused(import_hf_cli(folder, tmp_path / "out"), tmp_path / "out", message)

@@ -13,14 +13,21 @@ binary version, string spec name, u32 revision, u32 variable count, then for
 each variable: string name, u8 rank, u32 dims, u8 dtype, u32 byte count,
 bytes; then u32 alias count and (alias, target) string pairs. A string is a
 u16 length (with the trailing NUL) followed by its bytes.
+
+The file is untrusted input: every declared length, count and shape is checked
+against the bytes left in the file before anything is read or allocated, and
+any damage ends in a one-line ``ConversionError`` naming the file (the CLI
+prints it as ``error: ...``, never a traceback).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
+import reprlib
 import struct
 import tempfile
 from pathlib import Path
@@ -43,55 +50,123 @@ _CONFIG_SCALARS = re.compile(
 )
 
 
+# what a config file may weigh: config.json is a few KB, a larger one is not a model's config
+MAX_JSON_BYTES = 64 * 1024 * 1024
+# the exceptions a damaged or hostile input can raise while it is parsed or mapped
+INPUT_ERRORS = (OSError, EOFError, ValueError, TypeError, KeyError, IndexError, struct.error, RuntimeError)
+
+
+def one_line(text: object) -> str:
+    """``text`` on one line: an exception's message may span several (torch.load's does)."""
+    return " ".join(line.strip() for line in str(text).splitlines() if line.strip())
+
+
+def describe(e: BaseException) -> str:
+    return one_line(f"{type(e).__name__}: {e}")
+
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 300  # a path stays whole; a hostile megabyte of text does not reach the message
+
+
+def short_repr(value: object) -> str:
+    return one_line(_REPR.repr(value))
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A JSON file that must hold an object, or a one-line ``ConversionError`` saying what is wrong with it."""
+    try:
+        with open(path, "rb") as f:
+            if os.fstat(f.fileno()).st_size > MAX_JSON_BYTES:
+                raise ConversionError(f"{path} is larger than {MAX_JSON_BYTES >> 20} MB: not a model's JSON file.")
+            value = json.loads(f.read().decode("utf-8"))
+    except (OSError, ValueError, RecursionError) as e:  # ValueError: JSONDecodeError, UnicodeDecodeError
+        raise ConversionError(f"{path} could not be read as JSON ({describe(e)}).") from e
+    if not isinstance(value, dict):
+        raise ConversionError(f"{path} is not a JSON object (it holds a {type(value).__name__}).")
+    return value
+
+
 def _read(f: BinaryIO, fmt: str) -> Any:
     size = struct.calcsize("<" + fmt)
     data = f.read(size)
     if len(data) != size:
-        raise EOFError("unexpected end of file")
+        raise EOFError(f"unexpected end of file at offset {f.tell()}")
     return struct.unpack("<" + fmt, data)[0]
 
 
-def _read_string(f: BinaryIO) -> str:
+def _need(f: BinaryIO, file_size: int, nbytes: int, what: str) -> None:
+    """Refuse to read (or allocate) ``nbytes`` for ``what`` when fewer bytes are left in the file."""
+    left = file_size - f.tell()
+    if nbytes > left:
+        raise EOFError(f"{what} declares {nbytes} bytes at offset {f.tell()}, but only {max(left, 0)} remain")
+
+
+def _read_string(f: BinaryIO, file_size: int, what: str) -> str:
     length = _read(f, "H")
+    _need(f, file_size, length, what)
     data = f.read(length)
     if len(data) != length:
-        raise EOFError("unexpected end of file")
+        raise EOFError(f"unexpected end of file at offset {f.tell()}")
     return data.rstrip(b"\0").decode("utf-8")
 
 
 def read_ct2_model(path: Path) -> tuple[str, dict[str, np.ndarray], dict[str, str]]:
-    """Read ``model.bin``: (spec name, variables, aliases)."""
+    """Read ``model.bin``: (spec name, variables, aliases). A damaged file raises ``ConversionError``."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            return _read_ct2_model(path, f, os.fstat(f.fileno()).st_size)
+    except ConversionError:
+        raise
+    except (EOFError, UnicodeDecodeError, ValueError, struct.error, OverflowError) as e:
+        raise ConversionError(f"{path} is damaged or not a CTranslate2 model ({one_line(e)}).") from e
+    except (OSError, RuntimeError) as e:
+        raise ConversionError(f"{path} could not be read ({describe(e)}).") from e
+
+
+def _read_ct2_model(path: Path, f: BinaryIO, size: int) -> tuple[str, dict[str, np.ndarray], dict[str, str]]:
     import torch
 
-    with open(path, "rb") as f:
-        version = _read(f, "I")
-        if not 1 <= version <= 6:
-            raise ConversionError(f"{path} is not a CTranslate2 model file (binary version {version}).")
-        spec = _read_string(f)
-        if version >= 2:
-            _read(f, "I")  # spec revision
-        variables: dict[str, np.ndarray] = {}
-        for _ in range(_read(f, "I")):
-            name = _read_string(f)
-            shape = tuple(_read(f, "I") for _ in range(_read(f, "B")))
-            dtype_id = _read(f, "B")
-            nbytes = _read(f, "I")
-            data = f.read(nbytes)
-            if len(data) != nbytes:
-                raise EOFError("unexpected end of file")
-            dtype = _DTYPES.get(dtype_id)
-            if dtype is None:
-                raise ConversionError(f"{path}: variable {name} has an unknown data type {dtype_id}.")
-            if dtype == "bfloat16":
-                raw = torch.frombuffer(bytearray(data), dtype=torch.bfloat16)
-                variables[name] = raw.float().numpy().reshape(shape)
-            else:
-                variables[name] = np.frombuffer(data, dtype=dtype).reshape(shape)
-        aliases = {}
-        if version >= 5:
-            for _ in range(_read(f, "I")):
-                alias = _read_string(f)
-                aliases[alias] = _read_string(f)
+    version = _read(f, "I")
+    if not 1 <= version <= 6:
+        raise ConversionError(f"{path} is not a CTranslate2 model file (binary version {version}).")
+    spec = _read_string(f, size, "the spec name")
+    if version >= 2:
+        _read(f, "I")  # spec revision
+    variables: dict[str, np.ndarray] = {}
+    count = _read(f, "I")
+    _need(f, size, count * 8, f"a table of {count} variables")  # each: name, rank, dtype, byte count: >= 8 bytes
+    for i in range(count):
+        name = _read_string(f, size, f"the name of variable {i}")
+        rank = _read(f, "B")
+        _need(f, size, rank * 4, f"the shape of variable {name}")
+        shape = tuple(_read(f, "I") for _ in range(rank))
+        dtype_id = _read(f, "B")
+        dtype = _DTYPES.get(dtype_id)
+        if dtype is None:
+            raise ConversionError(f"{path}: variable {name} has an unknown data type {dtype_id}.")
+        nbytes = _read(f, "I")
+        itemsize = 2 if dtype == "bfloat16" else np.dtype(dtype).itemsize
+        if math.prod(shape) * itemsize != nbytes:
+            raise ValueError(f"variable {name} has the shape {shape} ({math.prod(shape)} elements of {itemsize} "
+                             f"bytes) but declares {nbytes} bytes")
+        _need(f, size, nbytes, f"variable {name}")
+        data = f.read(nbytes)
+        if len(data) != nbytes:
+            raise EOFError(f"unexpected end of file at offset {f.tell()}")
+        if dtype == "bfloat16":
+            raw = torch.frombuffer(bytearray(data), dtype=torch.bfloat16)
+            variables[name] = raw.float().numpy().reshape(shape)
+        else:
+            variables[name] = np.frombuffer(data, dtype=dtype).reshape(shape)
+    aliases = {}
+    if version >= 5:
+        count = _read(f, "I")
+        _need(f, size, count * 4, f"a table of {count} aliases")  # each: two strings, >= 4 bytes
+        for i in range(count):
+            alias = _read_string(f, size, f"alias {i}")
+            aliases[alias] = _read_string(f, size, f"the target of alias {alias}")
     return spec, variables, aliases
 
 
@@ -99,31 +174,61 @@ def _check_model_dir(src: Path) -> tuple[Path, dict[str, Any]]:
     if not src.is_dir():
         raise ConversionError(f"{src} is not a folder. Give the folder of a faster-whisper model (model.bin + config.json).")
     model_bin, config_json = src / "model.bin", src / "config.json"
-    if not model_bin.is_file() or not config_json.is_file():
+    if not model_bin.exists() or not config_json.exists():
         raise ConversionError(
             f"{src} is not a CTranslate2 Whisper model: it needs model.bin and config.json "
             "(a faster-whisper model folder). If model.bin comes in parts, join them first "
             "(cat model.bin.part1 model.bin.part2 > model.bin)."
         )
-    try:
-        config = json.loads(config_json.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ConversionError(f"{config_json} is not valid JSON: {e}") from e
-    return model_bin, config
+    for path in (model_bin, config_json):
+        if not path.is_file():
+            kind = "a folder" if path.is_dir() else "not a regular file"
+            raise ConversionError(f"{path} is {kind}: a CTranslate2 Whisper model needs it as a file.")
+    return model_bin, read_json_object(config_json)
+
+
+def _alignment_heads(config: dict[str, Any], config_json: Path, n_text_layer: int, n_text_head: int) -> np.ndarray:
+    heads = np.zeros((n_text_layer, n_text_head), dtype=bool)
+    pairs = config.get("alignment_heads") or []
+    if not isinstance(pairs, list):
+        raise ConversionError(f"{config_json}: alignment_heads is {short_repr(pairs)}, not a list of [layer, head] pairs.")
+    for pair in pairs:
+        if not (isinstance(pair, list | tuple) and len(pair) == 2
+                and all(isinstance(n, int) and not isinstance(n, bool) for n in pair)):
+            raise ConversionError(f"{config_json}: alignment head {short_repr(pair)} is not a [layer, head] pair.")
+        layer, head = pair
+        if not (0 <= layer < n_text_layer and 0 <= head < n_text_head):
+            raise ConversionError(f"config.json names alignment head ({layer}, {head}), outside the model.")
+        heads[layer, head] = True
+    return heads
 
 
 def convert_ct2(src: Path) -> dict[str, Any]:
-    """Return an openai-whisper checkpoint dict built from a CTranslate2 model folder."""
+    """Return an openai-whisper checkpoint dict built from a CTranslate2 model folder.
+
+    Whatever is wrong with the folder, the only exception is a ``ConversionError`` with a one-line message.
+    """
+    try:
+        return _convert_ct2(Path(src))
+    except ConversionError as e:
+        if one_line(e) == str(e):
+            raise
+        raise ConversionError(one_line(e)) from e
+    except INPUT_ERRORS as e:
+        raise ConversionError(f"{src} could not be converted: it is not a Whisper model this tool knows "
+                              f"({describe(e)}).") from e
+
+
+def _convert_ct2(src: Path) -> dict[str, Any]:
     import torch
 
-    model_bin, config = _check_model_dir(Path(src))
-    try:
-        spec, variables, aliases = read_ct2_model(model_bin)
-    except (EOFError, UnicodeDecodeError, ValueError) as e:
-        raise ConversionError(f"{model_bin} is damaged or not a CTranslate2 model ({e}).") from e
+    model_bin, config = _check_model_dir(src)
+    spec, variables, aliases = read_ct2_model(model_bin)
     if spec != "WhisperSpec":
-        raise ConversionError(f"{src} holds a CTranslate2 '{spec}' model, not a Whisper model.")
+        raise ConversionError(f"{src} holds a CTranslate2 '{spec[:100]}' model, not a Whisper model.")
     for alias, target in aliases.items():
+        if target not in variables:
+            raise ConversionError(f"{model_bin} is damaged: the alias {alias} names {target}, which it does not hold.")
         variables.setdefault(alias, variables[target])
     if any(v.dtype == np.int8 and v.ndim == 2 for v in variables.values()) or any(
         k.endswith("weight_scale") for k in variables
@@ -225,11 +330,11 @@ def convert_ct2(src: Path) -> dict[str, Any]:
         "n_text_head": int(variables.get("decoder/num_heads", dec_pos.shape[1] // 64)),
         "n_text_layer": n_text_layer,
     }
-    heads = np.zeros((n_text_layer, dims["n_text_head"]), dtype=bool)
-    for layer, head in config.get("alignment_heads") or []:
-        if not (0 <= layer < n_text_layer and 0 <= head < dims["n_text_head"]):
-            raise ConversionError(f"config.json names alignment head ({layer}, {head}), outside the model.")
-        heads[layer, head] = True
+    for side, state_key, head_key in (("encoder", "n_audio_state", "n_audio_head"), ("decoder", "n_text_state", "n_text_head")):
+        if dims[head_key] <= 0 or dims[state_key] % dims[head_key]:
+            raise ConversionError(f"{model_bin}: {side}/num_heads ({dims[head_key]}) does not divide the model width "
+                                  f"({dims[state_key]}): not a Whisper model.")
+    heads = _alignment_heads(config, model_bin.parent / "config.json", n_text_layer, dims["n_text_head"])
     checkpoint: dict[str, Any] = {
         "dims": dims,
         "model_state_dict": {k: torch.from_numpy(np.array(v)) for k, v in state.items()},
@@ -258,8 +363,16 @@ def save_checkpoint(checkpoint: dict[str, Any], path: Path) -> Path:
     return path
 
 
+def write_checkpoint(checkpoint: dict[str, Any], path: Path) -> Path:
+    """``save_checkpoint``, with a one-line ``ConversionError`` when the model folder cannot be written."""
+    try:
+        return save_checkpoint(checkpoint, path)
+    except OSError as e:
+        raise ConversionError(f"could not write {path} ({describe(e)}).") from e
+
+
 def import_ct2(src: Path, name: str, model_dir: Path) -> Path:
     checkpoint = convert_ct2(src)
-    path = save_checkpoint(checkpoint, Path(model_dir) / f"{name}.pt")
+    path = write_checkpoint(checkpoint, Path(model_dir) / f"{name}.pt")
     log.info("converted %s into %s (%s)", src, path, checkpoint["dims"])
     return path

@@ -15,20 +15,29 @@ sharded ``*.index.json`` form) without needing the ``transformers`` or
 length, a JSON header ``{name: {dtype, shape, data_offsets}}`` (offsets from
 the end of the header), then the raw little-endian bytes; it is memory-mapped,
 so a 3 GB model is not copied into memory before it is written out.
+
+The folder is untrusted input. No path taken from ``refs/main`` or from an
+index's ``weight_map`` may lead (through ``..``, an absolute path or a symbolic
+link) outside the folder given, or the hub cache folder it is a snapshot of;
+every size in a safetensors header is checked against the file; and any damage
+ends in a one-line ``ConversionError`` (the CLI prints ``error: ...``, never a
+traceback).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import mmap
+import os
 import struct
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import numpy as np
 
-from .convert import save_checkpoint
+from .convert import INPUT_ERRORS, describe, one_line, read_json_object, short_repr, write_checkpoint
 from .errors import ConversionError
 
 log = logging.getLogger(__name__)
@@ -38,6 +47,8 @@ PYTORCH_FILE, PYTORCH_INDEX = "pytorch_model.bin", "pytorch_model.bin.index.json
 # openai-whisper picks its tokenizer from the vocabulary size: English-only, multilingual, large-v3's 100 languages
 _VOCAB_SIZES = (51864, 51865, 51866)
 _MAX_HEADER = 100 * 1024 * 1024
+_MAX_REF = 1024  # refs/main holds a commit hash
+_MAX_AUDIO_CTX = 65536  # openai-whisper's is 1500: a larger table is not a Whisper model (and could fill memory)
 
 
 def _torch_dtype(name: str):
@@ -50,24 +61,34 @@ def _torch_dtype(name: str):
     }.get(name)
 
 
+def _whole_number(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 def read_safetensors(path: Path) -> dict[str, Any]:
     """Memory-map a ``.safetensors`` file into tensors (copy-on-write: the file is never changed)."""
     import torch
 
-    with open(path, "rb") as f:
-        raw = f.read(8)
-        if len(raw) != 8:
-            raise ConversionError(f"{path} is empty or truncated: not a safetensors file.")
-        header_size = struct.unpack("<Q", raw)[0]
-        if header_size > _MAX_HEADER:
-            raise ConversionError(f"{path} is not a safetensors file (its header claims {header_size} bytes).")
-        try:
-            header = json.loads(f.read(header_size))
-        except (ValueError, UnicodeDecodeError) as e:
-            raise ConversionError(f"{path} is not a safetensors file: its header is not JSON ({e}).") from e
-        data_start = 8 + header_size
-        file_size = path.stat().st_size
-        mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY) if file_size > data_start else None
+    try:
+        with open(path, "rb") as f:
+            file_size = os.fstat(f.fileno()).st_size
+            raw = f.read(8)
+            if len(raw) != 8:
+                raise ConversionError(f"{path} is empty or truncated: not a safetensors file.")
+            header_size = struct.unpack("<Q", raw)[0]
+            if header_size > _MAX_HEADER:
+                raise ConversionError(f"{path} is not a safetensors file (its header claims {header_size} bytes).")
+            if header_size > file_size - 8:
+                raise ConversionError(f"{path} is damaged or truncated: its header claims {header_size} bytes, "
+                                      f"the file has {file_size - 8} after the header length.")
+            try:
+                header = json.loads(f.read(header_size))
+            except (ValueError, RecursionError) as e:  # ValueError: JSONDecodeError, UnicodeDecodeError
+                raise ConversionError(f"{path} is not a safetensors file: its header is not JSON ({one_line(e)}).") from e
+            data_start = 8 + header_size
+            mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY) if file_size > data_start else None
+    except OSError as e:
+        raise ConversionError(f"{path} could not be read ({describe(e)}).") from e
     if not isinstance(header, dict):
         raise ConversionError(f"{path} is not a safetensors file: its header is not a JSON object.")
     tensors: dict[str, Any] = {}
@@ -77,12 +98,16 @@ def read_safetensors(path: Path) -> dict[str, Any]:
         try:
             dtype, shape, (begin, end) = _torch_dtype(info["dtype"]), [int(n) for n in info["shape"]], info["data_offsets"]
         except (KeyError, TypeError, ValueError) as e:
-            raise ConversionError(f"{path}: the header entry for {name} is malformed ({e}).") from e
+            raise ConversionError(f"{path}: the header entry for {short_repr(name)} is malformed ({describe(e)}).") from e
+        if not (all(_whole_number(n) for n in (*info["shape"], begin, end)) and begin <= end):
+            raise ConversionError(f"{path}: the header entry for {short_repr(name)} is malformed (shape "
+                                  f"{short_repr(info['shape'])}, data_offsets {short_repr(info['data_offsets'])}).")
         if dtype is None:
-            raise ConversionError(f"{path}: tensor {name} has the data type {info['dtype']}, which this converter does not know.")
-        count = int(np.prod(shape, dtype=np.int64))
+            raise ConversionError(f"{path}: tensor {short_repr(name)} has the data type {short_repr(info['dtype'])}, "
+                                  "which this converter does not know.")
+        count = math.prod(shape)  # Python integers: a hostile shape cannot overflow into a small count
         if end - begin != count * dtype.itemsize or data_start + end > file_size or begin < 0:
-            raise ConversionError(f"{path} is damaged or truncated: tensor {name} does not fit its byte range.")
+            raise ConversionError(f"{path} is damaged or truncated: tensor {short_repr(name)} does not fit its byte range.")
         if count == 0:
             tensors[name] = torch.empty(shape, dtype=dtype)
         else:
@@ -102,20 +127,38 @@ def read_pytorch_bin(path: Path) -> dict[str, Any]:
                 raise
             state = torch.load(path, map_location="cpu", weights_only=True)  # the pre-1.6 format cannot be mapped
     except Exception as e:
-        raise ConversionError(f"{path} could not be read as PyTorch weights ({type(e).__name__}: {e}).") from e
+        raise ConversionError(f"{path} could not be read as PyTorch weights ({describe(e)}).") from e
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ConversionError(f"{path} is not a Transformers state dict (a mapping of names to tensors).")
     return state
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def _inside(path: Path, root: Path, what: str) -> Path:
+    """``path``, refused unless it lies in ``root`` once ``..`` and symbolic links are followed."""
     try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError) as e:
-        raise ConversionError(f"{path} could not be read as JSON ({e}).") from e
-    if not isinstance(value, dict):
-        raise ConversionError(f"{path} is not a JSON object.")
-    return value
+        resolved, base = path.resolve(), root.resolve()
+    except (OSError, RuntimeError) as e:  # a link loop: RuntimeError before Python 3.13, OSError after
+        raise ConversionError(f"{what} ({path}) cannot be followed ({describe(e)}): refused.") from e
+    if not resolved.is_relative_to(base):
+        raise ConversionError(f"{what} leads outside {root} (to {resolved}): refused, a model folder must hold "
+                              "its own files.")
+    return path
+
+
+def _read_revision(ref: Path) -> str:
+    """The revision ``refs/main`` names: a commit hash, one path component, never a path."""
+    try:
+        with open(ref, "rb") as f:
+            data = f.read(_MAX_REF + 1)
+        revision = data.decode("utf-8").strip()
+    except (OSError, ValueError) as e:
+        raise ConversionError(f"{ref} could not be read ({describe(e)}).") from e
+    if len(data) > _MAX_REF or not revision:
+        raise ConversionError(f"{ref} is {'empty' if not revision else 'too long'}: it should hold a commit hash.")
+    if any(c in revision for c in "/\\\0\n\r") or revision in (".", "..") or PurePath(revision).is_absolute():
+        raise ConversionError(f"{ref} names the revision {short_repr(revision)}, which is not a snapshot name (one "
+                              "folder name, such as a commit hash): refused.")
+    return revision
 
 
 def resolve_source(src: Path) -> Path:
@@ -123,6 +166,7 @@ def resolve_source(src: Path) -> Path:
 
     A hub cache folder (``models--org--name``) is accepted so a model already in
     ``~/.cache/huggingface/hub`` can be imported without looking for its snapshot.
+    The snapshot must lie inside ``src``, whatever ``refs/main`` says or a link points at.
     """
     src = Path(src).expanduser()
     if not src.is_dir():
@@ -133,14 +177,16 @@ def resolve_source(src: Path) -> Path:
     snapshots = src / "snapshots"
     if (src / "config.json").exists() or not snapshots.is_dir():
         return src
+    _inside(snapshots, src, f"{snapshots}")
     ref = src / "refs" / "main"
     if ref.is_file():
-        revision = ref.read_text(encoding="utf-8").strip()
-        if (snapshots / revision).is_dir():
-            return snapshots / revision
+        _inside(ref, src, f"{ref}")
+        snapshot = snapshots / _read_revision(ref)
+        if snapshot.is_dir():
+            return _inside(snapshot, src, f"the snapshot {snapshot} that {ref} names")
     revisions = sorted(p for p in snapshots.iterdir() if p.is_dir())
     if len(revisions) == 1:
-        return revisions[0]
+        return _inside(revisions[0], src, f"the snapshot {revisions[0]}")
     if not revisions:
         raise ConversionError(f"{src} is a Hugging Face cache folder with no downloaded snapshot.")
     raise ConversionError(
@@ -148,15 +194,38 @@ def resolve_source(src: Path) -> Path:
     )
 
 
+def _source_root(folder: Path) -> Path:
+    """The folder no shard may lead outside: ``folder``, or the hub cache folder (``models--org--name``) when
+    ``folder`` is one of its snapshots (whose files are links into ``../../blobs``)."""
+    folder = folder.absolute()
+    if folder.parent.name == "snapshots" and (folder.parent.parent / "blobs").is_dir():
+        return folder.parent.parent
+    return folder
+
+
+def _shard(folder: Path, index: Path, name: Any) -> Path:
+    """The shard file an index's ``weight_map`` names, refused if the name leads outside the model folder."""
+    if not isinstance(name, str) or not name.strip():
+        raise ConversionError(f"{index}: its weight_map names the shard {short_repr(name)}, which is not a file name.")
+    if "\0" in name or PurePath(name).is_absolute() or ".." in PurePath(name).parts:
+        raise ConversionError(f"{index} names the shard {short_repr(name)}, a path outside {folder}: refused.")
+    return _inside(folder / name, _source_root(folder), f"the shard {short_repr(name)} named in {index}")
+
+
 def _weight_files(folder: Path) -> list[Path]:
     for single, index in ((SAFETENSORS_FILE, SAFETENSORS_INDEX), (PYTORCH_FILE, PYTORCH_INDEX)):
         if (folder / single).is_file():
             return [folder / single]
         if (folder / index).is_file():
-            weight_map = _read_json(folder / index).get("weight_map")
+            weight_map = read_json_object(folder / index).get("weight_map")
             if not isinstance(weight_map, dict) or not weight_map:
                 raise ConversionError(f"{folder / index} has no weight_map.")
-            files = [folder / name for name in sorted(set(weight_map.values()))]
+            names = list(weight_map.values())
+            if not all(isinstance(name, str) for name in names):
+                bad = next(name for name in names if not isinstance(name, str))
+                raise ConversionError(f"{folder / index}: its weight_map names the shard {short_repr(bad)}, "
+                                      "which is not a file name.")
+            files = [_shard(folder, folder / index, name) for name in sorted(set(names))]
             missing = [f.name for f in files if not f.is_file()]
             if missing:
                 raise ConversionError(f"{folder} lacks shard(s) {', '.join(missing)} named in {index}: copy the whole folder.")
@@ -191,7 +260,7 @@ def _check_config(folder: Path) -> dict[str, Any]:
             f"{folder} has no config.json: not a Transformers checkpoint folder. Give the folder save_pretrained "
             "wrote (config.json with model.safetensors or pytorch_model.bin)."
         )
-    config = _read_json(config_path)
+    config = read_json_object(config_path)
     model_type = config.get("model_type")
     if model_type != "whisper":
         raise ConversionError(f"{config_path} describes a '{model_type}' model, not a Whisper model (model_type 'whisper').")
@@ -214,15 +283,24 @@ def _check_config(folder: Path) -> dict[str, Any]:
     return config
 
 
+def _config_int(config: dict[str, Any], key: str, default: int, folder: Path) -> int:
+    value = config.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ConversionError(f"{folder / 'config.json'}: {key} is {short_repr(value)}, not a whole number.")
+    return value
+
+
 def _alignment_heads(folder: Path, n_text_layer: int, n_text_head: int) -> np.ndarray | None:
     path = folder / "generation_config.json"
-    pairs = _read_json(path).get("alignment_heads") if path.is_file() else None
+    pairs = read_json_object(path).get("alignment_heads") if path.is_file() else None
+    if pairs is not None and not isinstance(pairs, list):
+        raise ConversionError(f"{path}: alignment_heads is {short_repr(pairs)}, not a list of [layer, head] pairs.")
     heads = np.zeros((n_text_layer, n_text_head), dtype=bool)
     for pair in pairs or []:
         try:
             layer, head = (int(n) for n in pair)
         except (TypeError, ValueError) as e:
-            raise ConversionError(f"{path}: alignment head {pair!r} is not a [layer, head] pair.") from e
+            raise ConversionError(f"{path}: alignment head {short_repr(pair)} is not a [layer, head] pair.") from e
         if not (0 <= layer < n_text_layer and 0 <= head < n_text_head):
             raise ConversionError(f"{path} names alignment head ({layer}, {head}), outside the model.")
         heads[layer, head] = True
@@ -251,7 +329,22 @@ def load_hf_weights(files: list[Path]) -> dict[str, Any]:
 
 
 def convert_hf(src: Path) -> dict[str, Any]:
-    """Return an openai-whisper checkpoint dict built from a Transformers Whisper checkpoint folder."""
+    """Return an openai-whisper checkpoint dict built from a Transformers Whisper checkpoint folder.
+
+    Whatever is wrong with the folder, the only exception is a ``ConversionError`` with a one-line message.
+    """
+    try:
+        return _convert_hf(src)
+    except ConversionError as e:
+        if one_line(e) == str(e):
+            raise
+        raise ConversionError(one_line(e)) from e
+    except (*INPUT_ERRORS, RecursionError) as e:
+        raise ConversionError(f"{src} could not be converted: it is not a Whisper checkpoint this tool knows "
+                              f"({describe(e)}).") from e
+
+
+def _convert_hf(src: Path) -> dict[str, Any]:
     import torch
     from whisper.model import sinusoids
 
@@ -305,7 +398,8 @@ def convert_hf(src: Path) -> dict[str, Any]:
         linear(f"{dst}.mlp.0", f"{src_name}.fc1")
         linear(f"{dst}.mlp.2", f"{src_name}.fc2")
 
-    n_audio_layer, n_text_layer = int(config.get("encoder_layers", 0)), int(config.get("decoder_layers", 0))
+    n_audio_layer = _config_int(config, "encoder_layers", 0, folder)
+    n_text_layer = _config_int(config, "decoder_layers", 0, folder)
     linear("encoder.conv1", "encoder.conv1")
     linear("encoder.conv2", "encoder.conv2")
     for i in range(n_audio_layer):
@@ -330,7 +424,10 @@ def convert_hf(src: Path) -> dict[str, Any]:
     if prefix + "encoder.embed_positions.weight" in variables:
         state["encoder.positional_embedding"] = take("encoder.embed_positions.weight")
     else:  # a fixed sinusoid table that some exports leave out
-        n_audio_ctx = int(config.get("max_source_positions", 1500))
+        n_audio_ctx = _config_int(config, "max_source_positions", 1500, folder)
+        if not 0 < n_audio_ctx <= _MAX_AUDIO_CTX or conv1.dim() != 3 or conv1.shape[0] % 2:
+            raise ConversionError(f"{folder}: max_source_positions ({n_audio_ctx}) or encoder.conv1.weight "
+                                  f"{tuple(conv1.shape)} is not a Whisper encoder's.")
         state["encoder.positional_embedding"] = sinusoids(n_audio_ctx, conv1.shape[0]).to(conv1.dtype)
 
     projection = variables.get("proj_out.weight")
@@ -350,12 +447,12 @@ def convert_hf(src: Path) -> dict[str, Any]:
         "n_mels": int(conv1.shape[1]),
         "n_audio_ctx": int(state["encoder.positional_embedding"].shape[0]),
         "n_audio_state": int(conv1.shape[0]),
-        "n_audio_head": int(config.get("encoder_attention_heads", 0)),
+        "n_audio_head": _config_int(config, "encoder_attention_heads", 0, folder),
         "n_audio_layer": n_audio_layer,
         "n_vocab": int(token_embedding.shape[0]),
         "n_text_ctx": int(dec_pos.shape[0]),
         "n_text_state": int(dec_pos.shape[1]),
-        "n_text_head": int(config.get("decoder_attention_heads", 0)),
+        "n_text_head": _config_int(config, "decoder_attention_heads", 0, folder),
         "n_text_layer": n_text_layer,
     }
     for side, state_key, head_key in (("encoder", "n_audio_state", "n_audio_head"), ("decoder", "n_text_state", "n_text_head")):
@@ -388,6 +485,6 @@ def convert_hf(src: Path) -> dict[str, Any]:
 
 def import_hf(src: Path, name: str, model_dir: Path) -> Path:
     checkpoint = convert_hf(src)
-    path = save_checkpoint(checkpoint, Path(model_dir) / f"{name}.pt")
+    path = write_checkpoint(checkpoint, Path(model_dir) / f"{name}.pt")
     log.info("converted %s into %s (%s)", src, path, checkpoint["dims"])
     return path
