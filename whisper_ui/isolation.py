@@ -143,40 +143,21 @@ class Isolation:
     # --- reading Gradio's answers ------------------------------------------------------------
 
     def _watch_join(self, send, owner: str):
-        chunks: list[bytes] = []
+        def bind(answer) -> None:
+            event = answer.get("event_id") if isinstance(answer, dict) else None
+            if event:
+                with self._lock:
+                    self._remember(self.events, str(event), owner)
 
-        async def watching(message):
-            if message["type"] == "http.response.body":
-                chunks.append(message.get("body", b""))
-                if not message.get("more_body", False):
-                    try:
-                        event = json.loads(b"".join(chunks)).get("event_id")
-                    except (ValueError, AttributeError):
-                        event = None
-                    if event:
-                        with self._lock:
-                            self._remember(self.events, str(event), owner)
-            await send(message)
-
-        return watching
+        return _on_json_answer(send, bind)
 
     def _watch_upload(self, send, owner: str):
-        chunks: list[bytes] = []
+        def bind(answer) -> None:
+            for path in answer if isinstance(answer, list) else []:
+                if isinstance(path, str):
+                    self._own_file(path, owner)
 
-        async def watching(message):
-            if message["type"] == "http.response.body":
-                chunks.append(message.get("body", b""))
-                if not message.get("more_body", False):
-                    try:
-                        stored = json.loads(b"".join(chunks))
-                    except ValueError:
-                        stored = []
-                    for path in stored if isinstance(stored, list) else []:
-                        if isinstance(path, str):
-                            self._own_file(path, owner)
-            await send(message)
-
-        return watching
+        return _on_json_answer(send, bind)
 
     def _watch_results(self, send, owner: str):
         """The event stream: each completed job's file paths become the owner's before the message leaves."""
@@ -201,6 +182,24 @@ class Isolation:
         return watching
 
 
+def _on_json_answer(send, handle):
+    """``send`` that also gives Gradio's whole JSON answer (None if it is not JSON) to ``handle`` before
+    its last part leaves."""
+    chunks: list[bytes] = []
+
+    async def watching(message):
+        if message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                try:
+                    handle(json.loads(b"".join(chunks)))
+                except ValueError:
+                    handle(None)
+        await send(message)
+
+    return watching
+
+
 def _file_paths(value) -> list[str]:
     """Every Gradio FileData path in a message."""
     found: list[str] = []
@@ -218,6 +217,8 @@ def _file_paths(value) -> list[str]:
 
 async def _read(receive) -> tuple[bytes, object]:
     """The whole request body (RouteGuard has bounded it already), and a ``receive`` that gives it again."""
+    from .server import replay
+
     chunks = []
     while True:
         message = await receive()
@@ -226,13 +227,5 @@ async def _read(receive) -> tuple[bytes, object]:
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             break
-    body, sent = b"".join(chunks), False
-
-    async def replay():
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return body, replay
+    body = b"".join(chunks)
+    return body, replay(body, receive)

@@ -227,9 +227,9 @@ class RouteGuard:
                                    status_code=413)(scope, receive, send)
                 return
             if path in LOGIN_ROUTES:
-                await self._login(scope, body, _replay(body, receive), send)
+                await self._login(scope, body, replay(body, receive), send)
                 return
-            receive = _replay(body, receive)
+            receive = replay(body, receive)
         await self.app(scope, receive, send)
 
     async def _login(self, scope, body: bytes, receive, send) -> None:
@@ -309,7 +309,7 @@ class _ClientGone(Exception):
     """The client disconnected before its body was read."""
 
 
-def _replay(body: bytes, receive):
+def replay(body: bytes, receive):
     """``receive`` for the app: the body read already, then the client's own messages (its disconnect)."""
     sent = False
 
