@@ -15,7 +15,7 @@ from whisper_ui.convert import convert_ct2, read_ct2_model
 from whisper_ui.errors import ConversionError
 from whisper_ui.models import alignment_heads_mask, read_checkpoint
 
-from .conftest import ROOT, run_cli
+from .conftest import ROOT, assert_refused, memory_capped, run_cli
 
 
 def _model(checkpoint):
@@ -129,30 +129,6 @@ def test_truncated_model_bin_is_refused(tmp_path, ct2_tiny_en):
 
 
 # --- hostile input: one line on stderr, no traceback, nothing written -----------
-
-
-def assert_refused(proc, model_dir, *fragments):
-    """The CLI failed with exactly one line on stderr, naming ``fragments``, and wrote nothing into ``model_dir``."""
-    assert proc.returncode == 1, (proc.returncode, proc.stdout, proc.stderr)
-    assert "Traceback" not in proc.stdout + proc.stderr, proc.stderr
-    assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1, proc.stderr
-    for fragment in fragments:
-        assert fragment in proc.stderr, (fragment, proc.stderr)
-    assert not model_dir.exists() or not any(model_dir.iterdir()), list(model_dir.iterdir())
-
-
-def memory_capped(headroom=2 << 30):
-    """preexec_fn: the child may map at most this process's address space plus ``headroom`` (2 GiB), so reading
-    a declared 4 GiB array fails loudly (MemoryError, a traceback) instead of passing unnoticed."""
-    import resource
-
-    with open("/proc/self/status") as f:
-        size = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
-
-    def cap():
-        resource.setrlimit(resource.RLIMIT_AS, (size + headroom, size + headroom))
-
-    return cap
 
 
 def import_ct2_cli(folder, model_dir, **kwargs):

@@ -30,7 +30,7 @@ from whisper_ui.convert_hf import convert_hf
 from whisper_ui.errors import ConversionError
 from whisper_ui.models import read_checkpoint
 
-from .conftest import ROOT, run_cli, words
+from .conftest import ROOT, assert_refused, memory_capped, run_cli, words
 
 
 @pytest.fixture(scope="module")
@@ -303,29 +303,6 @@ def test_refuses_folders_that_are_not_transformers_checkpoints(toy_hf, tmp_path)
 # --- hostile input: one line, no traceback, nothing read outside the folder ----
 
 SHARDS = ("model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors")
-
-
-def assert_refused(proc, model_dir, *fragments):
-    """The CLI failed with exactly one line on stderr, naming ``fragments``, and wrote nothing into ``model_dir``."""
-    assert proc.returncode == 1, (proc.returncode, proc.stdout, proc.stderr)
-    assert "Traceback" not in proc.stdout + proc.stderr, proc.stderr
-    assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1, proc.stderr
-    for fragment in fragments:
-        assert fragment in proc.stderr, (fragment, proc.stderr)
-    assert not model_dir.exists() or not any(model_dir.iterdir()), list(model_dir.iterdir())
-
-
-def memory_capped(headroom=2 << 30):
-    """preexec_fn: the child may map at most this process's address space plus ``headroom`` (2 GiB)."""
-    import resource
-
-    with open("/proc/self/status") as f:
-        size = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
-
-    def cap():
-        resource.setrlimit(resource.RLIMIT_AS, (size + headroom, size + headroom))
-
-    return cap
 
 
 @functools.cache
