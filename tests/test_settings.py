@@ -1,3 +1,4 @@
+import re
 import subprocess
 import sys
 import time
@@ -191,3 +192,12 @@ def test_an_unknown_language_is_refused_with_a_short_message():
         with pytest.raises(ValueError, match="Unknown language") as raised:
             TranscribeOptions(language=bad)
         assert len(str(raised.value)) < 200
+
+
+def test_the_readme_settings_table_has_every_flag():
+    """README's settings table names every flag with its variable (each new flag gets a row)."""
+    rows = [line for line in (ROOT / "README.md").read_text().splitlines() if line.startswith("| `--")]
+    for option in OPTIONS:
+        row = next((r for r in rows if re.search(rf"`{option.flag}[` ]", r.split("|")[1])), None)
+        assert row is not None, f"{option.flag} has no row in README's settings table"
+        assert f"`{option.env}`" in row, (option.flag, option.env)

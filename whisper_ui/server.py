@@ -26,6 +26,7 @@ import threading
 import time
 from pathlib import Path
 
+from .connections import ClientCaps, guard_server
 from .errors import ConfigError, public_reason
 from .manager import ModelManager
 from .service import TranscriptionService
@@ -389,6 +390,7 @@ def launch(service: TranscriptionService, settings: Settings, prevent_thread_loc
     # temporary folders): everything goes to this process's own folder
     os.environ["GRADIO_TEMP_DIR"] = str(service.uploads_dir)
     limit_uploads()
+    guard_server(settings.read_timeout, settings.max_connections_per_client)
     from starlette.middleware import Middleware
 
     from .isolation import Isolation
@@ -448,6 +450,7 @@ def launch(service: TranscriptionService, settings: Settings, prevent_thread_loc
                                               share=settings.share,
                                               uploads=UploadSpace(service.uploads_dir, settings.max_upload_disk_bytes,
                                                                   settings.max_upload_bytes)),
+                                   Middleware(ClientCaps, upload_routes=UPLOAD_ROUTES),
                                    Middleware(Isolation, private=service.work_dir),
                                    Middleware(RefuseRemoteFiles), Middleware(McpGuard, settings=settings)]},
         **ui_launch_kwargs(),

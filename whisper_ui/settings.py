@@ -70,6 +70,8 @@ class Settings:
     max_upload_disk_mb: int = 4096  # the most the upload folder may hold; over it uploads get "busy"
     max_audio_minutes: float = 60.0
     max_job_minutes: float = 30.0  # a job running longer is stopped at the model's next step
+    read_timeout: float = 30.0  # seconds a client may take for a request's headers, or pause in its body
+    max_connections_per_client: int = 64  # connections one address may hold open (0: no cap)
     queue_size: int = 16
     idle_unload_minutes: float = 0.0
     models: tuple[str, ...] = ()
@@ -334,6 +336,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("max_audio_minutes", _positive_float, "longest audio accepted, in minutes", "MIN"),
     Option("max_job_minutes", _positive_float, "longest a job may hold the model, in minutes: it is stopped "
            "at the model's next step, and the next job runs", "MIN"),
+    Option("read_timeout", _positive_float, "seconds a client may take to send a request's headers, or pause "
+           "while sending its body: slower ones get 408 and are closed", "SEC"),
+    Option("max_connections_per_client", _non_negative_int, "connections one client address may hold open at "
+           "once; more are refused (429). 0 = no cap; a reverse proxy at FORWARDED_ALLOW_IPS is exempt", "N"),
     Option("queue_size", _positive_int, "jobs that may wait; more get a 'busy' answer", "N"),
     Option("idle_unload_minutes", _non_negative_float, "unload the model after this many idle minutes (0 = never)", "MIN"),
     Option("models", _model_list, "comma-separated models offered in the UI (default: all known)", "LIST"),
