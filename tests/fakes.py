@@ -16,7 +16,7 @@ class FakeModel(LoadedModel):
     def __init__(self, engine: FakeEngine, name: str, device: str):
         self.engine, self.name, self.device, self.fp16, self.english_only = engine, name, device, device == "cuda", False
 
-    def transcribe(self, audio, options, cancel=None):
+    def transcribe(self, audio, options, cancel=None, on_progress=None):
         engine = self.engine
         with engine.lock:
             engine.active += 1

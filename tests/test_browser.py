@@ -223,3 +223,52 @@ def test_the_model_tab_is_read_only_for_users_who_are_not_admins(browser, models
             context.close()
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def long_speech(speech, tmp_path_factory):
+    """About 3.5 minutes of speech (the 70 s clip three times): long enough to cancel in the middle."""
+    path = tmp_path_factory.mktemp("long") / "long3.wav"
+    subprocess.run(["sox", str(speech.long), str(speech.long), str(speech.long), str(path)], check=True)
+    return path
+
+
+def is_enabled(page, elem_id) -> bool:
+    return page.locator(f"#{elem_id}").is_enabled()
+
+
+@pytest.mark.parametrize("locale, progress_word, cancelled_word",
+                         [("en-US", "of audio", "Cancelled"), ("ko-KR", "오디오", "취소되었습니다")])
+def test_text_comes_as_it_is_transcribed_and_cancel_keeps_it(browser, app, speech, long_speech, locale,
+                                                             progress_word, cancelled_word):
+    """One progress line in seconds of audio, the text and table filling in while the model works;
+    Cancel active only while the job runs, and after it the page says so and keeps the text."""
+    page = open_page(browser, app, locale=locale)
+    assert not is_enabled(page, "upload-cancel")  # no job: nothing to cancel
+    page.locator("#upload-file input[type=file]").set_input_files(str(long_speech))
+    page.wait_for_selector("#upload-estimate >> text=/Audio|오디오/", timeout=30_000)
+    page.click("#upload-run")
+    wait_until(lambda: is_enabled(page, "upload-cancel"), 10)
+    wait_until(lambda: textarea(page, "upload-text").strip() != "", 120)
+    summary = page.locator("#upload-summary").inner_text()
+    assert progress_word in summary and "/" in summary, summary  # "00:30 / 03:31 of audio · about 20 s left"
+    assert page.locator("#upload-segments tbody tr").count() >= 1
+    # only one progress indicator: no bar over the text, the table and the downloads
+    assert page.locator("#upload-text .progress-bar, #upload-segments .progress-bar, #upload-files .progress-bar"
+                        ).count() == 0
+    page.screenshot(path=str(SHOTS / f"{locale[:2]}-upload-streaming.png"), full_page=True)
+    page.click("#upload-cancel")
+    page.wait_for_selector(f"#upload-summary >> text={cancelled_word}", timeout=60_000)
+    kept = textarea(page, "upload-text")
+    assert {"peter", "london"} & words(kept), kept  # what was transcribed before the cancel stays
+    wait_until(lambda: not is_enabled(page, "upload-cancel"), 10)
+    page.screenshot(path=str(SHOTS / f"{locale[:2]}-upload-cancelled.png"), full_page=True)
+    assert "job cancelled" in app.log()
+    # the next job runs to its end
+    page.locator("#upload-file :is(button[aria-label='Clear'], button[aria-label='지우기'])").first.click()
+    page.locator("#upload-file input[type=file]").set_input_files(str(speech.fox))
+    page.wait_for_timeout(500)
+    page.click("#upload-run")
+    wait_for_text(page, "upload-text", "lazy")
+    page.wait_for_selector("#upload-summary >> text=/Real-time factor|실시간/", timeout=60_000)
+    page.context.close()

@@ -205,10 +205,10 @@ class OnCuda(LoadedModel):
         self.real, self.engine = real, engine
         self.name, self.device, self.fp16, self.english_only = real.name, "cuda", False, real.english_only
 
-    def transcribe(self, audio, options, cancel=None):
+    def transcribe(self, audio, options, cancel=None, on_progress=None):
         if "cuda" in self.engine.oom_on_transcribe:
             raise self.engine.oom()
-        return self.real.transcribe(audio, options, cancel)
+        return self.real.transcribe(audio, options, cancel, on_progress)
 
     def unload(self):
         self.real.unload()

@@ -112,3 +112,22 @@ def test_a_file_the_page_probed_is_not_probed_again_by_its_job(service, speech, 
     probes.clear()
     service.transcribe_file(upload, TranscribeOptions(beam_size=1), ())  # a probe is used once
     assert probes == [upload]
+
+
+@pytest.mark.parametrize("vad", [True, False], ids=["vad", "no-vad"])
+def test_segments_come_as_they_are_finished(service, speech, vad):
+    """``on_progress`` hears of the segments while the model works (the page shows them as they come):
+    more than once on 70 s of speech, each time more of the recording done, and the last news is the
+    result's own segments, in the recording's time (speech detection's joined audio mapped back)."""
+    news = []
+    job = service.transcribe_file(speech.long, TranscribeOptions(language="en", vad=vad), (),
+                                  on_progress=lambda done, total, segments: news.append((done, total, segments)))
+    result = job.result
+    assert len(news) >= 2, news
+    dones = [done for done, _, _ in news]
+    assert dones == sorted(dones) and 0 < dones[0] < result.duration and dones[-1] <= result.duration
+    assert all(total == pytest.approx(result.duration) for _, total, _ in news)
+    counts = [len(segments) for _, _, segments in news]
+    assert counts == sorted(counts) and counts[0] < counts[-1]
+    assert [(s.start, s.end, s.text) for s in news[-1][2]] == [(s.start, s.end, s.text) for s in result.segments]
+    assert {"peter", "london"} <= words(" ".join(s.text for s in news[0][2] + news[-1][2]))

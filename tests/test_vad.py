@@ -82,10 +82,10 @@ class DecodeSpy:
         self.given: list[tuple[int, object]] = []  # (samples, clips) of each call
         real = model.decode
 
-        def decode(audio, options, task, language, clips, cancel):
+        def decode(audio, options, task, language, clips, cancel, report=None):
             self.calls += 1
             self.given.append((len(audio), clips))
-            return real(audio, options, task, language, clips, cancel)
+            return real(audio, options, task, language, clips, cancel, report)
 
         monkeypatch.setattr(model, "decode", decode)
 

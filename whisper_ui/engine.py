@@ -41,6 +41,10 @@ class LoadEvents:
 
 
 Clips = tuple[tuple[float, float], ...]
+# a job's progress, as each segment is finished: (seconds of the recording done, its length, the segments so far)
+OnProgress = Callable[[float, float, tuple[Segment, ...]], None]
+# what an engine's decode reports: (the segments so far, the seconds done), both in the time of the audio it got
+OnDecoded = Callable[[list[Segment], float], None]
 JOB_SEED = 0  # the random generator's seed at the start of each job (temperature fallback samples)
 
 
@@ -55,9 +59,12 @@ class LoadedModel(ABC):
     engine: str = "openai-whisper"
     compute_type: str = "float32"  # what the weights are computed in: float32, float16, int8...
 
-    def transcribe(self, audio: np.ndarray, options: TranscribeOptions,
-                   cancel: threading.Event | None = None) -> TranscriptionResult:
-        """Transcribe 16 kHz mono float32 samples. Not thread-safe: the manager serialises calls."""
+    def transcribe(self, audio: np.ndarray, options: TranscribeOptions, cancel: threading.Event | None = None,
+                   on_progress: OnProgress | None = None) -> TranscriptionResult:
+        """Transcribe 16 kHz mono float32 samples. Not thread-safe: the manager serialises calls.
+
+        ``on_progress`` hears of each segment as it is finished (in the recording's time), from the
+        model's own thread: it should only hand the news on."""
         from . import vad
 
         started = time.perf_counter()
@@ -71,19 +78,38 @@ class LoadedModel(ABC):
             log.info("speech detection: %.1f s of speech in %.1f s of audio, %d region(s)", plan.speech_seconds,
                      len(audio) / vad.SAMPLE_RATE, sum(len(run.regions) for run in plan.runs))
         segments: list[Segment] = []
+        total = len(audio) / vad.SAMPLE_RATE
+        done = 0.0
+
+        def reporter(language: str, restore: Callable[[list[Segment]], list[Segment]] = list,
+                     original: Callable[[float], float] = float) -> OnDecoded | None:
+            """The engine's news of one run, in the recording's time, to ``on_progress``."""
+            if on_progress is None:
+                return None
+
+            def report(decoded: list[Segment], seconds: float) -> None:
+                nonlocal done
+                done = max(done, min(total, original(seconds)))
+                so_far = segments + [replace(s, language=language) for s in restore(decoded)]
+                on_progress(done, total, tuple(sorted(so_far, key=lambda s: s.start)))
+
+            return report
+
         for run in plan.runs:
             if cancel is not None and cancel.is_set():
                 raise CancelledError("The transcription was cancelled.")
             if len(plan.runs) == 1 and (not options.vad or vad.whole_file(run.regions, len(audio))):
                 # one run over the whole file (without speech detection, or speech from end to end): the
                 # engine's plain path, as without a plan
-                decoded = self.decode(audio, options, task, run.language, None, cancel)
+                decoded = self.decode(audio, options, task, run.language, None, cancel, reporter(run.language))
             elif options.vad:  # only the speech, joined, and its times mapped back
                 joined, chunks = vad.join(audio, run.regions)
-                decoded = vad.restore(self.decode(joined, options, task, run.language, None, cancel), chunks)
+                report = reporter(run.language, lambda found, c=chunks: vad.restore(found, c),
+                                  lambda t, c=chunks: vad.original_time(t, c))
+                decoded = vad.restore(self.decode(joined, options, task, run.language, None, cancel, report), chunks)
             else:  # a language's 30-second windows
                 clips = ((run.regions[0][0], run.regions[-1][1]),)
-                decoded = self.decode(audio, options, task, run.language, clips, cancel)
+                decoded = self.decode(audio, options, task, run.language, clips, cancel, reporter(run.language))
             segments.extend(replace(s, language=run.language) for s in decoded)
         segments.sort(key=lambda s: s.start)
         kept, loops = vad.cut_loops(tuple(segments))
@@ -109,9 +135,9 @@ class LoadedModel(ABC):
         raise NotImplementedError
 
     def decode(self, audio: np.ndarray, options: TranscribeOptions, task: str, language: str | None,
-               clips: Clips | None, cancel: threading.Event | None) -> list[Segment]:
+               clips: Clips | None, cancel: threading.Event | None, report: OnDecoded | None = None) -> list[Segment]:
         """The engine's decode of ``clips`` (seconds; None: all of it) in ``language``, times in the
-        recording's time."""
+        recording's time; ``report`` gets the segments so far as the engine finishes them."""
         raise NotImplementedError
 
     @abstractmethod
@@ -418,6 +444,64 @@ def _skip_weight_init():
                 setattr(init, name, function)
 
 
+class _WindowNews:
+    """openai-whisper's segments as each 30-second window is done, for ``report``.
+
+    ``whisper.transcribe`` keeps them in a local list until it returns; what it tells the world after
+    each window is its tqdm bar's ``update``. So its module's ``tqdm`` becomes this class's (once):
+    in a thread that is reporting, the bar reads the segments so far (``all_segments``) and the
+    position (``seek``) from ``whisper.transcribe``'s frame; in any other thread it is tqdm's own."""
+
+    _local = threading.local()
+    _installed = False
+
+    def __init__(self, *args, **kwargs):
+        self.report, self.name, self.device = self._local.current
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def update(self, n: float = 1) -> None:
+        import whisper
+
+        found = sys._getframe(1).f_locals
+        if "all_segments" not in found or "seek" not in found:  # not the caller it was written for: no news
+            return
+        seconds = found["seek"] * whisper.audio.HOP_LENGTH / whisper.audio.SAMPLE_RATE
+        raw = {"segments": list(found["all_segments"]), "text": "", "language": None}
+        self.report(list(TranscriptionResult.from_whisper_dict(raw, language=None, language_probability=None,
+                                                               duration=0.0, processing_seconds=0.0, model=self.name,
+                                                               device=self.device).segments), seconds)
+
+    @classmethod
+    def tqdm(cls, *args, **kwargs):
+        if getattr(cls._local, "current", None) is None:
+            import tqdm
+
+            return tqdm.tqdm(*args, **kwargs)
+        return cls(*args, **kwargs)
+
+    @classmethod
+    @contextmanager
+    def reporting(cls, report: OnDecoded | None, name: str, device: str):
+        if report is None:
+            yield
+            return
+        if not cls._installed:
+            import whisper.transcribe  # noqa: F401 - the module (``whisper.transcribe`` is its function)
+
+            sys.modules["whisper.transcribe"].tqdm = cls  # ``tqdm.tqdm(...)`` there is ``_WindowNews.tqdm(...)``
+            cls._installed = True
+        cls._local.current = (report, name, device)
+        try:
+            yield
+        finally:
+            cls._local.current = None
+
+
 def whisper_kwargs(options: TranscribeOptions, task: str, language: str | None, fp16: bool) -> dict[str, Any]:
     """The keyword arguments ``whisper.transcribe`` gets for ``options`` (bench/ passes the same to the raw library)."""
     kwargs: dict[str, Any] = dict(
@@ -469,8 +553,9 @@ class WhisperModel(LoadedModel):
         return language, float(probs[language])
 
     def decode(self, audio: np.ndarray, options: TranscribeOptions, task: str, language: str | None,
-               clips: Clips | None, cancel: threading.Event | None) -> list[Segment]:
-        """``whisper.transcribe``; the clips through its ``clip_timestamps``, which keeps the recording's time."""
+               clips: Clips | None, cancel: threading.Event | None, report: OnDecoded | None = None) -> list[Segment]:
+        """``whisper.transcribe``; the clips through its ``clip_timestamps``, which keeps the recording's time.
+        ``report`` hears of each 30-second window's segments (``_WindowNews``)."""
         import whisper
 
         kwargs = whisper_kwargs(options, task=task, language=language, fp16=self.fp16)
@@ -497,7 +582,8 @@ class WhisperModel(LoadedModel):
             # temperature fallback samples: the same seed each job, so the same file gives the same text
             # whatever ran before (one job at a time holds the model, so the global generator is this job's)
             torch.manual_seed(JOB_SEED)
-            raw = whisper.transcribe(self.net, audio, **kwargs)
+            with _WindowNews.reporting(report, self.name, self.device):
+                raw = whisper.transcribe(self.net, audio, **kwargs)
         finally:
             for hook in hooks:
                 hook.remove()

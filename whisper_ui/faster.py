@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from .engine import Clips, Engine, LoadedModel, LoadEvents
+from .engine import Clips, Engine, LoadedModel, LoadEvents, OnDecoded
 from .errors import CancelledError, ConversionError, ModelError
 from .transcription import Segment, TranscribeOptions, Word
 
@@ -265,7 +265,7 @@ class FasterWhisperModel(LoadedModel):
         return language, float(probability)
 
     def decode(self, audio: np.ndarray, options: TranscribeOptions, task: str, language: str | None,
-               clips: Clips | None, cancel: threading.Event | None) -> list[Segment]:
+               clips: Clips | None, cancel: threading.Event | None, report: OnDecoded | None = None) -> list[Segment]:
         """``WhisperModel.transcribe``, the clips through its ``clip_timestamps`` (the batched pipeline
         takes none: the clips' samples joined, and the times mapped back)."""
         from tqdm import tqdm
@@ -295,6 +295,9 @@ class FasterWhisperModel(LoadedModel):
                     raise CancelledError("The transcription was cancelled.")
                 bar.update(max(0.0, round(min(raw.end, duration) - bar.n, 2)))
                 collected.append(_segment(len(collected), raw))
+                if report is not None:  # each segment as it is finished, in the time of the audio decoded
+                    report(vad.restore(collected, chunks) if chunks else list(collected),
+                           vad.original_time(raw.end, chunks) if chunks else raw.end)
             if cancel is not None and cancel.is_set():
                 raise CancelledError("The transcription was cancelled.")
             bar.update(max(0.0, bar.total - bar.n))  # the rest was silence

@@ -107,3 +107,36 @@ KO = {
 }
 
 TRANSLATIONS = {"en": EN, "ko": KO}
+
+
+# What handlers say at run time (progress, outcomes): rendered on the server in the request's language
+# (its Accept-Language), since gr.I18n translates only what the page is built with.
+RUNTIME = {
+    "en": {
+        "progress": "{done} / {total} of audio",
+        "left": "about {seconds} s left",
+        "starting": "Starting…",
+        "cancelled": "**Cancelled.** What was transcribed before the cancel is kept above.",
+        "cancelled_before": "**Cancelled** before it started.",
+    },
+    "ko": {
+        "progress": "오디오 {done} / {total}",
+        "left": "약 {seconds}초 남음",
+        "starting": "시작하는 중…",
+        "cancelled": "**취소되었습니다.** 취소 전까지 받아쓴 내용은 위에 남아 있습니다.",
+        "cancelled_before": "시작하기 전에 **취소되었습니다**.",
+    },
+}
+
+
+def language_of(accept_language: str | None) -> str:
+    """The page language for an ``Accept-Language`` header: the first of ours it names, else English."""
+    for part in (accept_language or "").split(","):
+        tag = part.split(";")[0].strip().lower()
+        if tag.split("-")[0] in RUNTIME:
+            return tag.split("-")[0]
+    return "en"
+
+
+def say(key: str, language: str, **values) -> str:
+    return RUNTIME.get(language, RUNTIME["en"])[key].format(**values)

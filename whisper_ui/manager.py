@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .engine import Engine, LoadedModel, LoadEvents, free_memory, is_cuda_oom, trim_heap
+from .engine import Engine, LoadedModel, LoadEvents, OnProgress, free_memory, is_cuda_oom, trim_heap
 from .errors import CancelledError, JobTimeoutError, ModelError, OutOfMemoryError, WhisperUIError
 from .models import canonical_name, smaller_model
 from .transcription import TranscribeOptions, TranscriptionResult
@@ -297,8 +297,9 @@ class ModelManager:
     # --- transcription -----------------------------------------------------
 
     def transcribe(self, audio: np.ndarray, options: TranscribeOptions | None = None,
-                   cancel: threading.Event | None = None) -> TranscriptionResult:
-        """Run one job on the shared model; waits for the running job or switch."""
+                   cancel: threading.Event | None = None, on_progress: OnProgress | None = None) -> TranscriptionResult:
+        """Run one job on the shared model; waits for the running job or switch. ``on_progress``: the
+        segments so far as they are finished (``LoadedModel.transcribe``)."""
         options = options or TranscribeOptions()
         self._count(jobs_waiting=1)
         try:
@@ -314,7 +315,7 @@ class ModelManager:
             if timer is not None:  # from the moment the job has the model: waiting in the queue is not counted
                 timer.daemon = True
                 timer.start()
-            return self._transcribe_locked(audio, options, stop)
+            return self._transcribe_locked(audio, options, stop, on_progress)
         except CancelledError:
             if stop.timed_out:
                 minutes = self.max_job_seconds / 60
@@ -337,8 +338,8 @@ class ModelManager:
             trim_heap()  # the job's activations go back to the system, not only to the allocator
             self._job_lock.release()
 
-    def _transcribe_locked(self, audio: np.ndarray, options: TranscribeOptions,
-                           cancel: threading.Event | None) -> TranscriptionResult:
+    def _transcribe_locked(self, audio: np.ndarray, options: TranscribeOptions, cancel: threading.Event | None,
+                           on_progress: OnProgress | None = None) -> TranscriptionResult:
         fallback_before = self.state.fallback
         model = self._model if self._model is not None and self.state.ready else self._load_locked(self._target)
         notices: list[str] = []
@@ -346,7 +347,7 @@ class ModelManager:
             notices.append(self.state.fallback)  # the load this job started fell back
         while True:
             try:
-                result = model.transcribe(audio, options, cancel)
+                result = model.transcribe(audio, options, cancel, on_progress)
                 break
             except Exception as e:
                 if not is_cuda_oom(e):

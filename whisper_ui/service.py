@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from . import audio as audio_mod
+from .engine import OnProgress
 from .errors import BusyError, NoSpeechError, UnknownModelError
 from .manager import ModelManager
 from .models import ModelInfo, file_version, list_models, model_info
@@ -120,9 +121,10 @@ class TranscriptionService:
         return probed.duration, probed.duration * rtf
 
     def transcribe_file(self, path: str | Path, options: TranscribeOptions,
-                        formats: tuple[str, ...] = OUTPUT_FORMATS, cancel: threading.Event | None = None) -> JobOutput:
+                        formats: tuple[str, ...] = OUTPUT_FORMATS, cancel: threading.Event | None = None,
+                        on_progress: OnProgress | None = None) -> JobOutput:
         samples = audio_mod.decode(path, self.limits, self._recall_probe(path))
-        return self._run(samples, options, formats, safe_stem(path), cancel)
+        return self._run(samples, options, formats, safe_stem(path), cancel, on_progress)
 
     @staticmethod
     def _identity(path: str | Path) -> tuple | None:
@@ -147,15 +149,16 @@ class TranscriptionService:
             return self._probed.pop(key, None) if key is not None else None
 
     def transcribe_array(self, sample_rate: int, data: np.ndarray, options: TranscribeOptions,
-                         formats: tuple[str, ...] = OUTPUT_FORMATS, cancel: threading.Event | None = None) -> JobOutput:
+                         formats: tuple[str, ...] = OUTPUT_FORMATS, cancel: threading.Event | None = None,
+                         on_progress: OnProgress | None = None) -> JobOutput:
         samples = audio_mod.from_array(sample_rate, data, self.limits)
-        return self._run(samples, options, formats, "recording", cancel)
+        return self._run(samples, options, formats, "recording", cancel, on_progress)
 
     def _run(self, samples: np.ndarray, options: TranscribeOptions, formats: tuple[str, ...], stem: str,
-             cancel: threading.Event | None) -> JobOutput:
+             cancel: threading.Event | None, on_progress: OnProgress | None = None) -> JobOutput:
         if not np.any(np.abs(samples) > 1e-4):
             raise NoSpeechError("The audio is silent: no speech was found. Check the recording's volume.")
-        result = self.manager.transcribe(samples, options, cancel)
+        result = self.manager.transcribe(samples, options, cancel, on_progress)
         self._rtf[result.model] = result.real_time_factor
         if not result.text:
             if result.speech_seconds == 0:  # speech detection found none: the model did not run

@@ -13,15 +13,17 @@ import asyncio
 import logging
 import sys
 import threading
+import time
 from typing import Any
 
 import gradio as gr
 import numpy as np
 
 from . import audio as audio_mod
+from . import i18n as i18n_mod
 from . import status as status_mod
 from .errors import CancelledError, WhisperUIError
-from .i18n import TRANSLATIONS
+from .i18n import TRANSLATIONS, say
 from .service import TranscriptionService
 from .settings import cache_environment
 from .transcription import MAX_PROMPT_CHARS, OUTPUT_FORMATS, TranscribeOptions, TranscriptionResult
@@ -36,7 +38,7 @@ UPLOAD_TYPES = ["audio", "video", ".wav", ".mp3", ".m4a", ".flac", ".ogg", ".oga
 LANGUAGES = [AUTO, "en", "ko", "ja", "zh", "de", "fr", "es", "it", "pt", "ru", "nl", "pl", "tr", "ar", "hi",
              "vi", "th", "id", "uk", "sv", "fi", "da", "no", "cs", "el", "he", "hu", "ro", "ms"]
 STATUS_SECONDS = 2.0
-DISCONNECT_POLL_SECONDS = 0.5  # how often a running job checks that its client is still there
+STREAM_SECONDS = 0.25  # how often a running job's page hears of new segments (and the job checks its client)
 
 i18n = gr.I18n(**TRANSLATIONS)
 
@@ -125,8 +127,18 @@ def _formats(formats: list[str] | None) -> tuple[str, ...]:
     return tuple(f for f in (OUTPUT_FORMATS if formats is None else formats) if f in OUTPUT_FORMATS)
 
 
+def _clock(seconds: float) -> str:
+    """mm:ss, or h:mm:ss from an hour."""
+    whole = int(seconds)
+    return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}" if whole >= 3600 else f"{whole // 60:02d}:{whole % 60:02d}"
+
+
+def _rows(segments) -> list[list]:
+    return [[round(s.start, 2), round(s.end, 2), s.text.strip()] for s in segments]
+
+
 def _segments_table(result: TranscriptionResult) -> list[list]:
-    return [[round(s.start, 2), round(s.end, 2), s.text.strip()] for s in result.segments]
+    return _rows(result.segments)
 
 
 def _summary(result: TranscriptionResult) -> str:
@@ -176,52 +188,120 @@ def build_app(service: TranscriptionService) -> gr.Blocks:
         except AttributeError:
             return False
 
-    async def _run_job(work, request: gr.Request | None = None) -> tuple:
-        """Run ``work(cancel)`` in a worker thread; if Gradio cancels this event (the Cancel
-        button, a client's cancel, a closed page) or its client disconnects, set the flag the
-        model checks at each step."""
+    running: dict[tuple[str, str], threading.Event] = {}  # (session, tab) -> the cancel flag of its running job
+    cancelled_early: set[tuple[str, str]] = set()  # (session, tab) whose job was cancelled while it waited
+
+    def _key(request: gr.Request | None, tab: str) -> tuple[str, str]:
+        return getattr(request, "session_hash", None) or "", tab
+
+    def job_starts(tab: str):
+        """Before a job is queued (queue=False): Cancel becomes active, an earlier cancel is forgotten."""
+        def start(request: gr.Request):
+            cancelled_early.discard(_key(request, tab))
+            return gr.update(interactive=True)
+        return start
+
+    def job_ends():
+        return gr.update(interactive=False)
+
+    def cancel_job(tab: str):
+        """The Cancel button: stops this user's job of this tab at the model's next step (what was
+        transcribed stays on the page), or, if it is still waiting, before it starts."""
+        def cancel(request: gr.Request):
+            key = _key(request, tab)
+            flag = running.get(key)
+            if flag is not None:
+                flag.set()
+            else:
+                cancelled_early.add(key)
+            return gr.update(interactive=False)
+        return cancel
+
+    def _progress_line(language: str, done: float, total: float, elapsed: float) -> str:
+        line = say("progress", language, done=_clock(done), total=_clock(total))
+        if done > 0 and elapsed > 1:
+            line += " · " + say("left", language, seconds=max(1, round(elapsed / done * (total - done))))
+        return line
+
+    async def _run_job(work, request: gr.Request | None, tab: str):
+        """Run ``work(cancel, on_progress)`` in a worker thread, yielding the page's outputs (text,
+        segments, summary, files) as segments are finished, with one progress line in seconds of audio.
+
+        The tab's Cancel button sets the job's flag: the model stops at its next step and the page
+        keeps what was transcribed, saying "Cancelled". A client's cancel through the API (Gradio
+        cancels this generator), a closed page or a disconnect set it too."""
+        language = i18n_mod.language_of(request.headers.get("accept-language") if request is not None else None)
+        key = _key(request, tab)
+        if key in cancelled_early:
+            cancelled_early.discard(key)
+            yield "", [], say("cancelled_before", language), None
+            return
         cancel = threading.Event()
-        worker = asyncio.ensure_future(asyncio.to_thread(work, cancel))
+        news: list = [None]  # the latest (done, total, segments) from the model's thread
+
+        def on_progress(done: float, total: float, segments) -> None:
+            news[0] = (done, total, segments)
+
+        running[key] = cancel
+        started = time.monotonic()
+        worker = asyncio.ensure_future(asyncio.to_thread(work, cancel, on_progress))
+        shown = None
         try:
+            yield "", [], say("starting", language), None
             while not worker.done():
-                await asyncio.wait({worker}, timeout=DISCONNECT_POLL_SECONDS)
+                await asyncio.wait({worker}, timeout=STREAM_SECONDS)
                 if not cancel.is_set() and _client_gone(request):
                     log.info("client disconnected: cancelling its job")
                     cancel.set()
+                if news[0] is not None and news[0] is not shown and not worker.done():
+                    shown = news[0]
+                    done, total, segments = shown
+                    yield ("".join(s.text for s in segments).strip(), _rows(segments),
+                           _progress_line(language, done, total, time.monotonic() - started), gr.skip())
             job = worker.result()
         except asyncio.CancelledError:
             cancel.set()
             raise
         except CancelledError as e:
-            raise gr.Error(str(e), title="Cancelled") from e
+            if not cancel.is_set():  # not this page's cancel (the manager's own stop)
+                raise gr.Error(str(e), title="Cancelled") from e
+            segments = news[0][2] if news[0] is not None else ()
+            yield "".join(s.text for s in segments).strip(), _rows(segments), say("cancelled", language), None
+            return
         except WhisperUIError as e:
             raise gr.Error(str(e)) from e
+        finally:
+            running.pop(key, None)
         for notice in job.result.notices:
             gr.Warning(notice)
         result = job.result
-        return result.text, _segments_table(result), _summary(result), [str(p) for p in job.files]
+        yield result.text, _segments_table(result), _summary(result), [str(p) for p in job.files]
 
     async def transcribe(file: str | None, task: str = "transcribe", language: str = AUTO, beam_size: float = 5,
                          word_timestamps: bool = False, initial_prompt: str = "", formats: list[str] | None = None,
-                         vad: bool | None = None, request: gr.Request = None, progress=gr.Progress(track_tqdm=True)):
+                         vad: bool | None = None, request: gr.Request = None):
         if not file:
             raise gr.Error("Choose an audio or video file first.")
         options = _options(task, language, beam_size, word_timestamps, initial_prompt,
                            settings.vad if vad is None else vad)
         chosen = _formats(formats)
-        return await _run_job(lambda cancel: service.transcribe_file(file, options, chosen, cancel), request)
+        async for outputs in _run_job(lambda cancel, report: service.transcribe_file(file, options, chosen, cancel,
+                                                                                     report), request, "upload"):
+            yield outputs
 
     async def transcribe_microphone(recording: tuple[int, np.ndarray] | None, task: str = "transcribe",
                                     language: str = AUTO, beam_size: float = 5, word_timestamps: bool = False,
                                     initial_prompt: str = "", formats: list[str] | None = None, vad: bool | None = None,
-                                    request: gr.Request = None, progress=gr.Progress(track_tqdm=True)):
+                                    request: gr.Request = None):
         if recording is None:
             raise gr.Error("Record something first: press the microphone button, speak, then stop.")
         rate, data = recording
         options = _options(task, language, beam_size, word_timestamps, initial_prompt,
                            settings.vad if vad is None else vad)
         chosen = _formats(formats)
-        return await _run_job(lambda cancel: service.transcribe_array(rate, data, options, chosen, cancel), request)
+        async for outputs in _run_job(lambda cancel, report: service.transcribe_array(rate, data, options, chosen,
+                                                                                      cancel, report), request, "mic"):
+            yield outputs
 
     def mcp_transcribe(audio: str | None, task: str = "transcribe", language: str = AUTO) -> tuple[str, dict]:
         """Transcribe speech in an audio or video file to text with Whisper, running on this server (or translate
@@ -250,9 +330,6 @@ def build_app(service: TranscriptionService) -> gr.Blocks:
         return result.text, {"language": result.language, "duration": round(result.duration, 3),
                              "segments": [{"start": round(s.start, 3), "end": round(s.end, 3), "text": s.text.strip()}
                                           for s in result.segments]}
-
-    def cancelled():
-        gr.Info("Cancelled: the model stops at its next step and stays loaded.")
 
     def estimate(file: str | None) -> str:
         if not file:
@@ -455,7 +532,8 @@ def build_app(service: TranscriptionService) -> gr.Blocks:
                         upload_options = options_panel()
                         with gr.Row():
                             upload_run = gr.Button(i18n("wui_transcribe"), variant="primary", elem_id="upload-run")
-                            upload_cancel = gr.Button(i18n("wui_cancel"), variant="stop", elem_id="upload-cancel")
+                            upload_cancel = gr.Button(i18n("wui_cancel"), variant="secondary", interactive=False,
+                                                      elem_id="upload-cancel")
                     with gr.Column():
                         upload_results = results_panel("upload")
             with gr.Tab(i18n("wui_tab_microphone"), id="microphone", elem_id="tab-microphone") as mic_tab:
@@ -466,7 +544,8 @@ def build_app(service: TranscriptionService) -> gr.Blocks:
                         mic_options = options_panel()
                         with gr.Row():
                             mic_run = gr.Button(i18n("wui_transcribe"), variant="primary", elem_id="mic-run")
-                            mic_cancel = gr.Button(i18n("wui_cancel"), variant="stop", elem_id="mic-cancel")
+                            mic_cancel = gr.Button(i18n("wui_cancel"), variant="secondary", interactive=False,
+                                                   elem_id="mic-cancel")
                     with gr.Column():
                         mic_results = results_panel("mic")
             with gr.Tab(i18n("wui_tab_model"), id="model", elem_id="tab-model") as model_tab:
@@ -513,16 +592,21 @@ def build_app(service: TranscriptionService) -> gr.Blocks:
 
         # --- wiring ------------------------------------------------------------------
         model_events = dict(concurrency_id=MODEL_QUEUE, concurrency_limit=1)
-        upload_event = upload_run.click(transcribe, [file, *upload_options], upload_results, api_name="transcribe",
-                                        **model_events)
-        upload_cancel.click(cancelled, None, None, cancels=[upload_event], queue=False, api_visibility="private")
+        # one progress line (the summary's place) instead of a bar over each output
+        job_events = dict(model_events, show_progress="minimal")
+        upload_run.click(job_starts("upload"), None, upload_cancel, queue=False, api_visibility="private").then(
+            transcribe, [file, *upload_options], upload_results, api_name="transcribe", show_progress_on=upload_results[2],
+            **job_events).then(job_ends, None, upload_cancel, queue=False, api_visibility="private")
+        upload_cancel.click(cancel_job("upload"), None, upload_cancel, queue=False, api_visibility="private")
         file.upload(estimate, file, estimate_box, api_visibility="private", concurrency_id="probe",
                     concurrency_limit=4)
         file.clear(lambda: "", None, estimate_box, api_visibility="private", queue=False)
 
-        mic_event = mic_run.click(transcribe_microphone, [recording, *mic_options], mic_results,
-                                  api_name="transcribe_microphone", **model_events)
-        mic_cancel.click(cancelled, None, None, cancels=[mic_event], queue=False, api_visibility="private")
+        mic_run.click(job_starts("mic"), None, mic_cancel, queue=False, api_visibility="private").then(
+            transcribe_microphone, [recording, *mic_options], mic_results, api_name="transcribe_microphone",
+            show_progress_on=mic_results[2], **job_events).then(job_ends, None, mic_cancel, queue=False,
+                                                                api_visibility="private")
+        mic_cancel.click(cancel_job("mic"), None, mic_cancel, queue=False, api_visibility="private")
 
         load_button.click(load_model, [choice, engine_choice], [model_state, models_table], api_name="load_model",
                           **model_events)

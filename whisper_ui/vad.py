@@ -351,6 +351,13 @@ def restore(segments: list[Segment], chunks: list[dict[str, int]]) -> list[Segme
     return restored
 
 
+def original_time(seconds: float, chunks: list[dict[str, int]]) -> float:
+    """A time in joined samples (``join``) in the recording's time."""
+    from faster_whisper.vad import SpeechTimestampsMap
+
+    return SpeechTimestampsMap(chunks, SAMPLE_RATE).get_original_time(seconds, is_end=True)
+
+
 def language_shares(segments: tuple[Segment, ...]) -> tuple[tuple[str, float], ...]:
     """(language, share of the transcribed time), largest first."""
     seconds: dict[str, float] = {}
