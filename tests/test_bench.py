@@ -230,3 +230,11 @@ def test_gpu_benchmark_says_it_needs_a_gpu(models_dir, speech):
     proc = subprocess.run([sys.executable, "-m", "bench.gpu", "--model-dir", str(models_dir), "--audio",
                            str(speech.english)], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0 and "no CUDA GPU" in proc.stderr
+
+
+def test_the_streaming_benchmark_runs_in_quick_mode():
+    """``python -m bench.streaming`` is outside ``make bench``: its own quick run (about 30 s)."""
+    proc = subprocess.run([sys.executable, "-m", "bench.streaming", "--quick", "--no-write"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "openai-whisper fp32" in proc.stdout and "faster-whisper int8" in proc.stdout

@@ -83,15 +83,18 @@ class LoadedModel(ABC):
 
         def reporter(language: str, restore: Callable[[list[Segment]], list[Segment]] = list,
                      original: Callable[[float], float] = float) -> OnDecoded | None:
-            """The engine's news of one run, in the recording's time, to ``on_progress``."""
+            """The engine's news of one run, in the recording's time, to ``on_progress``. The engine's
+            list only grows: each segment is mapped once (a job's news cost O(segments), not its square)."""
             if on_progress is None:
                 return None
+            mapped: list[Segment] = []
 
             def report(decoded: list[Segment], seconds: float) -> None:
                 nonlocal done
                 done = max(done, min(total, original(seconds)))
-                so_far = segments + [replace(s, language=language) for s in restore(decoded)]
-                on_progress(done, total, tuple(sorted(so_far, key=lambda s: s.start)))
+                mapped.extend(replace(s, language=language) for s in restore(decoded[len(mapped):]))
+                so_far = segments + mapped
+                on_progress(done, total, tuple(sorted(so_far, key=lambda s: s.start) if len(plan.runs) > 1 else so_far))
 
             return report
 
