@@ -108,6 +108,8 @@ def test_each_tab_renders_in_english(browser, app):
     select_tab(page, "model")
     table = page.locator("#model-table").inner_text()
     assert "tiny.en" in table and "base" in table
+    footer = page.locator("footer").inner_text()
+    assert "Settings" in footer and "Runs" not in footer, footer  # run history is not served: no dead link
     page.context.close()
 
 

@@ -705,7 +705,8 @@ def mcp_tools_only(demo: gr.Blocks) -> None:
 
 def launch_kwargs() -> dict[str, Any]:
     """What ``demo.launch`` needs from this module."""
-    return {"i18n": i18n}
+    # no "Runs" link: the run-history routes are not served (server.RouteGuard), so it led nowhere
+    return {"i18n": i18n, "footer_links": ["api", "gradio", "settings"]}
 
 
 __all__ = ["build_app", "launch_kwargs", "mcp_tools_only", "share_model_queue", "MODEL_QUEUE"]
