@@ -651,12 +651,18 @@ def test_one_users_jobs_and_events_are_not_anothers(auth_server, speech):
         assert cancel.status_code == 404
         heartbeat = alice.get(f"/gradio_api/heartbeat/{session}")
         assert heartbeat.status_code == 404
+        # nor the page's Cancel button (a step outside the queue) in bob's session
+        for fn_index in range(3):
+            step = alice.post("/gradio_api/run/predict", json={"session_hash": session, "fn_index": fn_index,
+                                                               "data": [], "event_data": None, "trigger_id": None})
+            assert step.status_code == 404
         # her own session with the same event id is no way in either
         own = alice.post("/gradio_api/cancel", json={"session_hash": "alice-own", "fn_index": 0, "event_id": "x"})
         assert own.status_code == 404
     text = job.result(timeout=300)[0]
     assert {"quick", "lazy"} & words(text), text  # not cancelled by alice
     assert "events of another's session" in auth_server.log() and "a cancel of another's job" in auth_server.log()
+    assert "a step in another's session" in auth_server.log()
 
 
 def test_without_a_login_each_client_address_has_its_own(server, speech):

@@ -112,7 +112,7 @@ class Isolation:
             wanted = path[len(FILE_PREFIX):]  # (the ASGI path is decoded already)
             if not self.may_read_file(wanted, owner):
                 return await self._not_found(scope, receive, send, "a file that is not the asker's")
-        elif method == "POST" and path in ("/gradio_api/queue/join", "/gradio_api/cancel"):
+        elif method == "POST" and path in ("/gradio_api/queue/join", "/gradio_api/cancel", "/gradio_api/run/predict"):
             body, receive = await _read(receive)
             try:
                 request = json.loads(body or b"{}")
@@ -124,6 +124,9 @@ class Isolation:
                 if session and not self.claim_session(session, owner):
                     return await self._not_found(scope, receive, send, "a job in another's session")
                 send = self._watch_join(send, owner)
+            elif path.endswith("/predict"):  # the page's steps outside the queue (its Cancel button among them)
+                if session and not self.claim_session(session, owner):
+                    return await self._not_found(scope, receive, send, "a step in another's session")
             else:
                 with self._lock:
                     mine = self.sessions.get(session) == owner and (event is None or self.events.get(event) == owner)
