@@ -192,6 +192,16 @@ def start_server(log_dir: Path, *args: str, env: dict | None = None, wait_ready:
     raise RuntimeError(f"server not ready in {timeout} s:\n{server.log()}")
 
 
+def start_server_own_tmp(folder: Path, *args: str, env: dict | None = None, **kwargs) -> Server:
+    """``start_server`` with ``TMPDIR`` a folder of its own (``server.tmpdir``): what the app keeps and
+    leaves there can be counted."""
+    tmp = folder / "tmp"
+    tmp.mkdir()
+    server = start_server(folder, *args, env={"TMPDIR": str(tmp), **(env or {})}, **kwargs)
+    server.tmpdir = tmp
+    return server
+
+
 @pytest.fixture(scope="session")
 def server(models_dir, tmp_path_factory):
     """One shared server with tiny.en, base also offered."""

@@ -35,7 +35,7 @@ from gradio_client import Client, handle_file
 
 from whisper_ui.settings import Settings
 
-from .conftest import ROOT, start_server, words
+from .conftest import ROOT, start_server_own_tmp, words
 from .harness import (
     CORPUS_IDS,
     KNOWN_ERRORS,
@@ -397,12 +397,9 @@ def test_upload_retention_has_a_setting_and_a_safe_default(models_dir):
 @pytest.fixture(scope="module")
 def short_lived(models_dir, tmp_path_factory):
     """Uploads kept 3 s, ffmpeg allowed 3 s per call, audio up to 3 hours."""
-    folder = tmp_path_factory.mktemp("short-lived")
-    tmp = folder / "tmp"
-    tmp.mkdir()
-    server = start_server(folder, "--model", "tiny.en", "--model-dir", str(models_dir), "--upload-retention-minutes",
-                          "0.05", "--ffmpeg-timeout", "3", "--max-audio-minutes", "180", env={"TMPDIR": str(tmp)})
-    server.tmpdir = tmp
+    server = start_server_own_tmp(tmp_path_factory.mktemp("short-lived"), "--model", "tiny.en", "--model-dir",
+                                  str(models_dir), "--upload-retention-minutes", "0.05", "--ffmpeg-timeout", "3",
+                                  "--max-audio-minutes", "180")
     yield server
     server.stop()
 

@@ -28,7 +28,7 @@ from whisper_ui.errors import ConfigError
 from whisper_ui.server import check_share
 from whisper_ui.settings import Settings, load_settings
 
-from .conftest import APP_COMMAND, ROOT, Server, start_server, words
+from .conftest import APP_COMMAND, ROOT, Server, start_server, start_server_own_tmp, words
 
 SHARE_REFUSED = "anyone with the link could use the app and your GPU"
 
@@ -500,12 +500,8 @@ def test_allowed_origins_must_be_origins():
 @pytest.fixture(scope="module")
 def small_disk(tmp_path_factory, models_dir):
     """A server whose upload folder may hold 3 MB, uploads up to 1 MB, its temporary files in its own folder."""
-    folder = tmp_path_factory.mktemp("disk")
-    tmp = folder / "tmp"
-    tmp.mkdir()
-    server = start_server(folder, "--model", "tiny.en", "--model-dir", str(models_dir), "--max-upload-mb", "1",
-                          "--max-upload-disk-mb", "3", env={"TMPDIR": str(tmp)})
-    server.tmp = tmp
+    server = start_server_own_tmp(tmp_path_factory.mktemp("disk"), "--model", "tiny.en", "--model-dir", str(models_dir),
+                                  "--max-upload-mb", "1", "--max-upload-disk-mb", "3")
     yield server
     server.stop()
 
@@ -516,7 +512,7 @@ def upload_files(tmp: Path) -> list[Path]:
 
 def test_one_file_per_upload_and_nothing_left_of_a_refused_or_dropped_one(small_disk):
     noise = np.random.default_rng(1).integers(-2000, 2000, 200_000).astype("<i2").tobytes()  # 0.4 MB
-    before = upload_files(small_disk.tmp)
+    before = upload_files(small_disk.tmpdir)
     for count in (2, 5):
         many = httpx.post(small_disk.url + "/gradio_api/upload", timeout=30,
                           files=[("files", (f"{i}.wav", noise, "audio/wav")) for i in range(count)])
@@ -531,9 +527,9 @@ def test_one_file_per_upload_and_nothing_left_of_a_refused_or_dropped_one(small_
                          f"boundary={boundary}\r\nContent-Length: 900000\r\n\r\n".encode() + head + noise[:300_000])
             time.sleep(0.5)
     deadline = time.monotonic() + 10
-    while upload_files(small_disk.tmp) != before and time.monotonic() < deadline:
+    while upload_files(small_disk.tmpdir) != before and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert upload_files(small_disk.tmp) == before
+    assert upload_files(small_disk.tmpdir) == before
     one = httpx.post(small_disk.url + "/gradio_api/upload", files={"files": ("one.wav", noise, "audio/wav")}, timeout=30)
     assert one.status_code == 200 and len(one.json()) == 1
 
@@ -552,7 +548,7 @@ def test_uploads_stop_before_the_upload_space_is_full(small_disk):
         stored.append(answer.json()[0])
     else:
         raise AssertionError("never refused")
-    held = sum(p.stat().st_size for p in upload_files(small_disk.tmp))
+    held = sum(p.stat().st_size for p in upload_files(small_disk.tmpdir))
     assert 1 <= len(stored) <= 3 and held <= 3 * 2**20, (len(stored), held)
     assert "--max-upload-disk-mb" in small_disk.log() and small_disk.get("/healthz")[0] == 200
     with pytest.raises(ConfigError, match="--max-upload-disk-mb"):

@@ -14,17 +14,13 @@ import pytest
 
 from bench.load_test import files_under, run_load, sort_new_files
 
-from .conftest import start_server
+from .conftest import start_server_own_tmp
 
 
 @pytest.fixture(scope="module")
 def loaded(models_dir, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("load")
-    tmp = folder / "tmp"
-    tmp.mkdir()
-    server = start_server(folder, "--model", "tiny.en", "--model-dir", str(models_dir), "--queue-size", "2",
-                          env={"TMPDIR": str(tmp)})
-    server.tmpdir = tmp
+    server = start_server_own_tmp(tmp_path_factory.mktemp("load"), "--model", "tiny.en", "--model-dir", str(models_dir),
+                                  "--queue-size", "2")
     yield server
     server.stop()
 

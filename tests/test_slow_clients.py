@@ -21,7 +21,7 @@ from whisper_ui.connections import MAX_STREAMS_PER_CLIENT, MAX_UPLOADS_PER_CLIEN
 from whisper_ui.errors import ConfigError
 from whisper_ui.settings import load_settings
 
-from .conftest import start_server, words
+from .conftest import start_server_own_tmp, words
 
 READ_TIMEOUT = 2
 PER_CLIENT = 250
@@ -30,13 +30,9 @@ BOUNDARY = "b0undary"
 
 @pytest.fixture(scope="module")
 def guarded(models_dir, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("slow")
-    tmp = folder / "tmp"
-    tmp.mkdir()
-    server = start_server(folder, "--model", "tiny.en", "--model-dir", str(models_dir), "--read-timeout",
-                          str(READ_TIMEOUT), "--max-connections-per-client", str(PER_CLIENT),
-                          env={"TMPDIR": str(tmp), "FORWARDED_ALLOW_IPS": "192.0.2.1"})
-    server.tmp = tmp
+    server = start_server_own_tmp(tmp_path_factory.mktemp("slow"), "--model", "tiny.en", "--model-dir",
+                                  str(models_dir), "--read-timeout", str(READ_TIMEOUT), "--max-connections-per-client",
+                                  str(PER_CLIENT), env={"FORWARDED_ALLOW_IPS": "192.0.2.1"})
     yield server
     server.stop()
 
@@ -88,7 +84,7 @@ def healthz_seconds(server) -> float:
 
 
 def test_slow_headers_and_bodies_get_408_and_leave_nothing(guarded, speech):
-    before = files_in(guarded.tmp)
+    before = files_in(guarded.tmpdir)
     address = ("127.0.0.1", port(guarded))
     silent = [socket.create_connection(address) for _ in range(150)]  # connect, send nothing
     partial = [socket.create_connection(address) for _ in range(40)]  # headers that never end
@@ -114,7 +110,7 @@ def test_slow_headers_and_bodies_get_408_and_leave_nothing(guarded, speech):
     try:
         # while they hang, the server answers others at once
         assert healthz_seconds(guarded) < 1.0
-        assert wait_until(lambda: len(files_in(guarded.tmp) - before) >= 1, 5), "the partial uploads never arrived"
+        assert wait_until(lambda: len(files_in(guarded.tmpdir) - before) >= 1, 5), "the partial uploads never arrived"
         deadline = started + READ_TIMEOUT * 4  # for all of them together: a server without timeouts fails fast
         answers = [answer_of(sock, max(0.05, deadline - time.monotonic())) for sock in silent + partial + uploads + [drip]]
         elapsed = time.monotonic() - started
@@ -127,7 +123,7 @@ def test_slow_headers_and_bodies_get_408_and_leave_nothing(guarded, speech):
     assert not dripped.is_set()  # closed while it was still sending its headers
     assert elapsed < READ_TIMEOUT * 4, elapsed
     # every partial upload is gone at once, the server is fine, and it still transcribes
-    assert wait_until(lambda: files_in(guarded.tmp) == before, 5), files_in(guarded.tmp) - before
+    assert wait_until(lambda: files_in(guarded.tmpdir) == before, 5), files_in(guarded.tmpdir) - before
     assert healthz_seconds(guarded) < 1.0
     with open(speech.fox, "rb") as audio:
         job = httpx.post(guarded.url + "/v1/audio/transcriptions", files={"file": ("fox.wav", audio, "audio/wav")},
