@@ -119,8 +119,9 @@ def letters(text: str) -> int:
 def test_speech_between_noise_keeps_every_word_in_the_recordings_time(service, speech, tmp_path, monkeypatch):
     alone = service.transcribe_file(speech.medium, TranscribeOptions(beam_size=1), formats=()).result
     spy = DecodeSpy(monkeypatch, service.manager._model)
+    news = []
     noisy = service.transcribe_file(noise_around(speech.medium, tmp_path), TranscribeOptions(beam_size=1),
-                                    formats=("srt",)).result
+                                    formats=("srt",), on_progress=lambda *told: news.append(told)).result
     # the model was given the speech alone, joined: no noise, no clips left for the engine to seek
     assert spy.given == [(pytest.approx(noisy.speech_seconds * RATE, abs=2), None)]
     # every word kept: the noise next to a region (and the pauses that speech detection takes out) can
@@ -131,6 +132,9 @@ def test_speech_between_noise_keeps_every_word_in_the_recordings_time(service, s
     assert wer(alone.text, noisy.text) <= 0.25, (alone.text, noisy.text)
     # the times are the recording's: the speech starts after the 20 s of noise, not at 0
     assert 19.0 <= noisy.segments[0].start <= 21.0 and noisy.segments[-1].end <= noisy.duration
+    # and so are the page's news while the model works (the joined speech's segments mapped back as they come)
+    assert news and all(0 < done <= total == noisy.duration for done, total, _ in news)
+    assert [(s.start, s.end, s.text) for s in news[-1][2]] == [(s.start, s.end, s.text) for s in noisy.segments]
     assert noisy.speech_seconds < noisy.duration - 30  # the 40 s of noise were not decoded
 
 

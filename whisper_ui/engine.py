@@ -81,22 +81,22 @@ class LoadedModel(ABC):
         total = len(audio) / vad.SAMPLE_RATE
         done = 0.0
 
-        def reporter(language: str, restore: Callable[[list[Segment]], list[Segment]] = list,
-                     original: Callable[[float], float] = float) -> OnDecoded | None:
-            """The engine's news of one run, in the recording's time, to ``on_progress``. The engine's
-            list only grows: each segment is mapped once (a job's news cost O(segments), not its square)."""
+        def reporter(language: str, chunks: list[dict[str, int]] | None = None) -> OnDecoded | None:
+            """The engine's news of one run (of the joined speech when ``chunks``), in the recording's
+            time, to ``on_progress``. The engine's list only grows: each segment is taken once (a job's
+            news cost O(segments), not its square)."""
             if on_progress is None:
                 return None
             mapped: list[Segment] = []
 
             def report(decoded: list[Segment], seconds: float) -> None:
                 nonlocal done
-                done = max(done, min(total, original(seconds)))
-                mapped.extend(replace(s, language=language) for s in restore(decoded[len(mapped):]))
+                done = max(done, min(total, seconds))
+                mapped.extend(replace(s, language=language) for s in decoded[len(mapped):])
                 so_far = segments + mapped
                 on_progress(done, total, tuple(sorted(so_far, key=lambda s: s.start) if len(plan.runs) > 1 else so_far))
 
-            return report
+            return vad.restoring(report, chunks) if chunks else report
 
         for run in plan.runs:
             if cancel is not None and cancel.is_set():
@@ -107,9 +107,8 @@ class LoadedModel(ABC):
                 decoded = self.decode(audio, options, task, run.language, None, cancel, reporter(run.language))
             elif options.vad:  # only the speech, joined, and its times mapped back
                 joined, chunks = vad.join(audio, run.regions)
-                report = reporter(run.language, lambda found, c=chunks: vad.restore(found, c),
-                                  lambda t, c=chunks: vad.original_time(t, c))
-                decoded = vad.restore(self.decode(joined, options, task, run.language, None, cancel, report), chunks)
+                decoded = vad.restore(self.decode(joined, options, task, run.language, None, cancel,
+                                                  reporter(run.language, chunks)), chunks)
             else:  # a language's 30-second windows
                 clips = ((run.regions[0][0], run.regions[-1][1]),)
                 decoded = self.decode(audio, options, task, run.language, clips, cancel, reporter(run.language))
@@ -508,7 +507,7 @@ class _WindowNews:
 def whisper_kwargs(options: TranscribeOptions, task: str, language: str | None, fp16: bool) -> dict[str, Any]:
     """The keyword arguments ``whisper.transcribe`` gets for ``options`` (bench/ passes the same to the raw library)."""
     kwargs: dict[str, Any] = dict(
-        verbose=False,  # a tqdm bar, which the UI turns into its progress bar
+        verbose=False,  # its tqdm bar, whose updates tell the page of each window's segments (_WindowNews)
         temperature=options.temperatures(),
         compression_ratio_threshold=options.compression_ratio_threshold,
         logprob_threshold=options.logprob_threshold,

@@ -268,8 +268,6 @@ class FasterWhisperModel(LoadedModel):
                clips: Clips | None, cancel: threading.Event | None, report: OnDecoded | None = None) -> list[Segment]:
         """``WhisperModel.transcribe``, the clips through its ``clip_timestamps`` (the batched pipeline
         takes none: the clips' samples joined, and the times mapped back)."""
-        from tqdm import tqdm
-
         from . import vad
 
         kwargs = faster_whisper_kwargs(options, task=task, language=language)
@@ -287,20 +285,17 @@ class FasterWhisperModel(LoadedModel):
             segments, _ = BatchedInferencePipeline(self.net).transcribe(audio, batch_size=self.batch_size, **kwargs)
         else:
             segments, _ = self.net.transcribe(audio, **kwargs)
+        if report is not None and chunks:
+            report = vad.restoring(report, chunks)  # in the time of the audio this decode was given
         collected: list[Segment] = []
-        # a bar in seconds of audio, which the page turns into its progress (gr.Progress(track_tqdm=True))
-        with tqdm(total=round(duration, 2), unit="s", desc="transcribe", leave=False) as bar:
-            for raw in segments:
-                if cancel is not None and cancel.is_set():
-                    raise CancelledError("The transcription was cancelled.")
-                bar.update(max(0.0, round(min(raw.end, duration) - bar.n, 2)))
-                collected.append(_segment(len(collected), raw))
-                if report is not None:  # each segment as it is finished, in the time of the audio decoded
-                    report(vad.restore(collected, chunks) if chunks else list(collected),
-                           vad.original_time(raw.end, chunks) if chunks else raw.end)
+        for raw in segments:  # a generator: each segment is decoded when it is asked for
             if cancel is not None and cancel.is_set():
                 raise CancelledError("The transcription was cancelled.")
-            bar.update(max(0.0, bar.total - bar.n))  # the rest was silence
+            collected.append(_segment(len(collected), raw))
+            if report is not None:  # each segment as it is finished (the page shows them as they come)
+                report(collected, min(raw.end, duration))
+        if cancel is not None and cancel.is_set():
+            raise CancelledError("The transcription was cancelled.")
         return vad.restore(collected, chunks) if chunks else collected
 
     def unload(self) -> None:

@@ -351,11 +351,19 @@ def restore(segments: list[Segment], chunks: list[dict[str, int]]) -> list[Segme
     return restored
 
 
-def original_time(seconds: float, chunks: list[dict[str, int]]) -> float:
-    """A time in joined samples (``join``) in the recording's time."""
+def restoring(report, chunks: list[dict[str, int]]):
+    """``report(segments so far, seconds done)`` of joined samples (``join``), told in the recording's
+    time: the decoder's list only grows, so each segment is restored once, not at every report."""
     from faster_whisper.vad import SpeechTimestampsMap
 
-    return SpeechTimestampsMap(chunks, SAMPLE_RATE).get_original_time(seconds, is_end=True)
+    times = SpeechTimestampsMap(chunks, SAMPLE_RATE)
+    restored: list[Segment] = []
+
+    def report_restored(decoded: list[Segment], seconds: float) -> None:
+        restored.extend(restore(decoded[len(restored):], chunks))
+        report(restored, times.get_original_time(seconds, is_end=True))
+
+    return report_restored
 
 
 def language_shares(segments: tuple[Segment, ...]) -> tuple[tuple[str, float], ...]:
