@@ -172,7 +172,8 @@ def worker() -> int:
         try:
             started = time.perf_counter()
             if command["cmd"] == "load_app":
-                from whisper_ui.cli import configure_runtime, create_service, setup_logging
+                from whisper_ui.cli import setup_logging
+                from whisper_ui.runtime import configure_runtime, create_service
                 from whisper_ui.settings import Settings
 
                 setup_logging()  # the app's log lines go to this child's log file

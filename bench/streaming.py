@@ -35,7 +35,7 @@ def _job(service, path, news: list | None) -> float:
 
 def run(quick: bool = False, repeats: int = 3, write: bool = True) -> dict[str, Any]:
     from bench.engines import ensure_ct2_models
-    from whisper_ui.cli import create_service
+    from whisper_ui.runtime import create_service
     from whisper_ui.settings import Settings
 
     models = ensure_ct2_models()

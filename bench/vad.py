@@ -139,7 +139,7 @@ def _summary(jobs: list[dict[str, Any]], reference: str | None) -> dict[str, Any
 def measure_engine(label: str, engine: str, models: Path, parts: dict[str, Any], repeats: int) -> dict[str, Any]:
     import whisper
 
-    from whisper_ui.cli import create_service
+    from whisper_ui.runtime import create_service
     from whisper_ui.settings import Settings
 
     service = create_service(Settings(model="tiny.en", model_dir=models, device="cpu", engine=engine,

@@ -95,7 +95,7 @@ def service(models_dir, engine_name):
 
 def make_engine(name: str, model_dir: Path, **settings):
     """The app's own engine ``name`` over ``model_dir`` (``create_engines``, as ``python app.py`` builds it)."""
-    from whisper_ui.cli import create_engines
+    from whisper_ui.runtime import create_engines
     from whisper_ui.settings import Settings
 
     return create_engines(Settings(model_dir=model_dir, engine=name, **settings))[name]

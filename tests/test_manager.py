@@ -344,7 +344,7 @@ def test_a_load_that_fails_after_the_switch_loads_the_previous_model_back():
 
 def test_real_engine_switch_same_words(models_dir, speech):
     """openai-whisper -> faster-whisper -> openai-whisper on the same weights: the same words each time."""
-    from whisper_ui.cli import create_engines
+    from whisper_ui.runtime import create_engines
     from whisper_ui.settings import Settings
 
     manager = ModelManager(create_engines(Settings(model_dir=models_dir)), "tiny.en", device="cpu")

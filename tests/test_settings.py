@@ -31,7 +31,7 @@ def test_environment_then_flag_wins():
 
 
 def test_the_job_time_limit_reaches_the_manager(tmp_path):
-    from whisper_ui.cli import create_service
+    from whisper_ui.runtime import create_service
 
     assert load_settings([], {}).max_job_minutes == 30
     settings = load_settings(["--max-job-minutes", "0.5", "--model-dir", str(tmp_path)], {"WHISPER_UI_MAX_JOB_MINUTES": "9"})

@@ -39,41 +39,6 @@ def setup_logging(level: str = "INFO", stream=None) -> None:
             handler.addFilter(OneLine())
 
 
-def create_service(settings: Settings, engine=None):
-    """Build the manager and service from settings (an engine may be injected by tests)."""
-    from .manager import ModelManager
-    from .service import TranscriptionService
-
-    manager = ModelManager(engine or create_engines(settings), settings.model, settings.device,
-                           settings.idle_unload_minutes * 60,
-                           default_engine=None if engine is not None else settings.engine,
-                           max_job_seconds=settings.max_job_minutes * 60)
-    return TranscriptionService(settings, manager)
-
-
-def create_engines(settings: Settings) -> dict:
-    """Both engines over the same model folder; ``--engine`` picks the one used at start."""
-    from .engine import WhisperEngine
-    from .faster import FasterWhisperEngine
-
-    return {"openai-whisper": WhisperEngine(settings.model_dir, settings.threads),
-            "faster-whisper": FasterWhisperEngine(settings.model_dir, settings.compute_type, settings.batch_size,
-                                                  settings.threads)}
-
-
-def configure_runtime(settings: Settings) -> None:
-    """The engine's runtime, before anything loads: torch for openai-whisper (its threads), nothing
-    to set for faster-whisper, whose process never imports torch (~220 MB); both log what they found."""
-    if settings.engine == "openai-whisper":
-        from .engine import configure_torch
-
-        configure_torch(settings.threads)
-    else:
-        from .faster import log_runtime
-
-        log_runtime(settings.threads)
-
-
 def run_app(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings(argv)
@@ -275,4 +240,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-__all__ = ["build_parser", "main", "run_app", "create_service"]
+__all__ = ["build_parser", "main", "run_app"]

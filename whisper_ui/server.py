@@ -460,7 +460,7 @@ def launch(service: TranscriptionService, settings: Settings, prevent_thread_loc
 
 
 def serve(settings: Settings) -> int:
-    from .cli import configure_runtime, create_service
+    from .runtime import configure_runtime, create_service
 
     check_share(settings)  # before anything loads
     check_startup(settings)

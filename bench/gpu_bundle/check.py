@@ -289,7 +289,7 @@ def restore_for_fw(models: Path) -> dict:
 
 def make_engine(name: str, model_dir: Path, **settings):
     """As tests/conftest.py make_engine: the app's own create_engines over model_dir."""
-    from whisper_ui.cli import create_engines
+    from whisper_ui.runtime import create_engines
     from whisper_ui.settings import Settings
 
     return create_engines(Settings(model_dir=model_dir, engine=name, **settings))[name]
