@@ -220,3 +220,17 @@ class ClientCaps:
             counter[address] -= 1
             if counter[address] <= 0:
                 del counter[address]
+
+
+def replay(body: bytes, receive):
+    """``receive`` for the app: the body read already, then the client's own messages (its disconnect)."""
+    sent = False
+
+    async def replay():
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay

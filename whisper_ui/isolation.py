@@ -220,7 +220,7 @@ def _file_paths(value) -> list[str]:
 
 async def _read(receive) -> tuple[bytes, object]:
     """The whole request body (RouteGuard has bounded it already), and a ``receive`` that gives it again."""
-    from .server import replay
+    from .connections import replay
 
     chunks = []
     while True:

@@ -26,7 +26,7 @@ import threading
 import time
 from pathlib import Path
 
-from .connections import ClientCaps, guard_server
+from .connections import ClientCaps, guard_server, replay
 from .errors import ConfigError, public_reason
 from .manager import ModelManager
 from .service import TranscriptionService
@@ -308,20 +308,6 @@ class RouteGuard:
 
 class _ClientGone(Exception):
     """The client disconnected before its body was read."""
-
-
-def replay(body: bytes, receive):
-    """``receive`` for the app: the body read already, then the client's own messages (its disconnect)."""
-    sent = False
-
-    async def replay():
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
 
 
 class RefuseRemoteFiles:

@@ -301,7 +301,7 @@ def cuda_sync() -> None:
         torch.cuda.synchronize()
 
 
-def _mb(value):  # whisper_ui/ui.py's formatting of the Status tab (ui.py itself imports gradio)
+def _mb(value):  # whisper_ui/ui/format.py: the Status tab's formatting (the ui package imports gradio)
     if value is None:
         return "-"
     return f"{value / 1000:.1f} GB" if value >= 1000 else f"{value:.0f} MB"

@@ -1,0 +1,197 @@
+"""A user's job on the page: run in a worker thread, its text streamed as segments are finished, one
+progress line in seconds of audio, and a Cancel button of its tab that stops it (what was transcribed
+stays on the page)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+
+import gradio as gr
+import numpy as np
+
+from .. import i18n as i18n_mod
+from ..errors import CancelledError, WhisperUIError
+from ..i18n import say
+from ..service import TranscriptionService
+from .format import clock, rows, summary
+from .inputs import AUTO, chosen_formats, job_options
+
+log = logging.getLogger("whisper_ui.ui")
+
+STREAM_SECONDS = 0.25  # how often a running job's page hears of new segments (and the job checks its client)
+
+
+class Jobs:
+    """The page's jobs, per session and tab (``upload``, ``mic``): their cancel flags and handlers."""
+
+    def __init__(self, demo: gr.Blocks, service: TranscriptionService):
+        self.demo = demo
+        self.service = service
+        self.running: dict[tuple[str, str], threading.Event] = {}  # (session, tab) -> its running job's cancel flag
+        self.cancelled_early: set[tuple[str, str]] = set()  # (session, tab) whose job was cancelled while it waited
+
+    @staticmethod
+    def _key(request: gr.Request | None, tab: str) -> tuple[str, str]:
+        return getattr(request, "session_hash", None) or "", tab
+
+    def _client_gone(self, request: gr.Request | None) -> bool:
+        """Whether the client of this job has gone: Gradio marks a running job dead when its
+        event stream closes, but lets it run on, holding the model for nobody."""
+        session = getattr(request, "session_hash", None)
+        if session is None:
+            return False
+        try:  # Gradio internals: best effort
+            return any(job.session_hash == session and not job.alive
+                       for jobs in self.demo._queue.active_jobs if jobs for job in jobs)
+        except AttributeError:
+            return False
+
+    # --- the Cancel button ----------------------------------------------------------
+
+    def starts(self, tab: str):
+        """Before a job is queued (queue=False): Cancel becomes active, an earlier cancel is forgotten."""
+        def start(request: gr.Request):
+            self.cancelled_early.discard(self._key(request, tab))
+            return gr.update(interactive=True)
+        return start
+
+    @staticmethod
+    def ends():
+        return gr.update(interactive=False)
+
+    def cancel(self, tab: str):
+        """The Cancel button: stops this user's job of this tab at the model's next step (what was
+        transcribed stays on the page), or, if it is still waiting, before it starts."""
+        def cancel(request: gr.Request):
+            key = self._key(request, tab)
+            flag = self.running.get(key)
+            if flag is not None:
+                flag.set()
+            else:
+                self.cancelled_early.add(key)
+            return gr.update(interactive=False)
+        return cancel
+
+    # --- running a job ----------------------------------------------------------------
+
+    @staticmethod
+    def _progress_line(language: str, done: float, total: float, elapsed: float) -> str:
+        line = say("progress", language, done=clock(done), total=clock(total))
+        if done > 0 and elapsed > 1:
+            line += " · " + say("left", language, seconds=max(1, round(elapsed / done * (total - done))))
+        return line
+
+    async def run(self, work, request: gr.Request | None, tab: str):
+        """Run ``work(cancel, on_progress)`` in a worker thread, yielding the page's outputs (text,
+        segments, summary, files) as segments are finished, with one progress line in seconds of audio.
+
+        The tab's Cancel button sets the job's flag: the model stops at its next step and the page
+        keeps what was transcribed, saying "Cancelled". A client's cancel through the API (Gradio
+        cancels this generator), a closed page or a disconnect set it too."""
+        language = i18n_mod.language_of(request.headers.get("accept-language") if request is not None else None)
+        key = self._key(request, tab)
+        if key in self.cancelled_early:
+            self.cancelled_early.discard(key)
+            yield "", [], say("cancelled_before", language), None
+            return
+        cancel = threading.Event()
+        news: list = [None]  # the latest (done, total, segments) from the model's thread
+
+        def on_progress(done: float, total: float, segments) -> None:
+            news[0] = (done, total, segments)
+
+        self.running[key] = cancel
+        started = time.monotonic()
+        worker = asyncio.ensure_future(asyncio.to_thread(work, cancel, on_progress))
+        shown = None
+        try:
+            yield "", [], say("starting", language), None
+            while not worker.done():
+                await asyncio.wait({worker}, timeout=STREAM_SECONDS)
+                if not cancel.is_set() and self._client_gone(request):
+                    log.info("client disconnected: cancelling its job")
+                    cancel.set()
+                if news[0] is not None and news[0] is not shown and not worker.done():
+                    shown = news[0]
+                    done, total, segments = shown
+                    yield ("".join(s.text for s in segments).strip(), rows(segments),
+                           self._progress_line(language, done, total, time.monotonic() - started), gr.skip())
+            job = worker.result()
+        except asyncio.CancelledError:
+            cancel.set()
+            raise
+        except CancelledError as e:
+            if not cancel.is_set():  # not this page's cancel (the manager's own stop)
+                raise gr.Error(str(e), title="Cancelled") from e
+            segments = news[0][2] if news[0] is not None else ()
+            yield "".join(s.text for s in segments).strip(), rows(segments), say("cancelled", language), None
+            return
+        except WhisperUIError as e:
+            raise gr.Error(str(e)) from e
+        finally:
+            self.running.pop(key, None)
+        for notice in job.result.notices:
+            gr.Warning(notice)
+        result = job.result
+        yield result.text, rows(result.segments), summary(result), [str(p) for p in job.files]
+
+    # --- the handlers ----------------------------------------------------------------------
+
+    def _options(self, task, language, beam_size, word_timestamps, initial_prompt, vad):
+        return job_options(task, language, beam_size, word_timestamps, initial_prompt,
+                           self.service.settings.vad if vad is None else vad)
+
+    async def transcribe(self, file: str | None, task: str = "transcribe", language: str = AUTO, beam_size: float = 5,
+                         word_timestamps: bool = False, initial_prompt: str = "", formats: list[str] | None = None,
+                         vad: bool | None = None, request: gr.Request = None):
+        if not file:
+            raise gr.Error("Choose an audio or video file first.")
+        options = self._options(task, language, beam_size, word_timestamps, initial_prompt, vad)
+        chosen = chosen_formats(formats)
+        async for outputs in self.run(lambda cancel, report: self.service.transcribe_file(
+                file, options, chosen, cancel, report), request, "upload"):
+            yield outputs
+
+    async def transcribe_microphone(self, recording: tuple[int, np.ndarray] | None, task: str = "transcribe",
+                                    language: str = AUTO, beam_size: float = 5, word_timestamps: bool = False,
+                                    initial_prompt: str = "", formats: list[str] | None = None,
+                                    vad: bool | None = None, request: gr.Request = None):
+        if recording is None:
+            raise gr.Error("Record something first: press the microphone button, speak, then stop.")
+        rate, data = recording
+        options = self._options(task, language, beam_size, word_timestamps, initial_prompt, vad)
+        chosen = chosen_formats(formats)
+        async for outputs in self.run(lambda cancel, report: self.service.transcribe_array(
+                rate, data, options, chosen, cancel, report), request, "mic"):
+            yield outputs
+
+    def mcp_transcribe(self, audio: str | None, task: str = "transcribe", language: str = AUTO) -> tuple[str, dict]:
+        """Transcribe speech in an audio or video file to text with Whisper, running on this server (or translate
+        it into English). Use it when you have a recording (mp3, wav, m4a, mp4, ogg, flac, webm...) and need its
+        words or timed segments. One job runs at a time; long files take a while (about a tenth of their length
+        or less on a CPU with small models).
+
+        Args:
+            audio: the audio or video file, as a data URI (data:audio/wav;base64,...). Links are not fetched.
+            task: "transcribe" (keep the spoken language) or "translate" (into English).
+            language: the spoken language as an ISO-639-1 code ("en", "ko", "de"...), or "auto" to detect it.
+
+        Returns:
+            text: the whole transcript.
+            segments: {"language", "duration", "segments": [{"start", "end", "text"}]}, times in seconds.
+        """
+        if not audio:
+            raise gr.Error("Give the audio file (a data: URI).")
+        options = job_options(task, language, 5, False, "", self.service.settings.vad)
+        try:
+            with self.service.api_job():
+                job = self.service.transcribe_file(audio, options, ())
+        except WhisperUIError as e:
+            raise gr.Error(str(e)) from e
+        result = job.result
+        return result.text, {"language": result.language, "duration": round(result.duration, 3),
+                             "segments": [{"start": round(s.start, 3), "end": round(s.end, 3), "text": s.text.strip()}
+                                          for s in result.segments]}
