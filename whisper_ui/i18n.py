@@ -106,7 +106,40 @@ KO = {
     "wui_refresh": "새로 고침",
 }
 
-TRANSLATIONS = {"en": EN, "ko": KO}
+# --- each part of the page keeps its own labels (LABELS: gr.I18n keys, wui_...) and words said at run time
+# (SAY: rendered on the server by say()) in its own section below, English and Korean side by side ---
+
+# the Model tab (ui/model.py)
+MODEL_LABELS: dict[str, dict[str, str]] = {"en": {}, "ko": {}}
+MODEL_SAY: dict[str, dict[str, str]] = {"en": {}, "ko": {}}
+
+# the Status tab (ui/status.py)
+STATUS_LABELS: dict[str, dict[str, str]] = {"en": {}, "ko": {}}
+STATUS_SAY: dict[str, dict[str, str]] = {"en": {}, "ko": {}}
+
+# a job's results: text, segments, summary, files (ui/format.py, ui/inputs.py results_panel)
+RESULTS_LABELS: dict[str, dict[str, str]] = {"en": {}, "ko": {}}
+RESULTS_SAY: dict[str, dict[str, str]] = {"en": {}, "ko": {}}
+
+# inputs, the offline notice, toasts (ui/inputs.py, ui/upload.py, ui/microphone.py, ui/jobs.py)
+INPUT_LABELS: dict[str, dict[str, str]] = {"en": {}, "ko": {}}
+INPUT_SAY: dict[str, dict[str, str]] = {"en": {}, "ko": {}}
+
+# errors raised in the core with a key (errors.WhisperUIError(..., key=..., **values)): what the page says
+ERRORS: dict[str, dict[str, str]] = {"en": {}, "ko": {}}
+
+
+def _merged(*parts: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    merged: dict[str, dict[str, str]] = {"en": {}, "ko": {}}
+    for part in parts:
+        for language, words in part.items():
+            overlap = merged[language].keys() & words.keys()
+            assert not overlap, f"keys defined twice: {sorted(overlap)}"
+            merged[language].update(words)
+    return merged
+
+
+TRANSLATIONS = _merged({"en": EN, "ko": KO}, MODEL_LABELS, STATUS_LABELS, RESULTS_LABELS, INPUT_LABELS)
 
 
 # What handlers say at run time (progress, outcomes): rendered on the server in the request's language
@@ -118,6 +151,9 @@ RUNTIME = {
         "starting": "Starting…",
         "cancelled": "**Cancelled.** What was transcribed before the cancel is kept above.",
         "cancelled_before": "**Cancelled** before it started.",
+        "error_title": "Error",
+        "warning_title": "Warning",
+        "info_title": "Info",
     },
     "ko": {
         "progress": "오디오 {done} / {total}",
@@ -125,8 +161,14 @@ RUNTIME = {
         "starting": "시작하는 중…",
         "cancelled": "**취소되었습니다.** 취소 전까지 받아쓴 내용은 위에 남아 있습니다.",
         "cancelled_before": "시작하기 전에 **취소되었습니다**.",
+        "error_title": "오류",
+        "warning_title": "경고",
+        "info_title": "알림",
     },
 }
+
+
+RUNTIME = _merged(RUNTIME, MODEL_SAY, STATUS_SAY, RESULTS_SAY, INPUT_SAY, ERRORS)
 
 
 def language_of(accept_language: str | None) -> str:
@@ -139,4 +181,17 @@ def language_of(accept_language: str | None) -> str:
 
 
 def say(key: str, language: str, **values) -> str:
-    return RUNTIME.get(language, RUNTIME["en"])[key].format(**values)
+    """``key``'s words in ``language`` (English where Korean lacks them), ``values`` filled in."""
+    words = RUNTIME.get(language, RUNTIME["en"])
+    return (words.get(key) or RUNTIME["en"][key]).format(**values)
+
+
+def error_text(error: BaseException, language: str) -> str:
+    """What the page says of a ``WhisperUIError``: its key's words in ``language``, else its message."""
+    key = getattr(error, "key", None)
+    if key and key in RUNTIME.get(language, {}):
+        try:
+            return say(key, language, **getattr(error, "values", {}))
+        except (KeyError, IndexError, ValueError):
+            pass
+    return str(error)

@@ -1,0 +1,32 @@
+"""The reader's language at run time: what handlers say (toasts, progress, summaries, table words) is
+rendered on the server in the request's ``Accept-Language`` (gr.I18n translates only what the page is
+built with). English in the log and the API."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from ..i18n import error_text, language_of, say
+
+
+def language(request: gr.Request | None) -> str:
+    """"ko" or "en": the first of the page's languages the browser asks for."""
+    headers = getattr(request, "headers", None)
+    return language_of(headers.get("accept-language") if headers is not None else None)
+
+
+def text(request: gr.Request | None, key: str, **values) -> str:
+    """``key``'s words (``whisper_ui.i18n``) in the request's language."""
+    return say(key, language(request), **values)
+
+
+def page_error(error: BaseException, request: gr.Request | None, title_key: str = "error_title") -> gr.Error:
+    """A ``gr.Error`` (toast) for a ``WhisperUIError``, in the request's language."""
+    lang = language(request)
+    return gr.Error(error_text(error, lang), title=say(title_key, lang))
+
+
+def error(request: gr.Request | None, key: str, title_key: str = "error_title", **values) -> gr.Error:
+    """A ``gr.Error`` of the page's own (``key``'s words), in the request's language."""
+    lang = language(request)
+    return gr.Error(say(key, lang, **values), title=say(title_key, lang))
