@@ -84,8 +84,8 @@ MAX_CHANNELS = 64  # the most ffmpeg's pan filter mixes down
 _WHITELIST_ARGS = ("-protocol_whitelist", "file", "-format_whitelist", ",".join(ALLOWED_DEMUXERS))
 
 FFMPEG_INSTALL_HINT = (
-    "install it and restart the app: `sudo apt-get install ffmpeg` (Debian/Ubuntu), "
-    "`brew install ffmpeg` (macOS) or `winget install ffmpeg` (Windows)"
+    "install it and restart the app: sudo apt-get install ffmpeg (Debian/Ubuntu), "
+    "brew install ffmpeg (macOS) or winget install ffmpeg (Windows)"
 )
 
 
@@ -117,7 +117,7 @@ class ProbeResult:
 def _tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
-        raise FFmpegNotFoundError(f"{name} was not found on PATH: {FFMPEG_INSTALL_HINT}.")
+        raise FFmpegNotFoundError(f"{name} was not found on PATH: {FFMPEG_INSTALL_HINT}.", key="ffmpeg_missing", tool=name)
     return path
 
 
@@ -144,7 +144,8 @@ def _run(args: list[str], timeout: float, what: str) -> subprocess.CompletedProc
             "try converting it to WAV or MP3 first."
         ) from e
     except FileNotFoundError as e:  # removed from PATH after the check
-        raise FFmpegNotFoundError(f"ffmpeg could not be started: {FFMPEG_INSTALL_HINT}.") from e
+        raise FFmpegNotFoundError(f"ffmpeg could not be started: {FFMPEG_INSTALL_HINT}.", key="ffmpeg_missing",
+                                   tool="ffmpeg") from e
 
 
 def _stderr_tail(proc: subprocess.CompletedProcess, path: Path) -> str:
@@ -163,14 +164,15 @@ def probe(path: str | os.PathLike, limits: AudioLimits) -> ProbeResult:
     try:
         size = path.stat().st_size
     except OSError as e:
-        raise InvalidAudioError(f"The uploaded file could not be read ({e.strerror}).") from e
+        raise InvalidAudioError(f"The uploaded file could not be read ({e.strerror}).", key="file_unreadable") from e
     if size > limits.max_bytes:
         raise AudioTooLargeError(
             f"The file is {size / (1024 * 1024):.1f} MB; the limit is {_fmt_limit_mb(limits.max_bytes)}. "
-            "Cut it into parts or compress it (e.g. to MP3) and try again."
+            "Cut it into parts or compress it (e.g. to MP3) and try again.",
+            key="file_too_large", size=f"{size / (1024 * 1024):.1f} MB", limit=_fmt_limit_mb(limits.max_bytes),
         )
     if size == 0:
-        raise InvalidAudioError("The file is empty. Upload an audio or video file.")
+        raise InvalidAudioError("The file is empty. Upload an audio or video file.", key="file_empty")
     wav = probe_wav(path, size)
     return _checked(wav if wav is not None else ffprobe(path, limits), limits)
 
@@ -184,16 +186,16 @@ def ffprobe(path: Path, limits: AudioLimits) -> ProbeResult:
         raise InvalidAudioError(
             "This file is not audio or video that can be read, or it is damaged "
             f"({_stderr_tail(proc, path) or 'unknown format'}). Upload a common audio or video format "
-            "(WAV, MP3, M4A, FLAC, OGG, OPUS, WEBM, MP4, MKV...)."
+            "(WAV, MP3, M4A, FLAC, OGG, OPUS, WEBM, MP4, MKV...).", key="not_audio",
         )
     try:
         info = json.loads(proc.stdout or b"{}")
     except ValueError as e:
-        raise InvalidAudioError("This file could not be read as audio.") from e
+        raise InvalidAudioError("This file could not be read as audio.", key="not_audio") from e
     fmt = info.get("format") or {}
     audio = [s for s in info.get("streams") or [] if s.get("codec_type") == "audio"]
     if not audio:
-        raise NoAudioStreamError("This file has no audio track. Upload a file with sound in it.")
+        raise NoAudioStreamError("This file has no audio track. Upload a file with sound in it.", key="no_audio_track")
     stream = audio[0]
 
     def number(value: object) -> float | None:
@@ -224,7 +226,8 @@ def _checked(result: ProbeResult, limits: AudioLimits) -> ProbeResult:
     if result.duration is not None and result.duration > limits.max_seconds:
         raise AudioTooLongError(
             f"The audio is {_fmt_minutes(result.duration)} long; the limit is {_fmt_minutes(limits.max_seconds)}. "
-            "Cut it into shorter parts and try again."
+            "Cut it into shorter parts and try again.",
+            key="audio_too_long", length=_fmt_minutes(result.duration), limit=_fmt_minutes(limits.max_seconds),
         )
     return result
 

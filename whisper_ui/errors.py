@@ -8,6 +8,13 @@ nothing here knows about Gradio.
 
 from __future__ import annotations
 
+import collections
+import threading
+
+_KEYED: collections.OrderedDict[str, tuple[str, dict]] = collections.OrderedDict()  # message -> (key, values)
+_KEYED_LOCK = threading.Lock()
+KEYED_KEPT = 256
+
 
 class WhisperUIError(Exception):
     """Base class: the message is written for the person using the app, in English (the log's and the
@@ -18,6 +25,18 @@ class WhisperUIError(Exception):
         super().__init__(*args)
         self.key = key
         self.values = values
+        if key and args:  # the state keeps errors as text (Model and Status tabs): they can still be said in Korean
+            with _KEYED_LOCK:
+                _KEYED[str(args[0])] = (key, values)
+                _KEYED.move_to_end(str(args[0]))
+                while len(_KEYED) > KEYED_KEPT:
+                    _KEYED.popitem(last=False)
+
+
+def keyed(message: str) -> tuple[str, dict] | None:
+    """The key and values of a recent error with this ``message``, if it had them."""
+    with _KEYED_LOCK:
+        return _KEYED.get(message)
 
 
 class ConfigError(WhisperUIError):
@@ -104,22 +123,28 @@ def public_reason(message: str, limit: int = 240) -> str:
     return first if len(first) <= limit else first[:limit - 1] + "…"
 
 
-def network_reason(error: BaseException) -> str:
-    """Why a download failed, in words a user can act on: never a bare "[Errno -2]"."""
+def network_reason(error: BaseException, language: str = "en") -> str:
+    """Why a download failed, in words a user can act on: never a bare "[Errno -2]". ``language``: "en"
+    (the log's, the API's) or "ko" (the page's Korean: what an error key's ``reason_ko`` carries)."""
     import re
     import socket
     import ssl
     import urllib.error
 
+    ko = language == "ko"
     if isinstance(error, urllib.error.HTTPError):
-        return f"the server answered HTTP {error.code} {error.reason}"
+        return f"{'서버 응답' if ko else 'the server answered'} HTTP {error.code} {error.reason}"
     reason = getattr(error, "reason", None) or error
     if isinstance(reason, socket.gaierror):
+        if ko:
+            return "주소를 찾을 수 없습니다: 이 컴퓨터에 인터넷이나 DNS가 없습니다"
         return f"the address could not be resolved: {reason.strerror}; this machine has no internet or no DNS"
     if isinstance(reason, TimeoutError):
-        return "the server did not answer in time"
+        return "서버가 제시간에 응답하지 않았습니다" if ko else "the server did not answer in time"
     if isinstance(reason, ConnectionRefusedError):
-        return "the connection was refused"
+        return "연결이 거부되었습니다" if ko else "the connection was refused"
+    if ko and isinstance(reason, OSError):
+        return "네트워크 오류: 이 컴퓨터에서 서버에 닿을 수 없습니다"
     if isinstance(reason, ssl.SSLError):
         return f"a TLS error: {reason.reason or reason}"
     if isinstance(reason, OSError) and reason.strerror:

@@ -201,7 +201,10 @@ def download_ct2(name: str, dest: Path, progress: ProgressCallback | None = None
         _move_into_place(partial, dest)
     except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
         reason = network_reason(e)
-        raise ModelDownloadError(_offline_message(name, source, page, dest, reason)) from e
+        checkpoint = model_info(name, dest.parent)
+        raise ModelDownloadError(_offline_message(name, source, page, dest, reason), key="download_failed_ct2",
+                                 name=name, url=page, reason=network_reason(e, "ko"), path=str(dest),
+                                 checkpoint_url=checkpoint.url, checkpoint_path=str(checkpoint.path)) from e
     finally:
         if partial.exists():
             shutil.rmtree(partial, ignore_errors=True)
@@ -217,8 +220,8 @@ def _offline_message(name: str, source: Ct2Source, page: str, dest: Path, reason
         f"Could not download the faster-whisper model '{name}' from {page} ({reason}). "
         f"On a machine without internet, put a folder with {files} from that repository (revision {source.revision}) "
         f"at {dest}, or put the openai-whisper checkpoint {checkpoint.url} at {checkpoint.path} (it is exported once), "
-        f"or convert a Hugging Face Transformers copy of the model into that checkpoint with "
-        f"`python -m whisper_ui models import-hf SRC --name {name} --model-dir {dest.parent}`."
+        f"or convert a Hugging Face Transformers copy of the model into that checkpoint with: "
+        f"python -m whisper_ui models import-hf SRC --name {name} --model-dir {dest.parent}"
     )
 
 

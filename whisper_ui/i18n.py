@@ -126,7 +126,40 @@ INPUT_LABELS: dict[str, dict[str, str]] = {"en": {}, "ko": {}}
 INPUT_SAY: dict[str, dict[str, str]] = {"en": {}, "ko": {}}
 
 # errors raised in the core with a key (errors.WhisperUIError(..., key=..., **values)): what the page says
-ERRORS: dict[str, dict[str, str]] = {"en": {}, "ko": {}}
+ERRORS: dict[str, dict[str, str]] = {
+    "en": {  # (the English messages are the errors' own: only a few need words of the page's)
+    },
+    "ko": {
+        "ffmpeg_missing": "이 서버에 {tool}이(가) 없습니다. 설치한 뒤 앱을 다시 시작하세요 (Debian/Ubuntu: "
+                          "sudo apt-get install ffmpeg).",
+        "file_unreadable": "업로드한 파일을 읽을 수 없습니다. 다시 업로드하세요.",
+        "file_too_large": "파일이 {size}로, 제한 {limit}을(를) 넘습니다. 나누거나 압축해서(예: MP3) 다시 올리세요.",
+        "file_empty": "파일이 비어 있습니다. 오디오 또는 동영상 파일을 올리세요.",
+        "not_audio": "읽을 수 있는 오디오나 동영상이 아니거나 파일이 손상되었습니다. 흔한 형식(WAV, MP3, M4A, FLAC, "
+                     "OGG, OPUS, WEBM, MP4, MKV...)으로 올리세요.",
+        "no_audio_track": "이 파일에는 오디오 트랙이 없습니다. 소리가 있는 파일을 올리세요.",
+        "audio_too_long": "오디오 길이가 {length}로, 제한 {limit}을(를) 넘습니다. 더 짧게 나눠서 다시 시도하세요.",
+        "busy": "서버가 바쁩니다: 대기열이 가득 찼습니다. 잠시 후 다시 시도하세요.",
+        "silent": "오디오가 무음입니다: 말소리를 찾지 못했습니다. 녹음 음량을 확인하세요.",
+        "no_speech_vad": "오디오에서 말소리를 찾지 못했습니다. 말소리가 있다면 음량을 확인하세요. 노래나 가사가 있는 "
+                         "음악이라면 음성 감지를 끄세요.",
+        "no_speech": "오디오에서 말소리를 찾지 못했습니다. 말소리가 있다면 음량을 확인하거나, 자동 감지 대신 언어를 "
+                     "고르세요.",
+        "unknown_model": "알 수 없는 모델 '{name}'입니다. {names} 중 하나를 쓰거나, {folder}에 {name}.pt 체크포인트나 "
+                         "faster-whisper(CTranslate2) 폴더 {name}을(를) 두세요.",
+        "download_mismatch": "모델 '{name}'을(를) 내려받았지만 SHA-256 체크섬이 공식 값과 다릅니다. 다운로드가 "
+                             "불완전하거나 변조되었습니다. 다시 시도하세요.",
+        "download_failed": "모델 '{name}'을(를) 내려받지 못했습니다 ({reason}). 인터넷이 없는 컴퓨터라면 다른 곳에서 "
+                           "{url} 파일을 받아 {path}에 두세요.",
+        "download_failed_ct2": "faster-whisper 모델 '{name}'을(를) 내려받지 못했습니다 ({reason}). 인터넷이 없는 "
+                               "컴퓨터라면 {url}의 폴더를 {path}에 두거나, openai-whisper 체크포인트 {checkpoint_url}을(를) "
+                               "{checkpoint_path}에 두세요.",
+        "out_of_memory": "모델 {name}에 CUDA 메모리가 부족하고, 대체 설정으로도 해결되지 않았습니다. GPU를 쓰는 다른 "
+                         "프로그램을 닫거나, 더 작은 모델을 고르거나, --device cpu로 시작하세요.",
+        "job_timeout": "작업이 이 서버의 허용 시간({minutes}분, --max-job-minutes)을 넘어 중지되었습니다. 더 짧은 "
+                       "파일이나 빔 크기 1로 시도하거나, 운영자에게 --max-job-minutes를 늘려 달라고 하세요.",
+    },
+}
 
 
 def _merged(*parts: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
@@ -186,12 +219,18 @@ def say(key: str, language: str, **values) -> str:
     return (words.get(key) or RUNTIME["en"][key]).format(**values)
 
 
-def error_text(error: BaseException, language: str) -> str:
-    """What the page says of a ``WhisperUIError``: its key's words in ``language``, else its message."""
-    key = getattr(error, "key", None)
+def error_text(error: BaseException | str, language: str) -> str:
+    """What the page says of a ``WhisperUIError`` (or of its message, as the model's state keeps it): its
+    key's words in ``language``, else its English message."""
+    from .errors import keyed
+
+    if isinstance(error, str):
+        key, values = keyed(error) or (None, {})
+    else:
+        key, values = getattr(error, "key", None), getattr(error, "values", {})
     if key and key in RUNTIME.get(language, {}):
         try:
-            return say(key, language, **getattr(error, "values", {}))
+            return say(key, language, **values)
         except (KeyError, IndexError, ValueError):
             pass
     return str(error)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -34,6 +35,7 @@ from .transcription import TranscribeOptions, TranscriptionResult
 log = logging.getLogger(__name__)
 
 NOT_LOADED, DOWNLOADING, LOADING, READY, FAILED = "not loaded", "downloading", "loading", "ready", "failed"
+RECENT_JOBS = 20  # jobs kept for the Status tab's table
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,8 @@ class ModelState:
     jobs_running: int = 0
     jobs_waiting: int = 0
     jobs_done: int = 0
-    last_error: str | None = None  # the last error of any job or load
+    last_error: str | None = None  # the last error of any job or load; gone once a load or job succeeds
+    last_error_at: float | None = None  # when it happened (time.time())
     last_rtf: float | None = None  # real-time factor of the last job
     last_audio_seconds: float | None = None  # the last job's audio
     last_speech_seconds: float | None = None  # how much of it was speech (None: speech detection off)
@@ -95,6 +98,8 @@ class ModelManager:
         self._job_lock = threading.Lock()
         self._state_lock = threading.Lock()
         self._state = ModelState()
+        self._recent_jobs: deque[dict] = deque(maxlen=RECENT_JOBS)
+        self._job_error_at: float | None = None  # when a job last set the last error
         self._last_used = time.monotonic()
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
@@ -107,12 +112,24 @@ class ModelManager:
             return self._state
 
     def _set(self, **changes) -> None:
+        if "last_error" in changes:  # an error carries its time; a healthy model clears both
+            changes.setdefault("last_error_at", time.time() if changes["last_error"] else None)
         with self._state_lock:
             self._state = replace(self._state, **changes)
 
     def _count(self, **deltas: int) -> None:
         with self._state_lock:
             self._state = replace(self._state, **{k: getattr(self._state, k) + v for k, v in deltas.items()})
+
+    def recent_jobs(self) -> list[dict]:
+        """The last jobs done (oldest first): when, model, audio and processing seconds, real-time factor."""
+        with self._state_lock:
+            return list(self._recent_jobs)
+
+    @property
+    def closing(self) -> threading.Event:
+        """Set by ``close``: helper threads (the status sampler) stop with it."""
+        return self._stop
 
     @property
     def engine(self) -> Engine:
@@ -173,6 +190,8 @@ class ModelManager:
         engine = engine or self.engine_name
         state = self.state
         if self._model is not None and self._model.name == name and self._model_engine == engine and state.ready:
+            if state.last_error is not None:
+                self._set(last_error=None)  # asked for and serving: healthy again
             return self._model
         previous = (self._model.name, self._model_engine, self._model.device) if self._model is not None else None
         self._prepare(name, engine)  # the files first: the loaded model serves on if they cannot be had
@@ -253,7 +272,8 @@ class ModelManager:
         self._last_used = time.monotonic()
         compute_type = getattr(model, "compute_type", None)
         self._set(status=READY, model=model.name, device=model.device, engine=key,
-                  compute_type=compute_type, fp16=model.fp16, load_seconds=seconds, download_fraction=None)
+                  compute_type=compute_type, fp16=model.fp16, load_seconds=seconds, download_fraction=None,
+                  last_error=None)  # healthy again (a fallback's note or a restore's error is set after this)
         log.info("model %s ready on %s with %s (%s) in %.2f s", model.name, model.device, key,
                  compute_type, seconds)
         return model
@@ -292,7 +312,7 @@ class ModelManager:
                    "Close other programs using the GPU, choose a smaller model, or start with --device cpu.")
         log.error(message)
         self._set(status=FAILED, error=message, last_error=message)
-        raise OutOfMemoryError(message) from last
+        raise OutOfMemoryError(message, key="out_of_memory", name=name) from last
 
     # --- transcription -----------------------------------------------------
 
@@ -322,13 +342,14 @@ class ModelManager:
                 log.warning("job stopped after %.0f s: over --max-job-minutes %g", self.max_job_seconds, minutes)
                 error = JobTimeoutError(
                     f"The job took longer than this server allows ({minutes:g} minutes, --max-job-minutes) and was "
-                    "stopped. Try a shorter file, or beam size 1, or ask the operator to raise --max-job-minutes.")
-                self._set(last_error=str(error))
+                    "stopped. Try a shorter file, or beam size 1, or ask the operator to raise --max-job-minutes.",
+                    key="job_timeout", minutes=f"{minutes:g}")
+                self._job_error(str(error))
                 raise error from None
             log.info("job cancelled")
             raise
         except WhisperUIError as e:
-            self._set(last_error=str(e))
+            self._job_error(str(e))
             raise
         finally:
             if timer is not None:
@@ -337,6 +358,10 @@ class ModelManager:
             self._count(jobs_running=-1)
             trim_heap()  # the job's activations go back to the system, not only to the allocator
             self._job_lock.release()
+
+    def _job_error(self, message: str) -> None:
+        self._set(last_error=message)
+        self._job_error_at = self.state.last_error_at
 
     def _transcribe_locked(self, audio: np.ndarray, options: TranscribeOptions, cancel: threading.Event | None,
                            on_progress: OnProgress | None = None) -> TranscriptionResult:
@@ -356,9 +381,17 @@ class ModelManager:
                 model = self._fall_back(model.name, model.device, e)
                 notices.append(self.state.fallback or "")
         result = replace(result, notices=tuple(dict.fromkeys(n for n in notices if n)))
+        with self._state_lock:
+            self._recent_jobs.append({"at": round(time.time(), 3), "model": result.model, "engine": self.engine_name,
+                                      "audio_seconds": round(result.duration, 2),
+                                      "processing_seconds": round(result.processing_seconds, 3),
+                                      "real_time_factor": round(result.real_time_factor, 4)})
         self._count(jobs_done=1)
+        # a job's own error (a time limit...) goes with the next good job; a load's, with the next good load
+        error_at = self.state.last_error_at
+        healthy = {"last_error": None} if not notices and error_at is not None and error_at == self._job_error_at else {}
         self._set(last_rtf=result.real_time_factor, last_audio_seconds=result.duration,
-                  last_speech_seconds=result.speech_seconds)
+                  last_speech_seconds=result.speech_seconds, **healthy)
         speech = "" if result.speech_seconds is None else f" ({result.speech_seconds:.1f} s of speech)"
         log.info("transcribed %.1f s of audio%s in %.2f s (real-time factor %.2f) with %s on %s, language %s: %r",
                  result.duration, speech, result.processing_seconds, result.real_time_factor, result.model,

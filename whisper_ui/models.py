@@ -164,7 +164,8 @@ def model_info(name: str, model_dir: Path) -> ModelInfo:
         known = ", ".join(OFFICIAL_MODELS)
         raise UnknownModelError(
             f"Unknown model '{name}'. Use one of {known}, or put a checkpoint named {name}.pt or a faster-whisper "
-            f"(CTranslate2) folder named {name} in {model_dir} (see `python -m whisper_ui models import-ct2`)."
+            f"(CTranslate2) folder named {name} in {model_dir} (see: python -m whisper_ui models import-ct2).",
+            key="unknown_model", name=name, names=known, folder=str(model_dir),
         )
     return _local_info(name, path)
 
@@ -253,16 +254,18 @@ def download(info: ModelInfo, progress: ProgressCallback | None = None, timeout:
         if digest.hexdigest() != expected:
             raise ModelDownloadError(
                 f"Model '{info.name}' was downloaded but its SHA-256 checksum does not match the official one; "
-                "the download was incomplete or altered. Try again."
+                "the download was incomplete or altered. Try again.", key="download_mismatch", name=info.name,
             )
         os.replace(partial, info.path)
     except (urllib.error.URLError, OSError, TimeoutError) as e:
         reason = network_reason(e)
+        command = f"python -m whisper_ui models import-ct2 SRC_DIR --name {info.name} --model-dir {info.path.parent}"
         raise ModelDownloadError(
             f"Could not download model '{info.name}' from {info.url} ({reason}). "
             f"On a machine without internet, download that file elsewhere and put it at {info.path}, "
-            f"or convert a faster-whisper (CTranslate2) copy with "
-            f"`python -m whisper_ui models import-ct2 SRC_DIR --name {info.name} --model-dir {info.path.parent}`."
+            f"or convert a faster-whisper (CTranslate2) copy with: {command}",
+            key="download_failed", name=info.name, url=info.url, reason=network_reason(e, "ko"), path=str(info.path),
+            command=command,
         ) from e
     finally:
         if os.path.exists(partial):

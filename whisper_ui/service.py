@@ -98,7 +98,7 @@ class TranscriptionService:
         """Admit one API job into the model's queue, or refuse it at once (``BusyError``) when it is full."""
         with self._api_lock:
             if self.queue_full():
-                raise BusyError("The server is busy: the queue is full. Try again shortly.")
+                raise BusyError("The server is busy: the queue is full. Try again shortly.", key="busy")
             self._api_jobs += 1
         try:
             yield
@@ -157,16 +157,17 @@ class TranscriptionService:
     def _run(self, samples: np.ndarray, options: TranscribeOptions, formats: tuple[str, ...], stem: str,
              cancel: threading.Event | None, on_progress: OnProgress | None = None) -> JobOutput:
         if not np.any(np.abs(samples) > 1e-4):
-            raise NoSpeechError("The audio is silent: no speech was found. Check the recording's volume.")
+            raise NoSpeechError("The audio is silent: no speech was found. Check the recording's volume.", key="silent")
         result = self.manager.transcribe(samples, options, cancel, on_progress)
         self._rtf[result.model] = result.real_time_factor
         if not result.text:
             if result.speech_seconds == 0:  # speech detection found none: the model did not run
                 raise NoSpeechError("No speech was found in the audio. If there is speech, check its volume; "
-                                    "for singing or music with lyrics, turn speech detection off.")
+                                    "for singing or music with lyrics, turn speech detection off.",
+                                    key="no_speech_vad")
             raise NoSpeechError(
                 "No speech was found in the audio. If there is speech, check its volume, "
-                "or choose its language instead of auto-detect."
+                "or choose its language instead of auto-detect.", key="no_speech"
             )
         files = tuple(write_outputs(result, self._job_dir(), formats, stem)) if formats else ()
         return JobOutput(result, files)

@@ -26,6 +26,11 @@ def page_error(error: BaseException, request: gr.Request | None, title_key: str 
     return gr.Error(error_text(error, lang), title=say(title_key, lang))
 
 
+def message(request: gr.Request | None, text_or_error) -> str:
+    """An error as the state keeps it (its English message), in the request's language where it had a key."""
+    return error_text(text_or_error, language(request)) if text_or_error else text_or_error
+
+
 def error(request: gr.Request | None, key: str, title_key: str = "error_title", **values) -> gr.Error:
     """A ``gr.Error`` of the page's own (``key``'s words), in the request's language."""
     lang = language(request)
