@@ -203,7 +203,7 @@ def download_ct2(name: str, dest: Path, progress: ProgressCallback | None = None
         reason = network_reason(e)
         checkpoint = model_info(name, dest.parent)
         raise ModelDownloadError(_offline_message(name, source, page, dest, reason), key="download_failed_ct2",
-                                 name=name, url=page, reason=network_reason(e, "ko"), path=str(dest),
+                                 name=name, url=page, reason=network_reason(e, "ko"), path=str(dest), reason_en=reason,
                                  checkpoint_url=checkpoint.url, checkpoint_path=str(checkpoint.path)) from e
     finally:
         if partial.exists():

@@ -87,9 +87,9 @@ KO = {
     "wui_vad_info": "말소리만 모델에 보냅니다: 잡음과 무음은 시간이 들지 않습니다. 노래에는 끄세요",
     "wui_engine_info": "faster-whisper: 같은 가중치로 CPU에서 몇 배 빠르고 메모리는 절반",
     "wui_models": "모델 목록",
-    "wui_load": "불러오기 / 전환",
-    "wui_unload": "내리기",
-    "wui_read_only": "읽기 전용: 모델 불러오기, 바꾸기, 내리기와 캐시 정리는 관리자만 할 수 있습니다.",
+    "wui_load": "로드 / 전환",
+    "wui_unload": "모델 해제",
+    "wui_read_only": "읽기 전용: 모델 로드, 전환, 해제와 캐시 정리는 관리자만 할 수 있습니다.",
     "wui_old_caches": "예전 모델 캐시 (Hugging Face, torch)",
     "wui_clean": "예전 캐시 정리…",
     "wui_confirm_delete": "예, 삭제합니다",
@@ -99,7 +99,7 @@ KO = {
     "wui_process_memory": "프로세스 메모리 (RSS)",
     "wui_system_memory": "시스템 메모리 (사용 / 전체)",
     "wui_model_state": "모델 상태",
-    "wui_load_time": "불러온 시간",
+    "wui_load_time": "로드 시간",
     "wui_jobs": "작업",
     "wui_last_error": "마지막 오류",
     "wui_versions": "버전",
@@ -110,12 +110,176 @@ KO = {
 # (SAY: rendered on the server by say()) in its own section below, English and Korean side by side ---
 
 # the Model tab (ui/model.py)
-MODEL_LABELS: dict[str, dict[str, str]] = {"en": {}, "ko": {}}
-MODEL_SAY: dict[str, dict[str, str]] = {"en": {}, "ko": {}}
+MODEL_LABELS: dict[str, dict[str, str]] = {
+    "en": {"wui_unload_yes": "Yes, unload", "wui_unload_no": "No, keep it"},
+    "ko": {"wui_unload_yes": "예, 해제합니다", "wui_unload_no": "아니요, 유지합니다"},
+}
+MODEL_SAY: dict[str, dict[str, str]] = {
+    "en": {
+        "model_on_disk": "{name} · on disk · {size}",
+        "model_download": "{name} · download {size}",
+        "model_download_unknown": "{name} · download",
+        "model_state": "**State:** {status}",
+        "model_serving": " — {model} on {device} · {engine}",
+        "model_status_ready": "ready",
+        "model_status_not_loaded": "not loaded",
+        "model_status_downloading": "downloading",
+        "model_status_loading": "loading",
+        "model_status_failed": "failed",
+        "model_downloading": "**Downloading:** {percent}",
+        "model_load_time": "**Load time:** {seconds} s",
+        "model_batching_on": "**Batching:** {batch} windows at once: faster on a GPU, but its segments are whole "
+                             "speech chunks of up to 30 s (coarse subtitles) and it uses one temperature",
+        "model_batching_off": "**Batching:** off (`--batch-size N` decodes N windows at once: faster on a GPU, "
+                              "not on a CPU)",
+        "model_fallback": "**Fallback:** {note}",
+        "model_error": "**Error:** {message}",
+        "model_col_model": "model",
+        "model_col_file": "openai-whisper file",
+        "model_col_folder": "faster-whisper folder",
+        "model_col_memory": "memory",
+        "model_col_loaded": "loaded",
+        "model_no": "no",
+        "model_local": "{name} (local)",
+        "model_loading": "Loading {name}",
+        "model_ready": "{model} is ready on {device} ({engine}, {compute_type}).",
+        "model_choose_first": "Choose a model first.",
+        "model_not_allowed": "Not allowed",
+        "model_admin_only": "Only an administrator may {action} (the server's --admin).",
+        "model_action_load": "load model {name} ({engine})",
+        "model_action_unload": "unload the model",
+        "model_action_clean": "clean the old caches",
+        "model_nothing_loaded": "No model is loaded.",
+        "model_unload_question": "Unload **{model}**? It serves every user: the next job waits while a model "
+                                 "loads again.",
+        "model_col_kind": "kind",
+        "model_col_name": "name",
+        "model_col_size": "size",
+        "model_col_path": "path",
+        "model_kept": "{name} (kept: app model folder)",
+        "model_cache_summary_one": "{count} old Whisper cache entry, {size} in all.",
+        "model_cache_summary": "{count} old Whisper cache entries, {size} in all.",
+        "model_cache_none": "No old Whisper model files found in the caches.",
+        "model_nothing_to_clean": "Nothing to clean.",
+        "model_clean_question": "Delete {count} entries ({size})? The app's own model folder is kept. "
+                                "This cannot be undone.",
+        "model_cleaned": "Freed {size} by deleting {count} old Whisper cache entries.",
+    },
+    "ko": {
+        "model_on_disk": "{name} · 디스크에 있음 · {size}",
+        "model_download": "{name} · 다운로드 {size}",
+        "model_download_unknown": "{name} · 다운로드 필요",
+        "model_state": "**상태:** {status}",
+        "model_serving": " — {model} ({device}) · {engine}",
+        "model_status_ready": "준비됨",
+        "model_status_not_loaded": "로드되지 않음",
+        "model_status_downloading": "다운로드 중",
+        "model_status_loading": "로드 중",
+        "model_status_failed": "실패",
+        "model_downloading": "**다운로드 중:** {percent}",
+        "model_load_time": "**로드 시간:** {seconds}초",
+        "model_batching_on": "**배치 처리:** 한 번에 {batch}개 구간: GPU에서 더 빠르지만 구간이 최대 30초짜리 말 "
+                             "덩어리 단위라 자막이 거칠어지고, 디코딩 온도는 하나만 씁니다",
+        "model_batching_off": "**배치 처리:** 꺼짐 (`--batch-size N`은 N개 구간을 한 번에 디코딩합니다. GPU에서는 "
+                              "빨라지지만 CPU에서는 그렇지 않습니다)",
+        "model_fallback": "**대체:** {note}",
+        "model_error": "**오류:** {message}",
+        "model_col_model": "모델",
+        "model_col_file": "openai-whisper 파일",
+        "model_col_folder": "faster-whisper 폴더",
+        "model_col_memory": "메모리",
+        "model_col_loaded": "로드됨",
+        "model_no": "없음",
+        "model_local": "{name} (로컬)",
+        "model_loading": "{name} 로드 중",
+        "model_ready": "{model} 모델이 {device}에서 준비되었습니다 ({engine}, {compute_type}).",
+        "model_choose_first": "먼저 모델을 고르세요.",
+        "model_not_allowed": "권한 없음",
+        "model_admin_only": "관리자만 할 수 있는 작업입니다: {action} (서버의 --admin).",
+        "model_action_load": "{name} 모델 로드 ({engine})",
+        "model_action_unload": "모델 해제",
+        "model_action_clean": "예전 캐시 정리",
+        "model_nothing_loaded": "로드된 모델이 없습니다.",
+        "model_unload_question": "**{model}** 모델을 해제할까요? 모든 사용자가 함께 쓰는 모델이라, 다음 작업은 "
+                                 "모델을 다시 로드할 때까지 기다립니다.",
+        "model_col_kind": "종류",
+        "model_col_name": "이름",
+        "model_col_size": "크기",
+        "model_col_path": "경로",
+        "model_kept": "{name} (유지: 앱 모델 폴더)",
+        "model_cache_summary_one": "예전 Whisper 캐시 항목 {count}개, 모두 {size}.",
+        "model_cache_summary": "예전 Whisper 캐시 항목 {count}개, 모두 {size}.",
+        "model_cache_none": "캐시에 예전 Whisper 모델 파일이 없습니다.",
+        "model_nothing_to_clean": "정리할 것이 없습니다.",
+        "model_clean_question": "항목 {count}개({size})를 삭제할까요? 앱의 모델 폴더는 유지됩니다. "
+                                "되돌릴 수 없습니다.",
+        "model_cleaned": "예전 Whisper 캐시 항목 {count}개를 삭제해 {size}를 확보했습니다.",
+    },
+}
 
 # the Status tab (ui/status.py)
-STATUS_LABELS: dict[str, dict[str, str]] = {"en": {}, "ko": {}}
-STATUS_SAY: dict[str, dict[str, str]] = {"en": {}, "ko": {}}
+STATUS_LABELS: dict[str, dict[str, str]] = {
+    "en": {
+        "wui_memory_plot": "Memory, last 10 minutes",
+        "wui_jobs_plot": "Jobs, last 10 minutes",
+        "wui_recent_jobs": "Recent jobs",
+    },
+    "ko": {
+        "wui_memory_plot": "메모리 (최근 10분)",
+        "wui_jobs_plot": "작업 (최근 10분)",
+        "wui_recent_jobs": "최근 작업",
+    },
+}
+STATUS_SAY: dict[str, dict[str, str]] = {
+    "en": {
+        "status_state_not_loaded": "not loaded",
+        "status_state_downloading": "downloading",
+        "status_state_loading": "loading",
+        "status_state_ready": "ready",
+        "status_state_failed": "failed",
+        "status_no_gpu": "no GPU",
+        "status_model_line": "{model} on {device} · {engine} {compute}",
+        "status_jobs": "{running} running, {waiting} waiting, {done} done",
+        "status_last_job": " · last job: {audio} s of audio, real-time factor {rtf}",
+        "status_last_speech": " ({speech} s of speech, {share})",
+        "status_error_at": "{time} ({minutes} min ago): {message}",
+        "status_process": "process",
+        "status_system": "system",
+        "status_running": "running",
+        "status_waiting": "waiting",
+        "status_time": "time",
+        "status_job_count": "jobs",
+        "status_col_time": "time",
+        "status_col_model": "model",
+        "status_col_audio": "audio (s)",
+        "status_col_processing": "processing (s)",
+        "status_col_rtf": "real-time factor",
+    },
+    "ko": {
+        "status_state_not_loaded": "불러오지 않음",
+        "status_state_downloading": "다운로드 중",
+        "status_state_loading": "불러오는 중",
+        "status_state_ready": "준비됨",
+        "status_state_failed": "실패",
+        "status_no_gpu": "GPU 없음",
+        "status_model_line": "{model} · {device} · {engine} {compute}",
+        "status_jobs": "실행 중 {running}개, 대기 {waiting}개, 완료 {done}개",
+        "status_last_job": " · 마지막 작업: 오디오 {audio}초, 실시간 계수 {rtf}",
+        "status_last_speech": " (음성 {speech}초, {share})",
+        "status_error_at": "{time} ({minutes}분 전): {message}",
+        "status_process": "프로세스",
+        "status_system": "시스템",
+        "status_running": "실행 중",
+        "status_waiting": "대기",
+        "status_time": "시각",
+        "status_job_count": "작업 수",
+        "status_col_time": "시각",
+        "status_col_model": "모델",
+        "status_col_audio": "오디오 (초)",
+        "status_col_processing": "처리 시간 (초)",
+        "status_col_rtf": "실시간 계수",
+    },
+}
 
 # a job's results: text, segments, summary, files (ui/format.py, ui/inputs.py results_panel)
 RESULTS_LABELS: dict[str, dict[str, str]] = {"en": {}, "ko": {}}
@@ -123,7 +287,32 @@ RESULTS_SAY: dict[str, dict[str, str]] = {"en": {}, "ko": {}}
 
 # inputs, the offline notice, toasts (ui/inputs.py, ui/upload.py, ui/microphone.py, ui/jobs.py)
 INPUT_LABELS: dict[str, dict[str, str]] = {"en": {}, "ko": {}}
-INPUT_SAY: dict[str, dict[str, str]] = {"en": {}, "ko": {}}
+INPUT_SAY: dict[str, dict[str, str]] = {
+    "en": {
+        "notice_downloading": "⏳ Downloading the model **{model}**{percent}: the first job starts when it is ready.",
+        "notice_loading": "⏳ Loading the model **{model}**: the first job starts when it is ready.",
+        "notice_failed": "⚠️ **No model is ready: transcription will not work yet.** ({model})",
+        "notice_offline": "The model **{model}** is not on this machine and could not be downloaded ({reason}).",
+        "notice_put_file": "On a machine without internet, download this file elsewhere:{url}and put it here, "
+                           "then load the model again (Model tab) or restart the app:{path}",
+        "notice_convert": "Or convert a faster-whisper (CTranslate2) copy of the model into that file:{command}",
+        "notice_checkpoint": "Or put the openai-whisper checkpoint{url}here (it is converted once):{path}",
+        "notice_other_models": "Models on this machine that can serve instead (Model tab): {models}.",
+        "limits": "**Limits:** up to {mb} MB and {minutes} minutes of audio per file.",
+    },
+    "ko": {
+        "notice_downloading": "⏳ 모델 **{model}**을(를) 내려받는 중입니다{percent}. 준비되면 첫 작업이 시작됩니다.",
+        "notice_loading": "⏳ 모델 **{model}**을(를) 불러오는 중입니다. 준비되면 첫 작업이 시작됩니다.",
+        "notice_failed": "⚠️ **준비된 모델이 없습니다: 아직 받아쓰기를 할 수 없습니다.** ({model})",
+        "notice_offline": "모델 **{model}**이(가) 이 컴퓨터에 없고 내려받지도 못했습니다 ({reason}).",
+        "notice_put_file": "인터넷이 없는 컴퓨터라면 다른 곳에서 이 파일을 받아:{url}이 위치에 두고, 모델 탭에서 다시 "
+                           "불러오거나 앱을 다시 시작하세요:{path}",
+        "notice_convert": "또는 이 모델의 faster-whisper(CTranslate2) 사본을 그 파일로 변환하세요:{command}",
+        "notice_checkpoint": "또는 openai-whisper 체크포인트를{url}이 위치에 두세요 (한 번 변환됩니다):{path}",
+        "notice_other_models": "대신 쓸 수 있는 이 컴퓨터의 모델 (모델 탭): {models}.",
+        "limits": "**제한:** 파일당 최대 {mb} MB, 오디오 {minutes}분.",
+    },
+}
 
 # errors raised in the core with a key (errors.WhisperUIError(..., key=..., **values)): what the page says
 ERRORS: dict[str, dict[str, str]] = {

@@ -265,7 +265,7 @@ def download(info: ModelInfo, progress: ProgressCallback | None = None, timeout:
             f"On a machine without internet, download that file elsewhere and put it at {info.path}, "
             f"or convert a faster-whisper (CTranslate2) copy with: {command}",
             key="download_failed", name=info.name, url=info.url, reason=network_reason(e, "ko"), path=str(info.path),
-            command=command,
+            command=command, reason_en=reason,
         ) from e
     finally:
         if os.path.exists(partial):

@@ -30,8 +30,8 @@ def build_app(service: TranscriptionService) -> gr.Blocks:
         jobs = Jobs(demo, service)
         gr.Markdown(i18n("wui_intro"))
         with gr.Tabs():
-            upload = upload_tab(service, jobs, job_events)
-            microphone = microphone_tab(service, jobs, job_events)
+            upload = upload_tab(service, jobs, job_events, demo)
+            microphone = microphone_tab(service, jobs, job_events, demo)
             model = model_tab(service, demo, model_events)
             _, timer = status_tab(service, demo, MODEL_QUEUE)
         for tab in (upload, microphone, model):

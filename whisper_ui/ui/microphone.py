@@ -7,10 +7,12 @@ import gradio as gr
 from ..service import TranscriptionService
 from .inputs import i18n, microphone_input, options_panel, results_panel
 from .jobs import Jobs
+from .notice import model_notice
 
 
-def microphone_tab(service: TranscriptionService, jobs: Jobs, job_events: dict) -> gr.Tab:
+def microphone_tab(service: TranscriptionService, jobs: Jobs, job_events: dict, demo: gr.Blocks) -> gr.Tab:
     with gr.Tab(i18n("wui_tab_microphone"), id="microphone", elem_id="tab-microphone") as tab:
+        notice = gr.Markdown(visible=False, elem_id="mic-notice")
         with gr.Row():
             with gr.Column():
                 recording = microphone_input(service.limits, label=i18n("wui_recording"), elem_id="mic-audio")
@@ -28,4 +30,7 @@ def microphone_tab(service: TranscriptionService, jobs: Jobs, job_events: dict) 
         show_progress_on=results[2], **job_events).then(jobs.ends, None, cancel, queue=False,
                                                          api_visibility="private")
     cancel.click(jobs.cancel("mic"), None, cancel, queue=False, api_visibility="private")
+    show_notice = model_notice(service)
+    for event in (demo.load, tab.select, run.click):
+        event(show_notice, None, notice, api_visibility="private", queue=False)
     return tab

@@ -8,6 +8,8 @@ from ..errors import WhisperUIError
 from ..service import TranscriptionService
 from .inputs import UPLOAD_TYPES, i18n, options_panel, results_panel, upload_input
 from .jobs import Jobs
+from .notice import model_notice
+from .words import text
 
 
 def estimate_text(service: TranscriptionService, file: str | None) -> str:
@@ -25,14 +27,19 @@ def estimate_text(service: TranscriptionService, file: str | None) -> str:
     return text
 
 
-def upload_tab(service: TranscriptionService, jobs: Jobs, job_events: dict) -> gr.Tab:
+def limits_text(service: TranscriptionService, request: gr.Request | None) -> str:
+    settings = service.settings
+    return text(request, "limits", mb=settings.max_upload_mb, minutes=f"{settings.max_audio_minutes:g}")
+
+
+def upload_tab(service: TranscriptionService, jobs: Jobs, job_events: dict, demo: gr.Blocks) -> gr.Tab:
     settings = service.settings
     with gr.Tab(i18n("wui_tab_upload"), id="upload", elem_id="tab-upload") as tab:
+        notice = gr.Markdown(visible=False, elem_id="upload-notice")
         with gr.Row():
             with gr.Column():
                 file = upload_input(label=i18n("wui_file"), file_types=UPLOAD_TYPES, elem_id="upload-file")
-                gr.Textbox(f"≤ {settings.max_upload_mb} MB · ≤ {settings.max_audio_minutes:g} min",
-                           label=i18n("wui_limits"), interactive=False, elem_id="upload-limits")
+                limits = gr.Markdown(elem_id="upload-limits")  # in the reader's language, when the page opens
                 estimate_box = gr.Markdown(elem_id="upload-estimate")
                 options = options_panel(settings.vad)
                 with gr.Row():
@@ -46,6 +53,14 @@ def upload_tab(service: TranscriptionService, jobs: Jobs, job_events: dict) -> g
         jobs.transcribe, [file, *options], results, api_name="transcribe", show_progress_on=results[2],
         **job_events).then(jobs.ends, None, cancel, queue=False, api_visibility="private")
     cancel.click(jobs.cancel("upload"), None, cancel, queue=False, api_visibility="private")
+    show_notice = model_notice(service)
+    for event in (demo.load, tab.select, run.click):  # (a job's click: a failed load says so before the job)
+        event(show_notice, None, notice, api_visibility="private", queue=False)
+
+    def show_limits(request: gr.Request):
+        return limits_text(service, request)
+
+    demo.load(show_limits, None, limits, api_visibility="private", queue=False)
     file.upload(lambda path: estimate_text(service, path), file, estimate_box, api_visibility="private",
                 concurrency_id="probe", concurrency_limit=4)
     file.clear(lambda: "", None, estimate_box, api_visibility="private", queue=False)

@@ -1,0 +1,55 @@
+"""The notice at the top of the Upload and Microphone tabs while no model can serve a job: what is wrong
+and what to do, before anyone clicks Transcribe (a first run on a host without internet, a failed load).
+A model that is only being downloaded or loaded gets a short line; a ready or idle-unloaded one nothing."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from ..errors import keyed
+from ..manager import DOWNLOADING, FAILED, LOADING
+from ..service import TranscriptionService
+from .words import language, message, text
+
+
+def _block(value: str) -> str:
+    """Copyable text: a code block (the page gives it a copy button)."""
+    return f"\n```text\n{value}\n```\n"
+
+
+def notice_text(service: TranscriptionService, request: gr.Request | None) -> str:
+    """Markdown for the notice, or "" when there is nothing to say."""
+    state = service.manager.state
+    if state.status == DOWNLOADING:
+        percent = "" if state.download_fraction is None else f" {state.download_fraction:.0%}"
+        return text(request, "notice_downloading", model=state.model, percent=percent)
+    if state.status == LOADING:
+        return text(request, "notice_loading", model=state.model)
+    if state.status != FAILED:
+        return ""
+    error = state.error or ""
+    key, values = keyed(error) or (None, {})
+    lines = [text(request, "notice_failed", model=state.model or "-")]
+    if key in ("download_failed", "download_failed_ct2"):
+        reason = values["reason"] if language(request) == "ko" else values["reason_en"]
+        lines.append(text(request, "notice_offline", model=values["name"], reason=reason))
+        lines.append(text(request, "notice_put_file", url=_block(values["url"]), path=_block(values["path"])))
+        if key == "download_failed":
+            lines.append(text(request, "notice_convert", command=_block(values["command"])))
+        else:
+            lines.append(text(request, "notice_checkpoint", url=_block(values["checkpoint_url"]),
+                              path=_block(values["checkpoint_path"])))
+    else:
+        lines.append(message(request, error))
+    others = [info.name for info in service.offered_models() if info.on_disk or info.ct2_on_disk]
+    if others:
+        lines.append(text(request, "notice_other_models", models=", ".join(others)))
+    return "\n\n".join(lines)
+
+
+def model_notice(service: TranscriptionService):
+    """A handler: the notice (a gr.Markdown), shown only when it says something."""
+    def notice(request: gr.Request):
+        value = notice_text(service, request)
+        return gr.update(value=value, visible=bool(value))
+    return notice
