@@ -1,4 +1,6 @@
-"""What the Status tab and ``/status`` show: device, memory, model state, jobs, versions.
+"""What the Status tab and ``/status`` show: device, memory, model state, jobs, versions, and the
+last minutes of memory and jobs (``History``, one sample every few seconds, kept whether or not
+anyone looks).
 
 Cheap to call every few seconds: no model access, no locks held for long;
 the ffmpeg version is read once.
@@ -9,6 +11,10 @@ from __future__ import annotations
 import functools
 import shutil
 import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -81,6 +87,13 @@ def memory(engine: str | None = None) -> dict[str, Any]:
     return info
 
 
+def jobs(state, queued: int | None = None) -> dict[str, int]:
+    """Running, waiting, done. Waiting: the jobs at the model's lock (the API's, and a page job behind
+    one) plus the page's jobs in Gradio's queue (``queued``), which have not reached the lock: each
+    job is counted once, wherever it waits."""
+    return {"running": state.jobs_running, "waiting": state.jobs_waiting + (queued or 0), "done": state.jobs_done}
+
+
 def collect(manager: ModelManager, queued: int | None = None) -> dict[str, Any]:
     """A JSON-able snapshot. ``queued``: jobs waiting in the web queue, if known."""
     state = manager.state
@@ -89,10 +102,65 @@ def collect(manager: ModelManager, queued: int | None = None) -> dict[str, Any]:
         "device": f"GPU: {gpu}" if gpu else "CPU",
         "device_setting": manager.device_setting,
         "model": asdict(state),
-        "jobs": {"running": state.jobs_running, "waiting": state.jobs_waiting + (queued or 0),
-                 "done": state.jobs_done},
+        "jobs": jobs(state, queued),
+        "recent_jobs": manager.recent_jobs(),
         "engine": state.engine or manager.engine_name,
         "compute_type": state.compute_type,
         "memory": memory(state.engine),
         "versions": versions(),
     }
+
+
+HISTORY_SECONDS = 5.0  # one sample every 5 s...
+HISTORY_SPAN = 600.0  # ...over the last 10 minutes
+
+
+def sample(manager: ModelManager, queued: int | None = None, snapshot: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One point of the history: the time, memory (MB) and jobs; from ``snapshot`` (``collect``'s) if given."""
+    if snapshot is None:
+        state = manager.state
+        snapshot = {"memory": memory(state.engine), "jobs": jobs(state, queued)}
+    mem, job = snapshot["memory"], snapshot["jobs"]
+    return {"at": round(time.time(), 3), "process_mb": mem["process_rss_mb"], "system_mb": mem["system_used_mb"],
+            "gpu_mb": mem["cuda_used_mb"], "running": job["running"], "waiting": job["waiting"], "done": job["done"]}
+
+
+class History:
+    """The last ``span`` seconds of ``sample``, one every ``every`` seconds, in a ring; a daemon thread
+    samples from ``start`` until the manager closes (``ModelManager.closing``) or ``stop``."""
+
+    def __init__(self, manager: ModelManager, queued: Callable[[], int | None] = lambda: None,
+                 every: float = HISTORY_SECONDS, span: float = HISTORY_SPAN):
+        self.manager, self.queued, self.every = manager, queued, every
+        self._samples: deque[dict[str, Any]] = deque(maxlen=max(2, int(span / every)))
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def record(self) -> dict[str, Any]:
+        point = sample(self.manager, self.queued())
+        with self._lock:
+            self._samples.append(point)
+        return point
+
+    def samples(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._samples)
+
+    def start(self) -> History:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="whisper-ui-status-history", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        closing = self.manager.closing
+        while not (self._stop.is_set() or closing.is_set()):
+            try:
+                self.record()
+            except Exception:  # a sample is worth nothing next to the thread going on  # noqa: BLE001
+                pass
+            self._stop.wait(self.every)

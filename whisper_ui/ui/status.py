@@ -1,18 +1,86 @@
-"""The Status tab: device, memory, the model's state, jobs, the last error, versions; refreshed every
-few seconds while the tab is open (outside the model's queue: it never waits for a job)."""
+"""The Status tab: today's figures (device, memory, the model's state, jobs, the last error, versions)
+beside the last minutes of memory and jobs as small line plots, the recent jobs with their real-time
+factor, and the JSON; refreshed every few seconds while the tab is open (outside the model's queue:
+it never waits for a job). The history is sampled in the core (``status.History``), open tab or not."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import gradio as gr
+import pandas as pd
 
 from .. import status as status_mod
 from ..service import TranscriptionService
-from .format import mb, model_line
+from .format import mb
 from .inputs import i18n
+from .words import message, text
 
 STATUS_SECONDS = 2.0
+PLOT_HEIGHT = 250
+
+
+def _clock(at: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(at))
+
+
+def _error_line(request: gr.Request | None, model: dict[str, Any]) -> str:
+    if not model["last_error"]:
+        return "-"
+    said, at = message(request, model["last_error"]), model.get("last_error_at")
+    if at is None:
+        return said
+    minutes = max(0, int((time.time() - at) // 60))
+    return text(request, "status_error_at", time=time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at)),
+                minutes=minutes, message=said)
+
+
+def _model_line(request: gr.Request | None, model: dict[str, Any]) -> str:
+    if not model["model"]:
+        return "-"
+    line = text(request, "status_model_line", model=model["model"], device=model["device"] or "-",
+                engine=model["engine"] or "-", compute=model["compute_type"] or "").rstrip()
+    return f"{line} — {message(request, model['fallback'])}" if model["fallback"] else line
+
+
+def _job_line(request: gr.Request | None, s: dict[str, Any]) -> str:
+    jobs, m = s["jobs"], s["model"]
+    line = text(request, "status_jobs", **jobs)
+    if m["last_rtf"] is not None and m["last_audio_seconds"]:
+        line += text(request, "status_last_job", audio=f"{m['last_audio_seconds']:.1f}", rtf=f"{m['last_rtf']:.2f}")
+        if m["last_speech_seconds"] is not None:
+            line += text(request, "status_last_speech", speech=f"{m['last_speech_seconds']:.1f}",
+                         share=f"{m['last_speech_seconds'] / m['last_audio_seconds']:.0%}")
+    return line
+
+
+def _plots(request: gr.Request | None, points: list[dict[str, Any]]) -> tuple[gr.LinePlot, gr.LinePlot]:
+    """Memory (MB: process, system, GPU) and jobs (running, waiting) over time, in the reader's words."""
+    say = lambda key: text(request, key)  # noqa: E731
+    series = {"process_mb": say("status_process"), "system_mb": say("status_system"), "gpu_mb": "GPU"}
+    memory = [(p["at"], series[k], p[k]) for p in points for k in series if p[k] is not None]
+    counts = {"running": say("status_running"), "waiting": say("status_waiting")}
+    jobs = [(p["at"], counts[k], p[k]) for p in points for k in counts]
+
+    def frame(rows, y):
+        df = pd.DataFrame(rows, columns=["time", "series", y])
+        df["time"] = pd.to_datetime(df["time"], unit="s")
+        return df
+
+    common = dict(x_title=say("status_time"), color_title="")
+    return (gr.LinePlot(frame(memory, "MB"), y_title="MB", **common),
+            gr.LinePlot(frame(jobs, "jobs"), y_title=say("status_job_count"), y_axis_format="d", y_lim=[0, None],
+                        **common))
+
+
+def _recent(request: gr.Request | None, recent: list[dict[str, Any]]) -> pd.DataFrame:
+    """The recent jobs, newest first: time, model, audio, processing, real-time factor."""
+    columns = [text(request, k) for k in ("status_col_time", "status_col_model", "status_col_audio",
+                                          "status_col_processing", "status_col_rtf")]
+    rows = [[_clock(j["at"]), j["model"], round(j["audio_seconds"], 1), round(j["processing_seconds"], 2),
+             round(j["real_time_factor"], 3)] for j in reversed(recent)]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def status_tab(service: TranscriptionService, demo: gr.Blocks, model_queue: str) -> tuple[gr.Tab, gr.Timer]:
@@ -26,50 +94,59 @@ def status_tab(service: TranscriptionService, demo: gr.Blocks, model_queue: str)
         except AttributeError:
             return None
 
+    history = status_mod.History(manager, _queued).start()
+
     def status() -> dict[str, Any]:
         return status_mod.collect(manager, _queued())
 
-    def status_fields():
-        s = status()
-        m, mem, jobs = s["model"], s["memory"], s["jobs"]
-        cuda = (f"{mb(mem['cuda_used_mb'])} / {mb(mem['cuda_total_mb'])}" if mem["cuda_total_mb"] else "no GPU")
-        model = model_line(manager.state) if m["model"] else "-"
-        if m["fallback"]:
-            model += f" — {m['fallback']}"
+    def status_fields(request: gr.Request):
+        s = status()  # one snapshot: the fields, the plots' last point and the JSON agree
+        m, mem = s["model"], s["memory"]
+        cuda = (f"{mb(mem['cuda_used_mb'])} / {mb(mem['cuda_total_mb'])}" if mem["cuda_total_mb"]
+                else text(request, "status_no_gpu"))
         load = f"{m['load_seconds']:.1f} s" if m["load_seconds"] is not None else "-"
         versions = " · ".join(f"{k} {v}" for k, v in s["versions"].items())
-        job_line = f"{jobs['running']} running, {jobs['waiting']} waiting, {jobs['done']} done"
-        if m["last_speech_seconds"] is not None and m["last_audio_seconds"]:
-            job_line += (f" · last job: {m['last_speech_seconds']:.1f} s of speech in {m['last_audio_seconds']:.1f} s "
-                         f"of audio ({m['last_speech_seconds'] / m['last_audio_seconds']:.0%})")
+        state = text(request, "status_state_" + m["status"].replace(" ", "_"))
+        memory_plot, jobs_plot = _plots(request, [*history.samples(), status_mod.sample(manager, snapshot=s)])
         return (s["device"], cuda, mb(mem["process_rss_mb"]),
-                f"{mb(mem['system_used_mb'])} / {mb(mem['system_total_mb'])}", m["status"], model, load, job_line,
-                m["last_error"] or "-", versions, s)
+                f"{mb(mem['system_used_mb'])} / {mb(mem['system_total_mb'])}", state, _model_line(request, m), load,
+                _job_line(request, s), _error_line(request, m), versions, memory_plot, jobs_plot,
+                _recent(request, s["recent_jobs"]), s)
 
     # --- layout and wiring ---------------------------------------------------------------
 
     with gr.Tab(i18n("wui_tab_status"), id="status", elem_id="tab-status") as tab:
-        with gr.Row():
-            device = gr.Textbox(label=i18n("wui_device"), interactive=False, elem_id="status-device")
-            cuda_memory = gr.Textbox(label=i18n("wui_gpu_memory"), interactive=False)
-            rss = gr.Textbox(label=i18n("wui_process_memory"), interactive=False, elem_id="status-rss")
-            system_memory = gr.Textbox(label=i18n("wui_system_memory"), interactive=False)
-        with gr.Row():
-            state_box = gr.Textbox(label=i18n("wui_model_state"), interactive=False, elem_id="status-state")
-            model_box = gr.Textbox(label=i18n("wui_model"), interactive=False, elem_id="status-model")
-            load_time = gr.Textbox(label=i18n("wui_load_time"), interactive=False)
-            jobs = gr.Textbox(label=i18n("wui_jobs"), interactive=False, elem_id="status-jobs")
-        last_error = gr.Textbox(label=i18n("wui_last_error"), interactive=False, elem_id="status-error")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3):  # today's figures
+                with gr.Row():
+                    device = gr.Textbox(label=i18n("wui_device"), interactive=False, elem_id="status-device")
+                    cuda_memory = gr.Textbox(label=i18n("wui_gpu_memory"), interactive=False, elem_id="status-gpu")
+                with gr.Row():
+                    rss = gr.Textbox(label=i18n("wui_process_memory"), interactive=False, elem_id="status-rss")
+                    system_memory = gr.Textbox(label=i18n("wui_system_memory"), interactive=False)
+                with gr.Row():
+                    state_box = gr.Textbox(label=i18n("wui_model_state"), interactive=False, elem_id="status-state")
+                    load_time = gr.Textbox(label=i18n("wui_load_time"), interactive=False)
+                model_box = gr.Textbox(label=i18n("wui_model"), interactive=False, elem_id="status-model")
+                jobs = gr.Textbox(label=i18n("wui_jobs"), interactive=False, elem_id="status-jobs")
+                last_error = gr.Textbox(label=i18n("wui_last_error"), interactive=False, elem_id="status-error")
+            with gr.Column(scale=2):  # the last minutes
+                memory_plot = gr.LinePlot(x="time", y="MB", color="series", label=i18n("wui_memory_plot"),
+                                          height=PLOT_HEIGHT, elem_id="status-memory-plot")
+                jobs_plot = gr.LinePlot(x="time", y="jobs", color="series", label=i18n("wui_jobs_plot"),
+                                        height=PLOT_HEIGHT, elem_id="status-jobs-plot")
+        recent = gr.Dataframe(label=i18n("wui_recent_jobs"), interactive=False, elem_id="status-recent",
+                              max_height=260)
         versions = gr.Textbox(label=i18n("wui_versions"), interactive=False)
         with gr.Accordion("JSON", open=False):
             status_json = gr.JSON(elem_id="status-json")
         refresh = gr.Button(i18n("wui_refresh"), elem_id="status-refresh")
+        api = gr.Button(visible=False)  # /status (the API): its own snapshot, never the page's
         timer = gr.Timer(STATUS_SECONDS, active=False)
 
-
     status_outputs = [device, cuda_memory, rss, system_memory, state_box, model_box, load_time, jobs,
-                      last_error, versions, status_json]
-    refresh.click(status, None, status_json, api_name="status", queue=False)
+                      last_error, versions, memory_plot, jobs_plot, recent, status_json]
+    api.click(status, None, status_json, api_name="status", queue=False)
     for event in (timer.tick, tab.select, refresh.click):
         event(status_fields, None, status_outputs, api_visibility="private", queue=False)
     tab.select(lambda: gr.Timer(active=True), None, timer, api_visibility="private", queue=False)
