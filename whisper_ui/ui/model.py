@@ -1,5 +1,6 @@
-"""The Model tab: which model serves the jobs, the models offered (on disk or not), load / switch /
-unload (administrators only, with a login), and the old caches of the setup this app replaces."""
+"""The Model tab: which model serves the jobs, the models offered (on disk or not, and their size), load /
+switch / unload (administrators only, with a login; unloading asks first: it affects every user), and the
+old caches of the setup this app replaces. What it says is in the reader's language (``words``)."""
 
 from __future__ import annotations
 
@@ -9,141 +10,188 @@ import sys
 import gradio as gr
 
 from ..errors import WhisperUIError
+from ..i18n import say
+from ..manager import DOWNLOADING, FAILED, LOADING, NOT_LOADED, READY
 from ..service import TranscriptionService
 from ..settings import cache_environment
-from .format import mb, model_line, size
+from .format import mb, size
 from .inputs import i18n
+from .words import message, page_error, text
 
 log = logging.getLogger("whisper_ui.ui")
+
+# The size of each official checkpoint (openai-whisper's files; faster-whisper's float16 folders are about
+# the same): what choosing a model that is not on disk downloads. The URLs do not say it.
+DOWNLOAD_BYTES = {
+    "tiny.en": 75_571_315, "tiny": 75_572_083, "base.en": 145_261_783, "base": 145_262_807,
+    "small.en": 483_615_683, "small": 483_617_219, "medium.en": 1_528_006_491, "medium": 1_528_008_539,
+    "large-v1": 3_086_999_982, "large-v2": 3_086_999_982, "large-v3": 3_087_371_615, "turbo": 1_617_824_864,
+}
+STATUS_KEYS = {READY: "model_status_ready", NOT_LOADED: "model_status_not_loaded", FAILED: "model_status_failed",
+               DOWNLOADING: "model_status_downloading", LOADING: "model_status_loading"}
+MODEL_COLUMNS = ("model_col_model", "model_col_file", "model_col_folder", "model_col_memory", "model_col_loaded")
+CACHE_COLUMNS = ("model_col_kind", "model_col_name", "model_col_size", "model_col_path")
+ACTIONS = {"load": "model_action_load", "unload": "model_action_unload", "clean": "model_action_clean"}
 
 
 def model_tab(service: TranscriptionService, demo: gr.Blocks, model_events: dict) -> gr.Tab:
     settings = service.settings
     manager = service.manager
 
-    def model_rows() -> list[list]:
-        state = manager.state
+    def info_toast(request, key: str, **values) -> None:
+        gr.Info(text(request, key, **values), title=text(request, "info_title"))
+
+    def choices(request: gr.Request | None) -> list[tuple[str, str]]:
+        """(label, name): "base · on disk · 145 MB", "small · download 484 MB"."""
+        pairs = []
+        for info in service.offered_models():
+            if info.on_disk or info.ct2_on_disk:  # either form serves both engines (converted once, locally)
+                label = text(request, "model_on_disk", name=info.name,
+                             size=size(info.size_bytes if info.on_disk else info.ct2_size_bytes))
+            elif info.name in DOWNLOAD_BYTES:
+                label = text(request, "model_download", name=info.name, size=size(DOWNLOAD_BYTES[info.name]))
+            else:
+                label = text(request, "model_download_unknown", name=info.name)
+            pairs.append((label, info.name))
+        return pairs
+
+    def model_rows(request: gr.Request | None) -> dict:
+        state, no = manager.state, text(request, "model_no")
         rows = []
         for info in service.offered_models():
             loaded = f"✔ {state.engine}" if state.ready and state.model == info.name else ""
-            rows.append([info.name + ("" if info.official else " (local)"),
-                         size(info.size_bytes) if info.on_disk else "no",
-                         size(info.ct2_size_bytes) if info.ct2_on_disk else "no",
+            rows.append([info.name if info.official else text(request, "model_local", name=info.name),
+                         size(info.size_bytes) if info.on_disk else no,
+                         size(info.ct2_size_bytes) if info.ct2_on_disk else no,
                          f"~{mb(info.approx_memory_mb)}", loaded])
-        return rows
+        return {"headers": [text(request, key) for key in MODEL_COLUMNS], "data": rows}
 
-    def model_state_text() -> str:
+    def model_state_text(request: gr.Request | None) -> str:
         state = manager.state
-        lines = [f"**State:** {state.status}" + (f" — {model_line(state)}" if state.model else "")]
+        status = text(request, STATUS_KEYS[state.status]) if state.status in STATUS_KEYS else state.status
+        serving = text(request, "model_serving", model=state.model, device=state.device or "-",
+                       engine=f"{state.engine} {state.compute_type or ''}".rstrip()) if state.model else ""
+        lines = [text(request, "model_state", status=status) + serving]
         if state.download_fraction is not None:
-            lines.append(f"**Downloading:** {state.download_fraction:.0%}")
+            lines.append(text(request, "model_downloading", percent=f"{state.download_fraction:.0%}"))
         if state.load_seconds is not None:
-            lines.append(f"**Load time:** {state.load_seconds:.1f} s")
+            lines.append(text(request, "model_load_time", seconds=f"{state.load_seconds:.1f}"))
         engine = manager.engines.get(state.engine or "")
         batch = engine.batch_size_for(state.device) if hasattr(engine, "batch_size_for") and state.device else None
         if batch is not None:  # faster-whisper: say what batching trades
-            lines.append(f"**Batching:** {batch} windows at once: faster on a GPU, but its segments are whole "
-                         "speech chunks of up to 30 s (coarse subtitles) and it uses one temperature" if batch else
-                         "**Batching:** off (`--batch-size N` decodes N windows at once: faster on a GPU, not on "
-                         "a CPU)")
+            lines.append(text(request, "model_batching_on", batch=batch) if batch else
+                         text(request, "model_batching_off"))
         if state.fallback:
-            lines.append(f"**Fallback:** {state.fallback}")
+            lines.append(text(request, "model_fallback", note=message(request, state.fallback)))
         if state.error:
-            lines.append(f"**Error:** {state.error}")
+            lines.append(text(request, "model_error", message=message(request, state.error)))
         return "  \n".join(lines)
 
     def is_admin(request: gr.Request | None) -> bool:
         """Without a login everyone is; with one, the users ``--admin`` names."""
         return not settings.credentials or getattr(request, "username", None) in settings.admin
 
-    def admin(request: gr.Request | None, action: str) -> str:
-        """The user doing an admin ``action``, logged; anyone else gets an error (checked here, in the
-        server: the page's read-only Model tab is only a courtesy)."""
+    def admin(request: gr.Request | None, action: str, **values) -> str:
+        """The user doing an admin ``action`` (a key of ACTIONS), logged; anyone else gets an error (checked
+        here, in the server: the page's read-only Model tab is only a courtesy)."""
         user = getattr(request, "username", None)
         if not is_admin(request):
-            log.warning("refused to %s for user %s: not an admin (--admin)", action, ascii(user))
-            raise gr.Error(f"Only an administrator may {action} (the server's --admin).", title="Not allowed")
-        log.info("%s %s: %s", "admin" if settings.credentials else "local user", user or "-", action)
+            log.warning("refused to %s for user %s: not an admin (--admin)", say(ACTIONS[action], "en", **values),
+                        ascii(user))
+            raise gr.Error(text(request, "model_admin_only", action=text(request, ACTIONS[action], **values)),
+                           title=text(request, "model_not_allowed"))
+        log.info("%s %s: %s", "admin" if settings.credentials else "local user", user or "-",
+                 say(ACTIONS[action], "en", **values))
         return user or ""
 
     def load_model(name: str, engine: str | None = None, progress=gr.Progress(track_tqdm=True),
                    request: gr.Request = None):
         if not name:
-            raise gr.Error("Choose a model first.")
-        admin(request, f"load model {name} ({engine or manager.engine_name})")
-        progress(0, desc=f"Loading {name}")
+            raise gr.Error(text(request, "model_choose_first"), title=text(request, "error_title"))
+        admin(request, "load", name=name, engine=engine or manager.engine_name)
+        progress(0, desc=text(request, "model_loading", name=name))
         try:
             state = manager.load(name, engine or None)
         except WhisperUIError as e:
-            raise gr.Error(str(e)) from e
+            raise page_error(e, request) from e
         if state.fallback:
-            gr.Warning(state.fallback)
+            gr.Warning(message(request, state.fallback), title=text(request, "warning_title"))
         else:
-            gr.Info(f"{state.model} is ready on {state.device} ({state.engine}, {state.compute_type}).")
-        return model_state_text(), model_rows()
+            info_toast(request, "model_ready", model=state.model, device=state.device, engine=state.engine,
+                       compute_type=state.compute_type)
+        return model_state_text(request), model_rows(request)
+
+    def ask_unload(request: gr.Request):
+        admin(request, "unload")
+        state = manager.state
+        if state.status == NOT_LOADED or not state.model:
+            info_toast(request, "model_nothing_loaded")
+            return gr.Row(visible=False), ""
+        return gr.Row(visible=True), text(request, "model_unload_question", model=state.model)
 
     def unload_model(request: gr.Request = None):
-        admin(request, "unload the model")
+        admin(request, "unload")
         manager.unload()
-        return model_state_text(), model_rows()
+        return model_state_text(request), model_rows(request)
 
-    def refresh_models():
-        return model_state_text(), model_rows()
+    def refresh_models(request: gr.Request):
+        """What serves the next job: the state, the table, and the choices showing the model and engine."""
+        state = manager.state
+        pairs = choices(request)
+        value = state.model if state.model in {name for _, name in pairs} else None
+        return (model_state_text(request), model_rows(request), gr.Dropdown(choices=pairs, value=value),
+                gr.Dropdown(value=manager.engine_name))
 
     # --- old caches (migration) ------------------------------------------------------
 
-    def _cache_entries():
+    def _cache_entries(deletable_only: bool = True):
         from ..hfcache import find_whisper_caches, select_entries
 
         entries = find_whisper_caches(cache_environment(), sys.platform, keep=settings.model_dir)
-        return select_entries(entries, ())
+        return select_entries(entries, ()) if deletable_only else entries
 
-    def cache_rows():
-        from ..hfcache import find_whisper_caches, human_size
-
-        entries = find_whisper_caches(cache_environment(), sys.platform, keep=settings.model_dir)
-        rows = [[e.kind, e.name + (" (kept: app model folder)" if e.in_model_dir else ""), human_size(e.size),
-                 str(e.path)] for e in entries]
-        deletable = [e for e in entries if not e.in_model_dir]
-        total = sum(e.size for e in deletable)
-        summary = (f"{len(deletable)} old Whisper cache {'entry' if len(deletable) == 1 else 'entries'}, "
-                   f"{human_size(total)} in all."
-                   if deletable else "No old Whisper model files found in the caches.")
-        return rows, summary
-
-    def ask_clean(request: gr.Request = None):
+    def cache_rows(request: gr.Request):
+        """The table, its summary, and the Clean button only when there is something to clean."""
         from ..hfcache import human_size
 
-        if not is_admin(request):
-            admin(request, "clean the old caches")
+        entries = _cache_entries(deletable_only=False)
+        rows = [[e.kind, text(request, "model_kept", name=e.name) if e.in_model_dir else e.name, human_size(e.size),
+                 str(e.path)] for e in entries]
+        deletable = [e for e in entries if not e.in_model_dir]
+        summary = (text(request, "model_cache_summary_one" if len(deletable) == 1 else "model_cache_summary",
+                        count=len(deletable), size=human_size(sum(e.size for e in deletable)))
+                   if deletable else text(request, "model_cache_none"))
+        table = {"headers": [text(request, key) for key in CACHE_COLUMNS], "data": rows}
+        return table, summary, gr.Button(visible=bool(deletable))
 
+    def ask_clean(request: gr.Request):
+        from ..hfcache import human_size
+
+        admin(request, "clean")
         entries = _cache_entries()
         if not entries:
-            gr.Info("Nothing to clean.")
+            info_toast(request, "model_nothing_to_clean")
             return gr.Row(visible=False), ""
-        total = sum(e.size for e in entries)
-        question = (f"Delete {len(entries)} entries ({human_size(total)})? The app's own model folder is kept. "
-                    "This cannot be undone.")
-        return gr.Row(visible=True), question
+        return gr.Row(visible=True), text(request, "model_clean_question", count=len(entries),
+                                          size=human_size(sum(e.size for e in entries)))
 
-    def confirm_clean(request: gr.Request = None):
-        from ..hfcache import clean
+    def confirm_clean(request: gr.Request):
+        from ..hfcache import clean, human_size
 
-        admin(request, "clean the old caches")
+        admin(request, "clean")
         report = clean(_cache_entries(), dry_run=False)
         for error in report.errors:
-            gr.Warning(str(error))
-        gr.Info(report.summary())
-        rows, summary = cache_rows()
-        return gr.Row(visible=False), rows, summary
+            gr.Warning(str(error), title=text(request, "warning_title"))
+        info_toast(request, "model_cleaned", count=len(report.entries), size=human_size(report.freed_bytes))
+        return gr.Row(visible=False), *cache_rows(request)
 
     # --- layout and wiring ---------------------------------------------------------------
 
     with gr.Tab(i18n("wui_tab_model"), id="model", elem_id="tab-model") as tab:
         model_state = gr.Markdown(elem_id="model-state")
         with gr.Row():
-            offered = [info.name for info in service.offered_models()]
-            choice = gr.Dropdown(offered, value=settings.model if settings.model in offered else None,
+            offered = choices(None)
+            choice = gr.Dropdown(offered, value=settings.model if settings.model in {n for _, n in offered} else None,
                                  label=i18n("wui_model"), elem_id="model-choice", allow_custom_value=False)
             engine_choice = gr.Dropdown(list(manager.engines), value=manager.engine_name,
                                         label=i18n("wui_engine"), info=i18n("wui_engine_info"),
@@ -151,23 +199,35 @@ def model_tab(service: TranscriptionService, demo: gr.Blocks, model_events: dict
             read_only_note = gr.Markdown(i18n("wui_read_only"), visible=False, elem_id="model-read-only")
             load_button = gr.Button(i18n("wui_load"), variant="primary", elem_id="model-load")
             unload_button = gr.Button(i18n("wui_unload"), elem_id="model-unload")
-        models_table = gr.Dataframe(headers=["model", "openai-whisper file", "faster-whisper folder",
-                                             "memory", "loaded"],
-                                    label=i18n("wui_models"), interactive=False, elem_id="model-table")
+        with gr.Row(visible=False, elem_id="unload-confirm-row") as unload_row:
+            unload_text = gr.Markdown(elem_id="unload-question")
+            unload_yes = gr.Button(i18n("wui_unload_yes"), variant="stop", elem_id="unload-confirm")
+            unload_no = gr.Button(i18n("wui_unload_no"), elem_id="unload-keep")
+        models_table = gr.Dataframe(model_rows(None), label=i18n("wui_models"), interactive=False,
+                                    elem_id="model-table")
         with gr.Accordion(i18n("wui_old_caches"), open=False):
             cache_summary = gr.Markdown(elem_id="cache-summary")
-            cache_table = gr.Dataframe(headers=["kind", "name", "size", "path"], interactive=False,
+            cache_table = gr.Dataframe(headers=[say(key, "en") for key in CACHE_COLUMNS], interactive=False,
                                        label=i18n("wui_old_caches"), elem_id="cache-table")
-            clean_button = gr.Button(i18n("wui_clean"), variant="stop", elem_id="cache-clean")
+            clean_button = gr.Button(i18n("wui_clean"), variant="stop", elem_id="cache-clean", visible=False)
             with gr.Row(visible=False) as confirm_row:
-                confirm_text = gr.Markdown()
+                confirm_text = gr.Markdown(elem_id="cache-question")
                 confirm_button = gr.Button(i18n("wui_confirm_delete"), variant="stop", elem_id="cache-confirm")
                 keep_button = gr.Button(i18n("wui_keep"), elem_id="cache-keep")
 
-    load_button.click(load_model, [choice, engine_choice], [model_state, models_table], api_name="load_model",
-                      **model_events)
-    unload_button.click(unload_model, None, [model_state, models_table], api_name="unload_model",
-                        **model_events)
+    private = dict(api_visibility="private", queue=False)
+    shown = [model_state, models_table, choice, engine_choice]
+    # the API's load and unload give (state, table); the page then shows what serves, after a failure too
+    loaded = load_button.click(load_model, [choice, engine_choice], [model_state, models_table],
+                               api_name="load_model", **model_events)
+    unload_button.click(ask_unload, None, [unload_row, unload_text], **private)
+    unload_no.click(lambda: gr.Row(visible=False), None, unload_row, **private)
+    unload_yes.click(lambda: gr.Row(visible=False), None, unload_row, **private)
+    unloaded = unload_yes.click(unload_model, None, [model_state, models_table], api_name="unload_model",
+                                **model_events)
+    for done in (loaded.success, loaded.failure, unloaded.success, unloaded.failure):  # Gradio's .then skips failures
+        done(refresh_models, None, shown, **private)
+
     def model_controls(request: gr.Request):
         allowed = is_admin(request)
         return (*(gr.update(interactive=allowed) for _ in admin_controls),
@@ -175,12 +235,11 @@ def model_tab(service: TranscriptionService, demo: gr.Blocks, model_events: dict
 
     admin_controls = [choice, engine_choice, load_button, unload_button, clean_button]
     for event in (demo.load, tab.select):
-        event(model_controls, None, [*admin_controls, read_only_note], api_visibility="private", queue=False)
-    tab.select(refresh_models, None, [model_state, models_table], api_visibility="private", queue=False)
-    tab.select(lambda: manager.engine_name, None, engine_choice, api_visibility="private", queue=False)
-    tab.select(cache_rows, None, [cache_table, cache_summary], api_visibility="private", queue=False)
-    clean_button.click(ask_clean, None, [confirm_row, confirm_text], api_visibility="private", queue=False)
-    keep_button.click(lambda: gr.Row(visible=False), None, confirm_row, api_visibility="private", queue=False)
-    confirm_button.click(confirm_clean, None, [confirm_row, cache_table, cache_summary],
+        event(model_controls, None, [*admin_controls, read_only_note], **private)
+    tab.select(refresh_models, None, shown, **private)
+    tab.select(cache_rows, None, [cache_table, cache_summary, clean_button], **private)
+    clean_button.click(ask_clean, None, [confirm_row, confirm_text], **private)
+    keep_button.click(lambda: gr.Row(visible=False), None, confirm_row, **private)
+    confirm_button.click(confirm_clean, None, [confirm_row, cache_table, cache_summary, clean_button],
                          api_visibility="private", concurrency_id="cache", concurrency_limit=1)
     return tab
