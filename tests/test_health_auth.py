@@ -126,7 +126,8 @@ def test_readyz_before_during_and_after_a_load(tmp_path, models_dir, speech, eng
         assert ("libtorch_cpu" in maps) == (engine == "openai-whisper"), engine
 
         log = server.log()
-        assert "To create a public link" in log  # Gradio's line when it opens no share link
+        # the app's own words for sharing, not Gradio's ("set `share=True` in `launch()`")
+        assert "not shared: --share gives a public link" in log and "launch()" not in log
         assert "gradio.live" not in log and "share link" not in log
     finally:
         server.stop()

@@ -7,7 +7,7 @@ import pytest
 from gradio_client import Client
 
 from .conftest import start_server
-from .test_browser import browser, mic_wav, open_page, select_tab  # noqa: F401 (fixtures)
+from .test_browser import browser, mic_wav, open_page, select_tab, wait_until  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.browser
 
@@ -76,3 +76,31 @@ def test_limits_read_as_plain_text(browser, offline_app):  # noqa: F811
     assert page.locator("#upload-limits textarea, #upload-limits input").count() == 0  # not a disabled box
     assert "MB" in page.locator("#upload-limits").inner_text()
     page.context.close()
+
+
+@pytest.mark.parametrize("locale, auto, task_label", [("en-US", "Detect automatically", "translate into English"),
+                                                      ("ko-KR", "자동 감지", "영어로 번역")])
+def test_every_language_by_name_searchable(browser, offline_app, locale, auto, task_label):  # noqa: F811
+    page = open_page(browser, offline_app, locale=locale)
+    page.click("#tab-upload >> text=/Options|옵션/")
+    language = page.get_by_label(re_label(locale)).first
+    assert language.input_value() == auto
+    assert page.locator(f"#tab-upload >> text={task_label}").count() == 1
+    for typed, shown in (("kor", "Korean · 한국어 (ko)"), ("deutsch", "German · Deutsch (de)"),
+                         ("yue", "Cantonese · 粵語 (yue)"), ("swa", "Swahili · Kiswahili (sw)")):
+        language.fill("")
+        language.press_sequentially(typed)  # keystrokes: the list filters as one types
+        options = page.locator("ul[role=listbox] li")
+        wait_until(lambda: 0 < options.count() < 10, 10)  # the list narrows to what was typed
+        assert shown in [o.strip() for o in options.all_inner_texts()], (typed, options.all_inner_texts())
+    language.fill("")
+    language.press_sequentially("a")
+    language.press("Backspace")
+    wait_until(lambda: page.locator("ul[role=listbox] li").count() == 101, 10)  # every language Whisper knows, and auto
+    page.context.close()
+
+
+def re_label(locale):
+    import re
+
+    return re.compile("^(Language|언어)")

@@ -37,6 +37,8 @@ def setup_logging(level: str = "INFO", stream=None) -> None:
     for handler in logging.getLogger().handlers:
         if not any(isinstance(f, OneLine) for f in handler.filters):
             handler.addFilter(OneLine())
+    # gradio_client's requests to its own server at start (startup-events, HEAD /): a line each, nothing to act on
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 def run_app(argv: Sequence[str] | None = None) -> int:

@@ -282,11 +282,73 @@ STATUS_SAY: dict[str, dict[str, str]] = {
 }
 
 # a job's results: text, segments, summary, files (ui/format.py, ui/inputs.py results_panel)
-RESULTS_LABELS: dict[str, dict[str, str]] = {"en": {}, "ko": {}}
-RESULTS_SAY: dict[str, dict[str, str]] = {"en": {}, "ko": {}}
+RESULTS_LABELS: dict[str, dict[str, str]] = {
+    "en": {
+        "wui_col_start": "start",
+        "wui_col_end": "end",
+        "wui_col_text": "text",
+        "wui_player": "Click a segment to hear it",
+        "wui_subtitles": "Subtitles (srt, vtt)",
+        "wui_max_line_width": "Max line width",
+        "wui_max_line_width_info": "characters in a line before it breaks; 0: no limit (turns word timestamps on)",
+        "wui_max_line_count": "Max line count",
+        "wui_max_line_count_info": "lines in a subtitle; 0: no limit (needs a line width)",
+        "wui_highlight_words": "Highlight words",
+        "wui_highlight_words_info": "underline each word as it is spoken (turns word timestamps on)",
+    },
+    "ko": {
+        "wui_col_start": "시작",
+        "wui_col_end": "끝",
+        "wui_col_text": "텍스트",
+        "wui_player": "구간을 누르면 그 부분을 들을 수 있습니다",
+        "wui_subtitles": "자막 (srt, vtt)",
+        "wui_max_line_width": "줄 최대 길이",
+        "wui_max_line_width_info": "한 줄에 들어가는 글자 수, 0은 제한 없음 (단어별 타임스탬프가 켜집니다)",
+        "wui_max_line_count": "자막 최대 줄 수",
+        "wui_max_line_count_info": "자막 하나의 줄 수, 0은 제한 없음 (줄 최대 길이가 필요합니다)",
+        "wui_highlight_words": "단어 강조",
+        "wui_highlight_words_info": "말하는 단어에 밑줄을 긋습니다 (단어별 타임스탬프가 켜집니다)",
+    },
+}
+RESULTS_SAY: dict[str, dict[str, str]] = {
+    "en": {
+        "col_start": "start",
+        "col_end": "end",
+        "col_text": "text",
+        "summary_language": "**Language:** {detected}",
+        "summary_audio": "**Audio:** {seconds} s",
+        "summary_speech": "({seconds} s of speech)",
+        "summary_processing": "**Processing:** {seconds} s",
+        "summary_rtf": "**Real-time factor:** {rtf}",
+        "summary_model": "**Model:** {model} on {device} ({engine})",
+        "job_no_file": "Choose an audio or video file first.",
+        "job_no_recording": "Record something first: press the microphone button, speak, then stop.",
+        "job_cancelled_title": "Cancelled",
+        "job_line_count_needs_width": "Max line count needs a max line width.",
+    },
+    "ko": {
+        "col_start": "시작",
+        "col_end": "끝",
+        "col_text": "텍스트",
+        "summary_language": "**언어:** {detected}",
+        "summary_audio": "**오디오:** {seconds}초",
+        "summary_speech": "(음성 {seconds}초)",
+        "summary_processing": "**처리 시간:** {seconds}초",
+        "summary_rtf": "**실시간 배율:** {rtf}",
+        "summary_model": "**모델:** {model}, {device} ({engine})",
+        "job_no_file": "먼저 오디오 또는 동영상 파일을 고르세요.",
+        "job_no_recording": "먼저 녹음하세요. 마이크 버튼을 누르고 말한 다음 멈추면 됩니다.",
+        "job_cancelled_title": "취소됨",
+        "job_line_count_needs_width": "자막 최대 줄 수를 쓰려면 줄 최대 길이도 정해야 합니다.",
+    },
+}
 
 # inputs, the offline notice, toasts (ui/inputs.py, ui/upload.py, ui/microphone.py, ui/jobs.py)
-INPUT_LABELS: dict[str, dict[str, str]] = {"en": {}, "ko": {}}
+INPUT_LABELS: dict[str, dict[str, str]] = {
+    "en": {"wui_auto_detect": "Detect automatically", "wui_choice_transcribe": "transcribe",
+           "wui_choice_translate": "translate into English"},
+    "ko": {"wui_auto_detect": "자동 감지", "wui_choice_transcribe": "받아쓰기", "wui_choice_translate": "영어로 번역"},
+}
 INPUT_SAY: dict[str, dict[str, str]] = {
     "en": {
         "notice_downloading": "⏳ Downloading the model **{model}**{percent}: the first job starts when it is ready.",

@@ -422,7 +422,7 @@ def launch(service: TranscriptionService, settings: Settings, prevent_thread_loc
         max_file_size=settings.max_upload_bytes,
         enable_monitoring=False,
         show_error=True,
-        quiet=False,
+        quiet=True,  # its lines name launch() arguments and GRADIO_ variables: serve() logs the app's own
         prevent_thread_lock=prevent_thread_lock,
         auth=credentials or None,
         ssl_certfile=str(settings.ssl_certfile) if settings.ssl_certfile else None,
@@ -458,6 +458,13 @@ def serve(settings: Settings) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     demo = launch(service, settings, prevent_thread_lock=True)
     log.info("serving on %s://%s:%d", "https" if settings.ssl_certfile else "http", settings.host, settings.port)
+    if demo.share_url:
+        log.info("shared at %s (a public link, about a week; anyone with it reaches the login)", demo.share_url)
+    elif settings.share:
+        log.warning("--share was asked for but no share link could be made (no internet, or Gradio's share "
+                    "server is down): the app serves locally only")
+    else:
+        log.info("not shared: --share gives a public link (with --auth), --host 0.0.0.0 serves this network")
     try:
         stop.wait()
     except KeyboardInterrupt:

@@ -4,9 +4,14 @@ built with). English in the log and the API."""
 
 from __future__ import annotations
 
+import logging
+
 import gradio as gr
 
+from ..errors import CancelledError, ModelError
 from ..i18n import error_text, language_of, say
+
+log = logging.getLogger("whisper_ui.ui")
 
 
 def language(request: gr.Request | None) -> str:
@@ -21,9 +26,12 @@ def text(request: gr.Request | None, key: str, **values) -> str:
 
 
 def page_error(error: BaseException, request: gr.Request | None, title_key: str = "error_title") -> gr.Error:
-    """A ``gr.Error`` (toast) for a ``WhisperUIError``, in the request's language."""
+    """A ``gr.Error`` (toast) for a ``WhisperUIError``, in the request's language: a normal event, so one log
+    line (in English; the manager logs its own model errors and cancels) and no traceback."""
+    if not isinstance(error, (ModelError, CancelledError)):
+        log.info("refused: %s", error)
     lang = language(request)
-    return gr.Error(error_text(error, lang), title=say(title_key, lang))
+    return gr.Error(error_text(error, lang), title=say(title_key, lang), print_exception=False)
 
 
 def message(request: gr.Request | None, text_or_error) -> str:
@@ -33,5 +41,6 @@ def message(request: gr.Request | None, text_or_error) -> str:
 
 def error(request: gr.Request | None, key: str, title_key: str = "error_title", **values) -> gr.Error:
     """A ``gr.Error`` of the page's own (``key``'s words), in the request's language."""
+    log.info("refused: %s", say(key, "en", **values))
     lang = language(request)
-    return gr.Error(say(key, lang, **values), title=say(title_key, lang))
+    return gr.Error(say(key, lang, **values), title=say(title_key, lang), print_exception=False)
