@@ -217,16 +217,30 @@ def model_tab(service: TranscriptionService, demo: gr.Blocks, model_events: dict
 
     private = dict(api_visibility="private", queue=False)
     shown = [model_state, models_table, choice, engine_choice]
-    # the API's load and unload give (state, table); the page then shows what serves, after a failure too
-    loaded = load_button.click(load_model, [choice, engine_choice], [model_state, models_table],
-                               api_name="load_model", **model_events)
+    # the API's load and unload (hidden buttons) give (state, table), as they always have; the page's give
+    # what serves with them, the dropdowns too, in one update (and again after a failure)
+    with gr.Row(visible=False):
+        api_load, api_unload = gr.Button(), gr.Button()
+    api_load.click(load_model, [choice, engine_choice], [model_state, models_table], api_name="load_model",
+                   **model_events)
+    api_unload.click(unload_model, None, [model_state, models_table], api_name="unload_model", **model_events)
+
+    def load_shown(name: str, engine: str | None = None, progress=gr.Progress(track_tqdm=True),
+                   request: gr.Request = None):
+        load_model(name, engine, progress, request)
+        return refresh_models(request)
+
+    def unload_shown(request: gr.Request):
+        unload_model(request)
+        return refresh_models(request)
+
+    loaded = load_button.click(load_shown, [choice, engine_choice], shown, api_visibility="private", **model_events)
     unload_button.click(ask_unload, None, [unload_row, unload_text], **private)
     unload_no.click(lambda: gr.Row(visible=False), None, unload_row, **private)
     unload_yes.click(lambda: gr.Row(visible=False), None, unload_row, **private)
-    unloaded = unload_yes.click(unload_model, None, [model_state, models_table], api_name="unload_model",
-                                **model_events)
-    for done in (loaded.success, loaded.failure, unloaded.success, unloaded.failure):  # Gradio's .then skips failures
-        done(refresh_models, None, shown, **private)
+    unloaded = unload_yes.click(unload_shown, None, shown, api_visibility="private", **model_events)
+    for failed in (loaded.failure, unloaded.failure):  # the choices show what serves, not the failed choice
+        failed(refresh_models, None, shown, **private)
 
     def model_controls(request: gr.Request):
         allowed = is_admin(request)
