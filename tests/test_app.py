@@ -15,7 +15,7 @@ def test_transcribe_endpoint_returns_the_text_first(client, speech):
     text, segments, summary, files = client.predict(handle_file(str(speech.english)), api_name="/transcribe")
     assert {"peter", "london"} <= words(text)
     assert segments["headers"] == ["start", "end", "text"] and segments["data"]
-    assert "tiny.en" in summary and "Real-time factor" in summary
+    assert summary["model"] == "tiny.en" and summary["real_time_factor"] > 0  # data, not Markdown
     assert sorted(f.rsplit(".", 1)[1] for f in files) == ["json", "srt", "tsv", "txt", "vtt"]
 
 

@@ -31,7 +31,15 @@ from .errors import BusyError, NoSpeechError, UnknownModelError
 from .manager import ModelManager
 from .models import ModelInfo, file_version, list_models, model_info
 from .settings import Settings
-from .transcription import OUTPUT_FORMATS, TranscribeOptions, TranscriptionResult, safe_stem, write_outputs
+from .transcription import (
+    OUTPUT_FORMATS,
+    SubtitleOptions,
+    TranscribeOptions,
+    TranscriptionResult,
+    output_stem,
+    safe_stem,
+    write_outputs,
+)
 
 log = logging.getLogger(__name__)
 
@@ -122,9 +130,9 @@ class TranscriptionService:
 
     def transcribe_file(self, path: str | Path, options: TranscribeOptions,
                         formats: tuple[str, ...] = OUTPUT_FORMATS, cancel: threading.Event | None = None,
-                        on_progress: OnProgress | None = None) -> JobOutput:
+                        on_progress: OnProgress | None = None, subtitles: SubtitleOptions | None = None) -> JobOutput:
         samples = audio_mod.decode(path, self.limits, self._recall_probe(path))
-        return self._run(samples, options, formats, safe_stem(path), cancel, on_progress)
+        return self._run(samples, options, formats, safe_stem(path), cancel, on_progress, subtitles)
 
     @staticmethod
     def _identity(path: str | Path) -> tuple | None:
@@ -150,12 +158,13 @@ class TranscriptionService:
 
     def transcribe_array(self, sample_rate: int, data: np.ndarray, options: TranscribeOptions,
                          formats: tuple[str, ...] = OUTPUT_FORMATS, cancel: threading.Event | None = None,
-                         on_progress: OnProgress | None = None) -> JobOutput:
+                         on_progress: OnProgress | None = None, subtitles: SubtitleOptions | None = None) -> JobOutput:
         samples = audio_mod.from_array(sample_rate, data, self.limits)
-        return self._run(samples, options, formats, "recording", cancel, on_progress)
+        return self._run(samples, options, formats, "recording", cancel, on_progress, subtitles)
 
     def _run(self, samples: np.ndarray, options: TranscribeOptions, formats: tuple[str, ...], stem: str,
-             cancel: threading.Event | None, on_progress: OnProgress | None = None) -> JobOutput:
+             cancel: threading.Event | None, on_progress: OnProgress | None = None,
+             subtitles: SubtitleOptions | None = None) -> JobOutput:
         if not np.any(np.abs(samples) > 1e-4):
             raise NoSpeechError("The audio is silent: no speech was found. Check the recording's volume.", key="silent")
         result = self.manager.transcribe(samples, options, cancel, on_progress)
@@ -169,7 +178,8 @@ class TranscriptionService:
                 "No speech was found in the audio. If there is speech, check its volume, "
                 "or choose its language instead of auto-detect.", key="no_speech"
             )
-        files = tuple(write_outputs(result, self._job_dir(), formats, stem)) if formats else ()
+        files = tuple(write_outputs(result, self._job_dir(), formats, output_stem(stem, options.task),
+                                    subtitles)) if formats else ()
         return JobOutput(result, files)
 
     # --- models -------------------------------------------------------------

@@ -198,6 +198,40 @@ def safe_stem(name: str | os.PathLike | None) -> str:
 # openai-whisper's writers' options, as its CLI's defaults: whole segments, no word highlighting
 WRITER_OPTIONS = {"highlight_words": False, "max_line_width": None, "max_line_count": None, "max_words_per_line": None}
 
+MAX_LINE_WIDTH = 1000  # characters: openai-whisper's own "no limit"
+
+
+@dataclass(frozen=True)
+class SubtitleOptions:
+    """How the srt and vtt files break and mark lines: openai-whisper CLI's ``--max_line_width``,
+    ``--max_line_count`` and ``--highlight_words``. Each needs word timestamps (the writers use them only
+    when the segments carry words); ``max_line_count`` needs ``max_line_width``, as in the CLI."""
+
+    max_line_width: int | None = None  # characters in a line before it breaks
+    max_line_count: int | None = None  # lines in a subtitle before a new one starts
+    highlight_words: bool = False  # underline each word as it is spoken
+
+    def __post_init__(self) -> None:
+        for name in ("max_line_width", "max_line_count"):
+            value = getattr(self, name)
+            if value is not None and not 1 <= int(value) <= MAX_LINE_WIDTH:
+                raise ValueError(f"{name} must be between 1 and {MAX_LINE_WIDTH}")
+        if self.max_line_count is not None and self.max_line_width is None:
+            raise ValueError("max_line_count needs max_line_width (as openai-whisper's --max_line_count does)")
+
+    @property
+    def needs_words(self) -> bool:
+        return bool(self.max_line_width or self.max_line_count or self.highlight_words)
+
+    def writer_options(self) -> dict[str, Any]:
+        return {**WRITER_OPTIONS, "highlight_words": bool(self.highlight_words),
+                "max_line_width": self.max_line_width, "max_line_count": self.max_line_count}
+
+
+def output_stem(stem: str, task: str) -> str:
+    """A job's file names: ``talk.srt`` for a transcript, ``talk.translated.srt`` for its English translation."""
+    return f"{stem}.translated" if task == "translate" else stem
+
 
 @functools.cache
 def whisper_submodule(name: str):
@@ -218,18 +252,20 @@ def whisper_submodule(name: str):
 
 
 def write_outputs(result: TranscriptionResult, directory: Path, formats: tuple[str, ...] = OUTPUT_FORMATS,
-                  stem: str = "transcript") -> list[Path]:
-    """Write the result with openai-whisper's own writers; returns the files."""
+                  stem: str = "transcript", subtitles: SubtitleOptions | None = None) -> list[Path]:
+    """Write the result with openai-whisper's own writers (``subtitles``: how srt and vtt break and mark
+    lines); returns the files."""
     get_writer = whisper_submodule("utils").get_writer
     unknown = set(formats) - set(OUTPUT_FORMATS)
     if unknown:
         raise ValueError(f"unknown output formats: {', '.join(sorted(unknown))}")
     directory.mkdir(parents=True, exist_ok=True)
     raw = result.to_whisper_dict()
+    options = (subtitles or SubtitleOptions()).writer_options()
     paths = []
     for fmt in formats:
         writer = get_writer(fmt, str(directory))
         # the writers name the file after the "audio path" they are given
-        writer(raw, f"{stem}.audio", WRITER_OPTIONS)
+        writer(raw, f"{stem}.audio", options)
         paths.append(directory / f"{stem}.{fmt}")
     return paths

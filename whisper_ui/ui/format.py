@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 from ..transcription import TranscriptionResult
 
 
@@ -11,22 +13,100 @@ def clock(seconds: float) -> str:
     return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}" if whole >= 3600 else f"{whole // 60:02d}:{whole % 60:02d}"
 
 
-def rows(segments) -> list[list]:
-    return [[round(s.start, 2), round(s.end, 2), s.text.strip()] for s in segments]
+def stamp(seconds: float) -> str:
+    """A segment's time: mm:ss.s, or h:mm:ss.s from an hour."""
+    tenths = max(0, round(seconds * 10))
+    whole, tenth = divmod(tenths, 10)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}.{tenth}" if hours else f"{minutes:02d}:{secs:02d}.{tenth}"
 
 
-def summary(result: TranscriptionResult) -> str:
-    if result.language_probability is not None:
-        language = f"{result.language} ({result.language_probability:.0%})"
+def _word_html(word) -> str:
+    """A word with its start time above it (ruby); an unsure word (below half its probability) is marked."""
+    unsure = " wui-unsure" if word.probability < 0.5 else ""
+    return (f'<ruby class="wui-word{unsure}" title="{stamp(word.start)} – {stamp(word.end)} · '
+            f'{word.probability:.0%}">{html.escape(word.word.strip())}<rt>{stamp(word.start)}</rt></ruby>')
+
+
+def _text_html(segment) -> str:
+    if segment.words:
+        return " ".join(_word_html(w) for w in segment.words)
+    return html.escape(segment.text.strip())
+
+
+def rows(segments, headers: list[str] | None = None) -> dict:
+    """The segments table: start and end in seconds and the text (what the API returns), shown as mm:ss.s
+    with each word's time above it when the job has word timestamps."""
+    segments = list(segments)
+    return {
+        "headers": headers or list(HEADERS),
+        "data": [[round(s.start, 2), round(s.end, 2), s.text.strip()] for s in segments],
+        "metadata": {"display_value": [[stamp(s.start), stamp(s.end), _text_html(s)] for s in segments],
+                     "styling": [["", "", ""] for _ in segments]} if segments else None,
+    }
+
+
+HEADERS = ("start", "end", "text")
+
+
+def summary(result: TranscriptionResult) -> dict:
+    """What a job did, as data (the API's ``summary``; the page writes it as a line: ``summary_line``)."""
+    return {
+        "status": "done",
+        "language": result.language,
+        "language_probability": None if result.language_probability is None
+        else round(result.language_probability, 4),
+        "languages": [{"language": lang, "share": round(share, 4)} for lang, share in result.languages],
+        "duration": round(result.duration, 3),
+        "speech_seconds": None if result.speech_seconds is None else round(result.speech_seconds, 3),
+        "processing_seconds": round(result.processing_seconds, 3),
+        "real_time_factor": round(result.real_time_factor, 4),
+        "model": result.model,
+        "device": result.device,
+        "engine": result.engine,
+        "task": result.task,
+    }
+
+
+def progress(done: float, total: float, elapsed: float) -> dict:
+    """A running job's summary: seconds of audio done of the total, and an estimate of the time left."""
+    left = max(1, round(elapsed / done * (total - done))) if done > 0 and elapsed > 1 else None
+    return {"status": "running", "done_seconds": round(done, 1), "total_seconds": round(total, 1),
+            "seconds_left": left}
+
+
+def summary_line(data: dict | None, say) -> str:
+    """The page's line for a summary (``summary`` or ``progress``), in ``say``'s language (``say(key, **values)``)."""
+    if not data:
+        return ""
+    status = data.get("status")
+    if status == "starting":
+        return say("starting")
+    if status == "cancelled":
+        return say("cancelled_before" if data.get("before_start") else "cancelled")
+    if status == "running":
+        line = say("progress", done=clock(data["done_seconds"]), total=clock(data["total_seconds"]))
+        if data.get("seconds_left"):
+            line += " · " + say("left", seconds=data["seconds_left"])
+        return line
+    if status != "done":
+        return ""
+    if len(data.get("languages") or ()) > 1:
+        language = ", ".join(f"{part['language']} {part['share']:.0%}" for part in data["languages"])
+    elif data.get("language_probability") is not None:
+        language = f"{data['language']} ({data['language_probability']:.0%})"
     else:
-        language = f"{result.language or '?'}"
-    if len(result.languages) > 1:
-        language = ", ".join(f"{lang} {share:.0%}" for lang, share in result.languages)
-    speech = "" if result.speech_seconds is None else f" ({result.speech_seconds:.1f} s of speech)"
-    return (f"**Language:** {language} · **Audio:** {result.duration:.1f} s{speech} · "
-            f"**Processing:** {result.processing_seconds:.1f} s · "
-            f"**Real-time factor:** {result.real_time_factor:.2f} · **Model:** {result.model} on {result.device} "
-            f"({result.engine})")
+        language = data.get("language") or "?"
+    audio = say("summary_audio", seconds=f"{data['duration']:.1f}")
+    if data.get("speech_seconds") is not None:
+        audio += " " + say("summary_speech", seconds=f"{data['speech_seconds']:.1f}")
+    return " · ".join([
+        say("summary_language", detected=language), audio,
+        say("summary_processing", seconds=f"{data['processing_seconds']:.1f}"),
+        say("summary_rtf", rtf=f"{data['real_time_factor']:.2f}"),
+        say("summary_model", model=data["model"], device=data["device"], engine=data["engine"]),
+    ])
 
 
 def mb(value: float | None) -> str:

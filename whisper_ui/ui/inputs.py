@@ -8,7 +8,7 @@ import gradio as gr
 from .. import audio as audio_mod
 from ..errors import WhisperUIError
 from ..i18n import TRANSLATIONS
-from ..transcription import MAX_PROMPT_CHARS, OUTPUT_FORMATS, TranscribeOptions
+from ..transcription import MAX_LINE_WIDTH, MAX_PROMPT_CHARS, OUTPUT_FORMATS, SubtitleOptions, TranscribeOptions
 
 AUTO = "auto"
 UPLOAD_TYPES = ["audio", "video", ".wav", ".mp3", ".m4a", ".flac", ".ogg", ".oga", ".opus", ".webm", ".mp4",
@@ -30,7 +30,27 @@ def _uploads_only(component):
         return await move(url_or_file_path)
 
     component.async_move_resource_to_block_cache = move_uploads_only
+    component.data_model = _FilesOnly(component.data_model)
     return component
+
+
+class _FilesOnly:
+    """A component's data model that refuses a link or a bare string (a URL posted in place of the file)
+    with the app's own words, before pydantic does with its own ("Input should be a valid dictionary")."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def model_validate(self, value, *args, **kwargs):
+        path = value.get("path") if isinstance(value, dict) else value
+        if isinstance(path, str) and path.lower().startswith(("http:", "https:")):
+            raise gr.Error("Links are not fetched: upload the file itself.")
+        if isinstance(value, str):
+            raise gr.Error("Upload the file itself (gradio_client: handle_file(path)): a name is not a file.")
+        return self.model.model_validate(value, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
 
 
 def upload_input(**kwargs) -> gr.File:
@@ -116,14 +136,108 @@ def options_panel(vad_default: bool) -> list:
                             max_length=MAX_PROMPT_CHARS)
         formats = gr.CheckboxGroup(list(OUTPUT_FORMATS), value=list(OUTPUT_FORMATS), label=i18n("wui_formats"))
         vad = gr.Checkbox(vad_default, label=i18n("wui_vad"), info=i18n("wui_vad_info"))
-    return [task, language, beam, words, prompt, formats, vad]
+        with gr.Accordion(i18n("wui_subtitles"), open=False):  # openai-whisper CLI's subtitle options
+            with gr.Row():
+                line_width = gr.Number(0, minimum=0, maximum=MAX_LINE_WIDTH, precision=0, step=1,
+                                       label=i18n("wui_max_line_width"), info=i18n("wui_max_line_width_info"))
+                line_count = gr.Number(0, minimum=0, maximum=MAX_LINE_WIDTH, precision=0, step=1,
+                                       label=i18n("wui_max_line_count"), info=i18n("wui_max_line_count_info"))
+            highlight = gr.Checkbox(False, label=i18n("wui_highlight_words"), info=i18n("wui_highlight_words_info"))
+    return [task, language, beam, words, prompt, formats, vad, line_width, line_count, highlight]
+
+
+def subtitle_options(max_line_width: float | None, max_line_count: float | None, highlight_words: bool,
+                     request: gr.Request | None = None) -> SubtitleOptions:
+    """The subtitle options of a job (0 or nothing: no limit)."""
+    from . import words
+
+    width, count = (int(v) if v else None for v in (max_line_width, max_line_count))
+    if count is not None and width is None:
+        raise words.error(request, "job_line_count_needs_width")
+    try:
+        return SubtitleOptions(width, count, bool(highlight_words))
+    except (ValueError, TypeError) as e:
+        raise gr.Error(str(e)) from e
+
+
+# the results' looks: a table whose text wraps and whose headers never break inside a word (Korean breaks
+# between any two syllables unless told to keep words), each word's time above it, unsure words dotted
+RESULTS_CSS = """
+.wui-segments th, .wui-segments th * { word-break: keep-all; overflow-wrap: normal; white-space: nowrap; }
+.wui-segments [role=gridcell] { cursor: pointer; }
+.wui-segments [role=gridcell] .cell-wrap { word-break: keep-all; overflow-wrap: break-word; }
+.wui-segments [role=gridcell][data-col="2"] { font-family: var(--font); line-height: 1.9; }
+.wui-segments ruby.wui-word { ruby-position: over; white-space: nowrap; }
+.wui-segments ruby.wui-word rt { font-size: 0.55em; font-family: var(--font-mono); letter-spacing: -0.02em;
+  color: var(--body-text-color-subdued); }
+.wui-segments ruby.wui-unsure { text-decoration: underline dotted; }
+.wui-player audio { width: 100%; margin-top: var(--spacing-md); }
+.wui-hint p { font-size: var(--text-sm); color: var(--body-text-color-subdued); }
+"""
+
+# Where each tab's audio is: the upload's link, the recording's player. A click on a segment plays it from
+# the segment's start in the panel's own player (the browser streams the file the page already has).
+AUDIO_SOURCES = {"upload": "#upload-file", "mic": "#mic-audio"}
+
+SEEK_JS = """(start) => {
+  const box = document.querySelector(%(player)s);
+  const source = document.querySelector(%(source)s);
+  if (!box || !source || start === null || start === undefined) return;
+  const link = source.querySelector('a[href*="file="]');
+  const media = source.querySelector('audio[src]:not([src=""]), video[src]:not([src=""])');
+  const src = link ? link.href : (media ? media.src : null);
+  if (!src) return;
+  let audio = box.querySelector('audio');
+  if (!audio) {
+    audio = document.createElement('audio');
+    audio.controls = true;
+    audio.preload = 'auto';
+    box.appendChild(audio);
+  }
+  if (audio.dataset.src !== src) { audio.dataset.src = src; audio.src = src; }
+  const play = () => { audio.currentTime = start; audio.play().catch(() => {}); };
+  if (audio.readyState >= 1) play(); else audio.addEventListener('loadedmetadata', play, {once: true});
+}"""
+
+
+def _segment_start(evt: gr.SelectData) -> float | None:
+    row = evt.row_value or []
+    try:
+        return float(row[0])
+    except (IndexError, TypeError, ValueError):
+        return None
 
 
 def results_panel(prefix: str) -> list:
-    """Text, segments, summary (the progress line while a job runs) and downloads: a job's outputs."""
+    """A job's outputs, as the API names them: text, segments, summary (data) and files.
+
+    The page also shows the summary as a line (the progress while a job runs) in the reader's language,
+    and plays the audio from a segment's start when the segment is clicked."""
+    import json
+
+    from . import words
+    from .format import HEADERS, summary_line
+
     text = gr.Textbox(label=i18n("wui_text"), lines=8, buttons=["copy"], elem_id=f"{prefix}-text")
-    summary = gr.Markdown(elem_id=f"{prefix}-summary")
-    segments = gr.Dataframe(headers=["start", "end", "text"], label=i18n("wui_segments"), wrap=True,
-                            interactive=False, elem_id=f"{prefix}-segments")
+    line = gr.Markdown(elem_id=f"{prefix}-summary")
+    summary = gr.JSON(label="summary", visible="hidden", elem_id=f"{prefix}-summary-data")
+    segments = gr.Dataframe(headers=list(HEADERS), label=i18n("wui_segments"), wrap=True, interactive=False,
+                            datatype=["number", "number", "html"], column_widths=["16%", "16%", "68%"],
+                            elem_id=f"{prefix}-segments", elem_classes=["wui-segments"])
+    gr.HTML(f"<style>{RESULTS_CSS}</style>", elem_id=f"{prefix}-player", elem_classes=["wui-player"],
+            js_on_load=None)
+    gr.Markdown(i18n("wui_player"), elem_classes=["wui-hint"])
     files = gr.File(label=i18n("wui_downloads"), file_count="multiple", interactive=False, elem_id=f"{prefix}-files")
+    seek = gr.Number(visible="hidden", elem_id=f"{prefix}-seek")
+    for component, name in ((text, "text"), (segments, "segments"), (summary, "summary"), (files, "files")):
+        component.wui_api_name = name  # what the API calls it (jobs.name_api_outputs)
+
+    def show_summary(data: dict | None, request: gr.Request) -> str:
+        return summary_line(data, lambda key, **values: words.text(request, key, **values))
+
+    summary.change(show_summary, summary, line, queue=False, show_progress="hidden", api_visibility="private")
+    segments.select(_segment_start, None, seek, queue=False, show_progress="hidden", api_visibility="private").then(
+        None, seek, None, js=SEEK_JS % {"player": json.dumps(f"#{prefix}-player"),
+                                        "source": json.dumps(AUDIO_SOURCES.get(prefix, f"#{prefix}-audio"))},
+        queue=False, show_progress="hidden", api_visibility="private")
     return [text, segments, summary, files]

@@ -6,18 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import threading
 import time
 
 import gradio as gr
 import numpy as np
 
-from .. import i18n as i18n_mod
 from ..errors import CancelledError, WhisperUIError
-from ..i18n import say
+from ..i18n import TRANSLATIONS
 from ..service import TranscriptionService
-from .format import clock, rows, summary
-from .inputs import AUTO, chosen_formats, job_options
+from . import words
+from .format import progress, rows, summary
+from .inputs import AUTO, chosen_formats, job_options, subtitle_options
 
 log = logging.getLogger("whisper_ui.ui")
 
@@ -32,6 +33,7 @@ class Jobs:
         self.service = service
         self.running: dict[tuple[str, str], threading.Event] = {}  # (session, tab) -> its running job's cancel flag
         self.cancelled_early: set[tuple[str, str]] = set()  # (session, tab) whose job was cancelled while it waited
+        name_api_outputs(demo)
 
     @staticmethod
     def _key(request: gr.Request | None, tab: str) -> tuple[str, str]:
@@ -77,25 +79,19 @@ class Jobs:
 
     # --- running a job ----------------------------------------------------------------
 
-    @staticmethod
-    def _progress_line(language: str, done: float, total: float, elapsed: float) -> str:
-        line = say("progress", language, done=clock(done), total=clock(total))
-        if done > 0 and elapsed > 1:
-            line += " · " + say("left", language, seconds=max(1, round(elapsed / done * (total - done))))
-        return line
-
     async def run(self, work, request: gr.Request | None, tab: str):
         """Run ``work(cancel, on_progress)`` in a worker thread, yielding the page's outputs (text,
-        segments, summary, files) as segments are finished, with one progress line in seconds of audio.
+        segments, summary, files) as segments are finished; the summary is data (``format.summary``), while
+        the job runs its progress in seconds of audio (``format.progress``), which the page writes as a line.
 
         The tab's Cancel button sets the job's flag: the model stops at its next step and the page
         keeps what was transcribed, saying "Cancelled". A client's cancel through the API (Gradio
         cancels this generator), a closed page or a disconnect set it too."""
-        language = i18n_mod.language_of(request.headers.get("accept-language") if request is not None else None)
+        headers = [words.text(request, key) for key in ("col_start", "col_end", "col_text")]
         key = self._key(request, tab)
         if key in self.cancelled_early:
             self.cancelled_early.discard(key)
-            yield "", [], say("cancelled_before", language), None
+            yield "", rows((), headers), {"status": "cancelled", "before_start": True}, None
             return
         cancel = threading.Event()
         news: list = [None]  # the latest (done, total, segments) from the model's thread
@@ -108,7 +104,7 @@ class Jobs:
         worker = asyncio.ensure_future(asyncio.to_thread(work, cancel, on_progress))
         shown = None
         try:
-            yield "", [], say("starting", language), None
+            yield "", rows((), headers), {"status": "starting"}, None
             while not worker.done():
                 await asyncio.wait({worker}, timeout=STREAM_SECONDS)
                 if not cancel.is_set() and self._client_gone(request):
@@ -117,55 +113,60 @@ class Jobs:
                 if news[0] is not None and news[0] is not shown and not worker.done():
                     shown = news[0]
                     done, total, segments = shown
-                    yield ("".join(s.text for s in segments).strip(), rows(segments),
-                           self._progress_line(language, done, total, time.monotonic() - started), gr.skip())
+                    yield ("".join(s.text for s in segments).strip(), rows(segments, headers),
+                           progress(done, total, time.monotonic() - started), gr.skip())
             job = worker.result()
         except asyncio.CancelledError:
             cancel.set()
             raise
         except CancelledError as e:
             if not cancel.is_set():  # not this page's cancel (the manager's own stop)
-                raise gr.Error(str(e), title="Cancelled") from e
+                raise words.page_error(e, request, "job_cancelled_title") from e
             segments = news[0][2] if news[0] is not None else ()
-            yield "".join(s.text for s in segments).strip(), rows(segments), say("cancelled", language), None
+            yield "".join(s.text for s in segments).strip(), rows(segments, headers), {"status": "cancelled"}, None
             return
         except WhisperUIError as e:
-            raise gr.Error(str(e)) from e
+            raise words.page_error(e, request) from e
         finally:
             self.running.pop(key, None)
         for notice in job.result.notices:
             gr.Warning(notice)
         result = job.result
-        yield result.text, rows(result.segments), summary(result), [str(p) for p in job.files]
+        yield result.text, rows(result.segments, headers), summary(result), [str(p) for p in job.files]
 
     # --- the handlers ----------------------------------------------------------------------
 
-    def _options(self, task, language, beam_size, word_timestamps, initial_prompt, vad):
-        return job_options(task, language, beam_size, word_timestamps, initial_prompt,
+    def _options(self, task, language, beam_size, word_timestamps, initial_prompt, vad, subtitles):
+        # the subtitle options need the words' times, as openai-whisper's CLI's do: asking for them asks for those
+        return job_options(task, language, beam_size, word_timestamps or subtitles.needs_words, initial_prompt,
                            self.service.settings.vad if vad is None else vad)
 
     async def transcribe(self, file: str | None, task: str = "transcribe", language: str = AUTO, beam_size: float = 5,
                          word_timestamps: bool = False, initial_prompt: str = "", formats: list[str] | None = None,
-                         vad: bool | None = None, request: gr.Request = None):
+                         vad: bool | None = None, max_line_width: float = 0, max_line_count: float = 0,
+                         highlight_words: bool = False, request: gr.Request = None):
         if not file:
-            raise gr.Error("Choose an audio or video file first.")
-        options = self._options(task, language, beam_size, word_timestamps, initial_prompt, vad)
+            raise words.error(request, "job_no_file")
+        subtitles = subtitle_options(max_line_width, max_line_count, highlight_words, request)
+        options = self._options(task, language, beam_size, word_timestamps, initial_prompt, vad, subtitles)
         chosen = chosen_formats(formats)
         async for outputs in self.run(lambda cancel, report: self.service.transcribe_file(
-                file, options, chosen, cancel, report), request, "upload"):
+                file, options, chosen, cancel, report, subtitles), request, "upload"):
             yield outputs
 
     async def transcribe_microphone(self, recording: tuple[int, np.ndarray] | None, task: str = "transcribe",
                                     language: str = AUTO, beam_size: float = 5, word_timestamps: bool = False,
                                     initial_prompt: str = "", formats: list[str] | None = None,
-                                    vad: bool | None = None, request: gr.Request = None):
+                                    vad: bool | None = None, max_line_width: float = 0, max_line_count: float = 0,
+                                    highlight_words: bool = False, request: gr.Request = None):
         if recording is None:
-            raise gr.Error("Record something first: press the microphone button, speak, then stop.")
+            raise words.error(request, "job_no_recording")
         rate, data = recording
-        options = self._options(task, language, beam_size, word_timestamps, initial_prompt, vad)
+        subtitles = subtitle_options(max_line_width, max_line_count, highlight_words, request)
+        options = self._options(task, language, beam_size, word_timestamps, initial_prompt, vad, subtitles)
         chosen = chosen_formats(formats)
         async for outputs in self.run(lambda cancel, report: self.service.transcribe_array(
-                rate, data, options, chosen, cancel, report), request, "mic"):
+                rate, data, options, chosen, cancel, report, subtitles), request, "mic"):
             yield outputs
 
     def mcp_transcribe(self, audio: str | None, task: str = "transcribe", language: str = AUTO) -> tuple[str, dict]:
@@ -195,3 +196,34 @@ class Jobs:
         return result.text, {"language": result.language, "duration": round(result.duration, 3),
                              "segments": [{"start": round(s.start, 3), "end": round(s.end, 3), "text": s.text.strip()}
                                           for s in result.segments]}
+
+
+def name_api_outputs(demo: gr.Blocks) -> None:
+    """The API names a job's outputs ``text``, ``segments``, ``summary``, ``files``: Gradio names a return
+    value after its component's label, which on the page is a translation key (or none: ``value_23``).
+    ``inputs.results_panel`` gives each output its API name (``api_name`` attribute); Gradio's API
+    description is renamed on the instance."""
+    get_api_info = demo.get_api_info
+
+    def named_api_info(*args, **kwargs):
+        info = get_api_info(*args, **kwargs)
+        endpoints = (info or {}).get("named_endpoints", {})
+        for fn in demo.fns.values():
+            endpoint = endpoints.get(f"/{fn.api_name}")
+            if endpoint is None:
+                continue
+            shown = [block for block in fn.outputs if not getattr(block, "skip_api", False)]
+            for block, returned in zip(shown, endpoint.get("returns", ()), strict=False):
+                name = getattr(block, "wui_api_name", None) or _english(getattr(block, "label", None))
+                if name:
+                    returned["label"] = name
+        return info
+
+    demo.get_api_info = named_api_info
+
+
+def _english(label) -> str | None:
+    """A translated label's English words as a name ("Model state" -> "model_state"); None for others."""
+    key = getattr(label, "key", None)
+    words = TRANSLATIONS["en"].get(key) if isinstance(key, str) else None
+    return "_".join(re.findall(r"[a-z0-9]+", words.lower())) or None if words else None

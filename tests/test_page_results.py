@@ -1,0 +1,264 @@
+"""A job's results (issue 14 items 8, 11 and their Korean words): times as mm:ss.s, a table that wraps its
+text and keeps its headers whole, words' times when asked for, subtitle options as openai-whisper's CLI
+has them, distinct file names for a translation, a click on a segment plays it; the API names its outputs
+and gives the summary as data; a link in place of a file gets the app's own error.
+
+One server (tiny.en) for the module; the browser tests drive Debian's Chromium with Playwright."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from gradio_client import Client, handle_file
+
+from whisper_ui.i18n import say
+from whisper_ui.transcription import SubtitleOptions, Word, output_stem
+from whisper_ui.ui.format import progress, rows, stamp, summary_line
+
+from .conftest import start_server, words
+from .harness import GradioCallError, RawGradio
+
+CHROMIUM = "/usr/bin/chromium"
+ENDPOINTS = ("/transcribe", "/transcribe_microphone")
+OUTPUTS = ["text", "segments", "summary", "files"]
+SUMMARY_KEYS = {"language", "language_probability", "duration", "processing_seconds", "real_time_factor", "model",
+                "device", "engine"}
+
+
+# --- how results read (no server) ----------------------------------------------------------------------
+
+
+def test_segment_times_read_as_minutes_seconds_and_tenths():
+    assert [stamp(t) for t in (0, 1.25, 9.96, 61.04, 599.95, 3599.94, 3600, 3725.54)] == [
+        "00:00.0", "00:01.2", "00:10.0", "01:01.0", "10:00.0", "59:59.9", "1:00:00.0", "1:02:05.5"]
+
+
+def test_the_table_keeps_seconds_as_data_and_shows_times_and_words():
+    segment = SimpleNamespace(start=1.234, end=65.5, text=" Hello <there> ", words=(
+        Word(1.234, 1.6, " Hello", 0.9), Word(1.7, 2.0, " <there>", 0.3)))
+    plain = SimpleNamespace(start=65.5, end=70.0, text=" a & b", words=())
+    table = rows([segment, plain], ["시작", "끝", "텍스트"])
+    assert table["headers"] == ["시작", "끝", "텍스트"]
+    assert table["data"] == [[1.23, 65.5, "Hello <there>"], [65.5, 70.0, "a & b"]]  # what the API gives
+    shown = table["metadata"]["display_value"]
+    assert shown[0][:2] == ["00:01.2", "01:05.5"] and shown[1][2] == "a &amp; b"
+    assert "Hello<rt>00:01.2</rt>" in shown[0][2] and "&lt;there&gt;<rt>00:01.7</rt>" in shown[0][2]
+    assert shown[0][2].count("wui-unsure") == 1  # the unsure word is marked
+    assert rows([])["data"] == [] and rows([])["headers"] == ["start", "end", "text"]
+
+
+@pytest.mark.parametrize("language, expected", [
+    ("en", ["**Language:** en (97%)", "**Audio:** 3.2 s (2.0 s of speech)", "**Processing:** 0.4 s",
+            "**Real-time factor:** 0.12", "**Model:** tiny.en on cpu (openai-whisper)"]),
+    ("ko", ["**언어:** en (97%)", "**오디오:** 3.2초 (음성 2.0초)", "**처리 시간:** 0.4초", "**실시간 배율:** 0.12",
+            "**모델:** tiny.en, cpu (openai-whisper)"])])
+def test_the_summary_line_is_written_from_the_data_in_the_readers_language(language, expected):
+    data = {"status": "done", "language": "en", "language_probability": 0.97, "languages": [], "duration": 3.21,
+            "speech_seconds": 2.0, "processing_seconds": 0.4, "real_time_factor": 0.1246, "model": "tiny.en",
+            "device": "cpu", "engine": "openai-whisper", "task": "transcribe"}
+    assert summary_line(data, lambda key, **v: say(key, language, **v)).split(" · ") == expected
+    running = summary_line(progress(30, 211, 10), lambda key, **v: say(key, language, **v))
+    assert running == {"en": "00:30 / 03:31 of audio · about 60 s left", "ko": "오디오 00:30 / 03:31 · 약 60초 남음"}[language]
+
+
+def test_translations_get_their_own_file_names_and_subtitle_options_are_checked():
+    assert (output_stem("talk", "transcribe"), output_stem("talk", "translate")) == ("talk", "talk.translated")
+    assert not SubtitleOptions().needs_words and SubtitleOptions(highlight_words=True).needs_words
+    with pytest.raises(ValueError, match="needs max_line_width"):
+        SubtitleOptions(max_line_count=2)
+    with pytest.raises(ValueError, match="between 1 and"):
+        SubtitleOptions(max_line_width=0)
+
+
+# --- the API -----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def app(models_dir, tmp_path_factory):
+    server = start_server(tmp_path_factory.mktemp("results"), "--model", "tiny.en", "--model-dir", str(models_dir))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def client(app):
+    return Client(app.url, verbose=False)
+
+
+@pytest.fixture(scope="module")
+def fox_result(client, speech):
+    """The fox sentence, with word timestamps and openai-whisper CLI's subtitle options."""
+    return client.predict(handle_file(str(speech.fox)), "transcribe", "en", 1, True, "", ["srt", "vtt", "json"],
+                          False, 16, 1, True, api_name="/transcribe")
+
+
+def test_view_api_names_the_outputs(client):
+    info = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    for endpoint in ENDPOINTS:
+        assert [r["label"] for r in info[endpoint]["returns"]] == OUTPUTS, info[endpoint]["returns"]
+        summary = next(r for r in info[endpoint]["returns"] if r["label"] == "summary")
+        assert summary["component"] == "Json"
+    shown = client.view_api(print_info=False, return_format="str")
+    for endpoint in ENDPOINTS:
+        part = shown.split(f'api_name="{endpoint}"')[1].split(" - predict(")[0]
+        assert part.startswith(") -> (text, segments, summary, files)"), part
+        returns = part.split("Returns:")[1]
+        assert "value_" not in returns and "i18n" not in returns and "key" not in returns, returns
+
+
+def test_the_summary_is_data_and_the_segments_are_seconds(fox_result):
+    text, segments, summary, files = fox_result
+    assert {"quick", "lazy"} <= words(text)
+    assert isinstance(summary, dict) and SUMMARY_KEYS <= set(summary), summary
+    assert (summary["language"], summary["model"], summary["device"], summary["status"]) == ("en", "tiny.en", "cpu",
+                                                                                             "done")
+    assert 2 < summary["duration"] < 5 and summary["processing_seconds"] > 0
+    assert summary["real_time_factor"] == pytest.approx(summary["processing_seconds"] / summary["duration"], rel=0.01)
+    assert segments["headers"] == ["start", "end", "text"]
+    start, end, segment_text = segments["data"][0]
+    assert isinstance(start, float | int) and end > start and "quick" in segment_text.lower()
+
+
+def test_subtitle_options_shape_the_srt_and_vtt_like_the_whisper_cli(fox_result):
+    files = {f.rsplit("/", 1)[-1]: f for f in fox_result[3]}
+    assert set(files) == {"fox.srt", "fox.vtt", "fox.json"}, files
+    srt = open(files["fox.srt"], encoding="utf-8").read()
+    cues = [block.splitlines()[2:] for block in srt.strip().split("\n\n")]
+    assert len(cues) > 1 and all(len(lines) == 1 for lines in cues), srt  # max line count 1: a cue per line
+    assert all(len(re.sub(r"</?u>", "", line)) <= 16 for lines in cues for line in lines), srt  # max width 16
+    assert "<u>" in srt and "<u>" in open(files["fox.vtt"], encoding="utf-8").read()  # highlighted words
+    segments = json.load(open(files["fox.json"], encoding="utf-8"))["segments"]
+    assert segments[0]["words"]  # the options turned word timestamps on
+
+
+def test_a_translation_has_its_own_file_names(client, speech):
+    files = client.predict(handle_file(str(speech.english)), "translate", "en", 1, False, "", ["txt", "srt"],
+                           api_name="/transcribe")[3]
+    assert sorted(f.rsplit("/", 1)[-1] for f in files) == ["english.translated.srt", "english.translated.txt"]
+
+
+def test_a_line_count_without_a_width_is_refused_clearly(client, speech):
+    with pytest.raises(Exception, match="Max line count needs a max line width"):
+        client.predict(handle_file(str(speech.fox)), "transcribe", "en", 1, False, "", ["srt"], False, 0, 2,
+                       api_name="/transcribe")
+
+
+@pytest.mark.parametrize("value", ["https://example.com/a.wav", {"path": "https://example.com/a.wav"},
+                                   {"path": "http://example.com/a.wav", "meta": {"_type": "gradio.FileData"}}])
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+def test_a_link_in_place_of_a_file_gets_the_apps_own_error(client, value, endpoint):
+    with pytest.raises(Exception, match="Links are not fetched: upload the file itself") as caught:
+        client.predict(value, api_name=endpoint)
+    assert "validation" not in str(caught.value).lower() and "pydantic" not in str(caught.value).lower()
+
+
+@pytest.mark.parametrize("value", ["https://example.com/a.wav", "/etc/passwd"])
+def test_a_link_posted_raw_gets_the_apps_own_error(app, value):
+    """Without gradio_client: the page's own queue call, a link or a name where the file goes."""
+    raw = RawGradio(app.url)
+    try:
+        with pytest.raises(GradioCallError) as caught:
+            raw.call("transcribe", value)
+    finally:
+        raw.close()
+    message = str(caught.value)
+    assert re.match(r"(Links are not fetched|Upload the file itself)", message), message
+    assert "validation" not in message.lower(), message
+
+
+# --- the page ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser():
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run", "--autoplay-policy=no-user-gesture-required"])
+        yield browser
+        browser.close()
+
+
+def open_page(browser, app, locale):
+    context = browser.new_context(locale=locale, viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    page.goto(app.url)
+    page.wait_for_selector("#upload-file", timeout=30_000)
+    return page
+
+
+def wait_until(condition, timeout=60):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+PAGE = {
+    "en-US": {"headers": ["start", "end", "text"], "summary": ["Language:", "Real-time factor:", "tiny.en on cpu"],
+              "words": "Word timestamps"},
+    "ko-KR": {"headers": ["시작", "끝", "텍스트"], "summary": ["언어:", "실시간 배율:", "tiny.en, cpu"],
+              "words": "단어별 타임스탬프"},
+}
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("locale", PAGE)
+def test_results_read_well_and_a_click_plays_the_segment(browser, app, speech, locale):
+    expect = PAGE[locale]
+    page = open_page(browser, app, locale)
+    page.locator("#upload-file input[type=file]").set_input_files(str(speech.medium))
+    page.locator("#upload-file a[href*='file=']").first.wait_for(timeout=30_000)
+    page.locator("#upload-file").locator("xpath=ancestor::div[contains(@class,'column')][1]").get_by_text(
+        "Options" if locale == "en-US" else "옵션").first.click()
+    page.get_by_label(expect["words"]).first.check()
+    page.click("#upload-run")
+    wait_until(lambda: "sunny" in page.locator("#upload-text textarea").input_value().lower())
+    page.wait_for_selector(f"#upload-summary >> text={expect['summary'][1]}", timeout=30_000)
+    summary = page.locator("#upload-summary").inner_text()
+    assert all(part in summary for part in expect["summary"]), summary
+    assert "**" not in summary  # Markdown shown as such, not as its source
+
+    table = page.locator("#upload-segments")
+    headers = [h.strip() for h in table.locator("thead th").all_inner_texts() if h.strip()]
+    assert headers[:3] == expect["headers"], headers
+    assert table.locator("thead th").first.evaluate("e => getComputedStyle(e).whiteSpace") == "nowrap"
+    assert table.locator("thead th").nth(2).evaluate("e => getComputedStyle(e).wordBreak") == "keep-all"
+    def column(col):
+        return [t.strip() for t in table.locator(f"[role=gridcell][data-col='{col}']").all_inner_texts()]
+
+    starts, ends = column(0), column(1)
+    assert len(starts) >= 2 and starts[0] == "00:00.0", starts
+    assert all(re.fullmatch(r"\d\d:\d\d\.\d", t) for t in starts + ends), (starts, ends)  # mm:ss.s
+    word_times = table.locator("[role=gridcell] ruby.wui-word rt").all_inner_texts()
+    assert len(word_times) >= 8 and all(re.fullmatch(r"\d\d:\d\d\.\d", t) for t in word_times), word_times
+    text_cell = table.locator("[role=gridcell][data-col='2'] .cell-wrap > span").first
+    assert text_cell.evaluate("e => getComputedStyle(e).whiteSpace") not in ("nowrap", "pre")  # the text wraps
+    page.screenshot(path=str(_shots() / f"{locale[:2]}-upload-results.png"), full_page=True)
+
+    # a click on a segment plays the audio from its start
+    row = next(i for i, text in enumerate(column(2)) if "sunny" in text.lower())
+    minutes, seconds = starts[row].split(":")
+    start = int(minutes) * 60 + float(seconds)
+    assert start > 1
+    table.locator(f"[role=gridcell][data-row='{row}'][data-col='2']").click()
+    player = page.locator("#upload-player audio")
+    player.wait_for(state="attached", timeout=10_000)
+    wait_until(lambda: player.evaluate("a => a.currentTime") >= start - 0.2, 15)
+    position = player.evaluate("a => a.currentTime")
+    assert position < start + 2, (position, start)
+    page.context.close()
+
+
+def _shots():
+    from .conftest import ROOT
+
+    folder = ROOT / "artifacts" / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
