@@ -123,9 +123,9 @@ def test_a_failed_load_leaves_the_page_on_the_model_that_serves(page_in, app, lo
     page.screenshot(path=str(SHOTS / f"{locale[:2]}-model-failed-load.png"), full_page=True)
 
 
-@pytest.mark.parametrize("locale, question, not_loaded", [("en-US", "Unload", "not loaded"),
-                                                          ("ko-KR", "해제할까요", "로드되지 않음")])
-def test_unload_asks_first_and_no_keeps_the_model(page_in, app, locale, question, not_loaded):
+@pytest.mark.parametrize("locale, question, not_loaded, ready_word", [
+    ("en-US", "Unload", "not loaded", "is ready on cpu"), ("ko-KR", "해제할까요", "로드되지 않음", "준비되었습니다")])
+def test_unload_asks_first_and_no_keeps_the_model(page_in, app, locale, question, not_loaded, ready_word):
     page = page_in(locale)
     page.click("#model-unload")
     page.wait_for_selector("#unload-confirm", state="visible", timeout=10_000)
@@ -145,7 +145,10 @@ def test_unload_asks_first_and_no_keeps_the_model(page_in, app, locale, question
     assert ready(app)[0] == 503
     assert chosen(page).startswith("tiny.en")  # what the next job (or Load) loads
     page.click("#model-load")
-    wait_until(lambda: ready(app)[0] == 200, 60)
+    toast = page.locator(".toast-item", has_text=ready_word)
+    toast.wait_for(timeout=60_000)  # "tiny.en is ready on cpu (openai-whisper, float32)."
+    assert "tiny.en" in toast.inner_text()
+    assert ready(app)[0] == 200
     wait_until(lambda: "✔ openai-whisper" in page.locator("#model-table").inner_text(), 10)
 
 
@@ -174,12 +177,15 @@ def test_the_korean_model_tab_has_no_english_but_names(page_in, home):
     page.get_by_text("예전 모델 캐시").first.click()
     page.wait_for_selector("#cache-summary >> text=예전 Whisper 캐시 항목 1개", timeout=10_000)
     page.click("#model-unload")
+    page.click("#cache-clean")
     page.wait_for_selector("#unload-confirm", state="visible", timeout=10_000)
+    page.wait_for_selector("#cache-confirm", state="visible", timeout=10_000)
     page.wait_for_timeout(300)
     page.screenshot(path=str(SHOTS / "ko-model-tab.png"), full_page=True)
     shown = [page.locator("#tab-model").inner_text(), chosen(page), *options(page),
              page.locator("#model-engine input").input_value()]
     page.click("#unload-keep")
+    page.click("#cache-keep")
     english = set()
     for token in " ".join(shown).split():
         if "/" in token:
@@ -188,4 +194,4 @@ def test_the_korean_model_tab_has_no_english_but_names(page_in, home):
             if latin.strip(".") not in NAMES:  # "CPU에서": the name, then Korean
                 english.add(latin)
     assert not english, (english, shown)
-    assert "로드 시간" in shown[0] and "모델 해제" in shown[0]
+    assert "로드 시간" in shown[0] and "모델 해제" in shown[0] and "삭제할까요" in shown[0]

@@ -138,7 +138,8 @@ def model_tab(service: TranscriptionService, demo: gr.Blocks, model_events: dict
         """What serves the next job: the state, the table, and the choices showing the model and engine."""
         state = manager.state
         pairs = choices(request)
-        value = state.model if state.model in {name for _, name in pairs} else None
+        serving = state.model or manager.default_model  # nothing loaded yet: the next job loads the default
+        value = serving if serving in {name for _, name in pairs} else None
         return (model_state_text(request), model_rows(request), gr.Dropdown(choices=pairs, value=value),
                 gr.Dropdown(value=manager.engine_name))
 
@@ -214,13 +215,13 @@ def model_tab(service: TranscriptionService, demo: gr.Blocks, model_events: dict
                 confirm_text = gr.Markdown(elem_id="cache-question")
                 confirm_button = gr.Button(i18n("wui_confirm_delete"), variant="stop", elem_id="cache-confirm")
                 keep_button = gr.Button(i18n("wui_keep"), elem_id="cache-keep")
+        with gr.Row(visible=False):  # what the /load_model and /unload_model API endpoints hang on
+            api_load, api_unload = gr.Button(), gr.Button()
 
     private = dict(api_visibility="private", queue=False)
     shown = [model_state, models_table, choice, engine_choice]
     # the API's load and unload (hidden buttons) give (state, table), as they always have; the page's give
     # what serves with them, the dropdowns too, in one update (and again after a failure)
-    with gr.Row(visible=False):
-        api_load, api_unload = gr.Button(), gr.Button()
     api_load.click(load_model, [choice, engine_choice], [model_state, models_table], api_name="load_model",
                    **model_events)
     api_unload.click(unload_model, None, [model_state, models_table], api_name="unload_model", **model_events)
