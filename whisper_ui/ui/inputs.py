@@ -208,7 +208,13 @@ def _segment_start(evt: gr.SelectData) -> float | None:
         return None
 
 
-def results_panel(prefix: str) -> list:
+class Results(list):
+    """A job's outputs (text, segments, summary, files), and ``line``: where the page shows its progress."""
+
+    line: gr.Markdown
+
+
+def results_panel(prefix: str) -> Results:
     """A job's outputs, as the API names them: text, segments, summary (data) and files.
 
     The page also shows the summary as a line (the progress while a job runs) in the reader's language,
@@ -240,4 +246,6 @@ def results_panel(prefix: str) -> list:
         None, seek, None, js=SEEK_JS % {"player": json.dumps(f"#{prefix}-player"),
                                         "source": json.dumps(AUDIO_SOURCES.get(prefix, f"#{prefix}-audio"))},
         queue=False, show_progress="hidden", api_visibility="private")
-    return [text, segments, summary, files]
+    results = Results([text, segments, summary, files])
+    results.line = line
+    return results

@@ -27,7 +27,7 @@ def microphone_tab(service: TranscriptionService, jobs: Jobs, job_events: dict, 
 
     run.click(jobs.starts("mic"), None, cancel, queue=False, api_visibility="private").then(
         jobs.transcribe_microphone, [recording, *options], results, api_name="transcribe_microphone",
-        show_progress_on=results[2], **job_events).then(jobs.ends, None, cancel, queue=False,
+        show_progress_on=results.line, **job_events).then(jobs.ends, None, cancel, queue=False,
                                                          api_visibility="private")
     cancel.click(jobs.cancel("mic"), None, cancel, queue=False, api_visibility="private")
     show_notice = model_notice(service)

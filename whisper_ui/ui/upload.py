@@ -50,7 +50,7 @@ def upload_tab(service: TranscriptionService, jobs: Jobs, job_events: dict, demo
                 results = results_panel("upload")
 
     run.click(jobs.starts("upload"), None, cancel, queue=False, api_visibility="private").then(
-        jobs.transcribe, [file, *options], results, api_name="transcribe", show_progress_on=results[2],
+        jobs.transcribe, [file, *options], results, api_name="transcribe", show_progress_on=results.line,
         **job_events).then(jobs.ends, None, cancel, queue=False, api_visibility="private")
     cancel.click(jobs.cancel("upload"), None, cancel, queue=False, api_visibility="private")
     show_notice = model_notice(service)
