@@ -34,10 +34,18 @@ def test_api_page_lists_every_endpoint(client):
     assert {"/transcribe", "/transcribe_microphone", "/status", "/load_model", "/unload_model"} <= endpoints
 
 
-def test_microphone_endpoint_takes_a_recording(client, speech):
-    text, segments, summary, files = client.predict(handle_file(str(speech.fox)), api_name="/transcribe_microphone")
+def test_microphone_endpoint_takes_a_recording(client, app, speech):
+    text, segments, summary, files = client.predict(handle_file(str(speech.fox)), "transcribe", "en", 1, True,
+                                                    api_name="/transcribe_microphone")
     assert {"quick", "lazy"} <= words(text)
     assert files and any(f.endswith("recording.srt") for f in files)
+    # the summary is data, the segments are seconds, on either engine
+    assert (summary["status"], summary["engine"], summary["model"], summary["language"]) == (
+        "done", app.engine, "tiny.en", "en")
+    assert summary["duration"] > 2 and summary["real_time_factor"] > 0
+    assert segments["headers"] == ["start", "end", "text"] and segments["data"][0][1] > segments["data"][0][0]
+    assert segments["metadata"]["display_value"][0][0] == "00:00.0"  # the page's mm:ss.s
+    assert "<rt>" in segments["metadata"]["display_value"][0][2]  # with word timestamps, each word's time
 
 
 def test_microphone_endpoint_refuses_what_is_not_audio(client, tmp_path):
