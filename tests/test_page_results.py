@@ -212,6 +212,12 @@ PAGE = {
 def test_results_read_well_and_a_click_plays_the_segment(browser, app, speech, locale):
     expect = PAGE[locale]
     page = open_page(browser, app, locale)
+    table = page.locator("#upload-segments")
+
+    def headers():
+        return [h.strip() for h in table.locator("thead th").all_inner_texts() if h.strip()][:3]
+
+    wait_until(lambda: headers() == expect["headers"], 10)  # before any job too
     page.locator("#upload-file input[type=file]").set_input_files(str(speech.medium))
     page.locator("#upload-file a[href*='file=']").first.wait_for(timeout=30_000)
     page.locator("#upload-file").locator("xpath=ancestor::div[contains(@class,'column')][1]").get_by_text(
@@ -224,9 +230,7 @@ def test_results_read_well_and_a_click_plays_the_segment(browser, app, speech, l
     assert all(part in summary for part in expect["summary"]), summary
     assert "**" not in summary  # Markdown shown as such, not as its source
 
-    table = page.locator("#upload-segments")
-    headers = [h.strip() for h in table.locator("thead th").all_inner_texts() if h.strip()]
-    assert headers[:3] == expect["headers"], headers
+    assert headers() == expect["headers"], headers()
     assert table.locator("thead th").first.evaluate("e => getComputedStyle(e).whiteSpace") == "nowrap"
     assert table.locator("thead th").nth(2).evaluate("e => getComputedStyle(e).wordBreak") == "keep-all"
     def column(col):

@@ -222,7 +222,7 @@ def results_panel(prefix: str) -> Results:
     import json
 
     from . import words
-    from .format import HEADERS, summary_line
+    from .format import HEADERS, rows, summary_line
 
     text = gr.Textbox(label=i18n("wui_text"), lines=8, buttons=["copy"], elem_id=f"{prefix}-text")
     line = gr.Markdown(elem_id=f"{prefix}-summary")
@@ -241,7 +241,12 @@ def results_panel(prefix: str) -> Results:
     def show_summary(data: dict | None, request: gr.Request) -> str:
         return summary_line(data, lambda key, **values: words.text(request, key, **values))
 
+    def empty_table(request: gr.Request) -> dict:  # the headers in the reader's language before any job
+        return rows((), [words.text(request, key) for key in ("col_start", "col_end", "col_text")])
+
     summary.change(show_summary, summary, line, queue=False, show_progress="hidden", api_visibility="private")
+    gr.context.Context.root_block.load(empty_table, None, segments, queue=False, show_progress="hidden",
+                                       api_visibility="private")
     segments.select(_segment_start, None, seek, queue=False, show_progress="hidden", api_visibility="private").then(
         None, seek, None, js=SEEK_JS % {"player": json.dumps(f"#{prefix}-player"),
                                         "source": json.dumps(AUDIO_SOURCES.get(prefix, f"#{prefix}-audio"))},
