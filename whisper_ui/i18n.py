@@ -284,9 +284,6 @@ STATUS_SAY: dict[str, dict[str, str]] = {
 # a job's results: text, segments, summary, files (ui/format.py, ui/inputs.py results_panel)
 RESULTS_LABELS: dict[str, dict[str, str]] = {
     "en": {
-        "wui_col_start": "start",
-        "wui_col_end": "end",
-        "wui_col_text": "text",
         "wui_player": "Click a segment to hear it",
         "wui_subtitles": "Subtitles (srt, vtt)",
         "wui_max_line_width": "Max line width",
@@ -297,9 +294,6 @@ RESULTS_LABELS: dict[str, dict[str, str]] = {
         "wui_highlight_words_info": "underline each word as it is spoken (turns word timestamps on)",
     },
     "ko": {
-        "wui_col_start": "시작",
-        "wui_col_end": "끝",
-        "wui_col_text": "텍스트",
         "wui_player": "구간을 누르면 그 부분을 들을 수 있습니다",
         "wui_subtitles": "자막 (srt, vtt)",
         "wui_max_line_width": "줄 최대 길이",
