@@ -8,13 +8,12 @@ import gradio as gr
 from .. import audio as audio_mod
 from ..errors import WhisperUIError
 from ..i18n import TRANSLATIONS
+from ..languages import language_choices
 from ..transcription import MAX_LINE_WIDTH, MAX_PROMPT_CHARS, OUTPUT_FORMATS, SubtitleOptions, TranscribeOptions
 
 AUTO = "auto"
 UPLOAD_TYPES = ["audio", "video", ".wav", ".mp3", ".m4a", ".flac", ".ogg", ".oga", ".opus", ".webm", ".mp4",
                 ".mkv", ".mov", ".aac", ".wma", ".aiff", ".amr", ".avi", ".3gp", ".caf"]
-LANGUAGES = [AUTO, "en", "ko", "ja", "zh", "de", "fr", "es", "it", "pt", "ru", "nl", "pl", "tr", "ar", "hi",
-             "vi", "th", "id", "uk", "sv", "fi", "da", "no", "cs", "el", "he", "hu", "ro", "ms"]
 
 i18n = gr.I18n(**TRANSLATIONS)
 
@@ -126,10 +125,12 @@ def chosen_formats(formats: list[str] | None) -> tuple[str, ...]:
 def options_panel(vad_default: bool) -> list:
     """The options of a job (task, language, beam, word timestamps, prompt, files, speech detection)."""
     with gr.Accordion(i18n("wui_options"), open=False):
-        task = gr.Radio(["transcribe", "translate"], value="transcribe", label=i18n("wui_task"),
+        task = gr.Radio([(i18n("wui_choice_transcribe"), "transcribe"), (i18n("wui_choice_translate"), "translate")],
+                        value="transcribe", label=i18n("wui_task"),
                         info=i18n("wui_task_info"))
-        language = gr.Dropdown(LANGUAGES, value=AUTO, label=i18n("wui_language"), allow_custom_value=True,
-                               info=i18n("wui_language_info"))
+        # every language Whisper knows, by name ("Korean · 한국어 (ko)"), searchable; the value is the code
+        language = gr.Dropdown([(i18n("wui_auto_detect"), AUTO), *language_choices()], value=AUTO, filterable=True,
+                               label=i18n("wui_language"), allow_custom_value=True, info=i18n("wui_language_info"))
         beam = gr.Slider(1, 10, value=5, step=1, label=i18n("wui_beam_size"), info=i18n("wui_beam_info"))
         words = gr.Checkbox(False, label=i18n("wui_word_timestamps"))
         prompt = gr.Textbox("", label=i18n("wui_initial_prompt"), info=i18n("wui_prompt_info"), lines=1,
