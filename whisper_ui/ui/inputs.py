@@ -10,6 +10,7 @@ from ..errors import WhisperUIError
 from ..i18n import TRANSLATIONS
 from ..languages import language_choices
 from ..transcription import MAX_LINE_WIDTH, MAX_PROMPT_CHARS, OUTPUT_FORMATS, SubtitleOptions, TranscribeOptions
+from .words import refuse
 
 AUTO = "auto"
 UPLOAD_TYPES = ["audio", "video", ".wav", ".mp3", ".m4a", ".flac", ".ogg", ".oga", ".opus", ".webm", ".mp4",
@@ -25,7 +26,7 @@ def _uploads_only(component):
 
     async def move_uploads_only(url_or_file_path):
         if isinstance(url_or_file_path, str) and url_or_file_path.lower().startswith(("http:", "https:")):
-            raise gr.Error("Links are not fetched: upload the file itself.")
+            raise refuse("Links are not fetched: upload the file itself.")
         return await move(url_or_file_path)
 
     component.async_move_resource_to_block_cache = move_uploads_only
@@ -43,9 +44,9 @@ class _FilesOnly:
     def model_validate(self, value, *args, **kwargs):
         path = value.get("path") if isinstance(value, dict) else value
         if isinstance(path, str) and path.lower().startswith(("http:", "https:")):
-            raise gr.Error("Links are not fetched: upload the file itself.")
+            raise refuse("Links are not fetched: upload the file itself.")
         if isinstance(value, str):
-            raise gr.Error("Upload the file itself (gradio_client: handle_file(path)): a name is not a file.")
+            raise refuse("Upload the file itself (gradio_client: handle_file(path)): a name is not a file.")
         return self.model.model_validate(value, *args, **kwargs)
 
     def __getattr__(self, name):
@@ -70,7 +71,7 @@ def upload_input(**kwargs) -> gr.File:
             return None
         upload = payload[0] if isinstance(payload, ListFiles) else payload
         if component.file_types and not is_valid_file(upload.path, component.file_types):
-            raise gr.Error(f"Invalid file type. Please upload a file that is one of these formats: "
+            raise refuse(f"Invalid file type. Please upload a file that is one of these formats: "
                            f"{component.file_types}")
         return NamedString(upload.path)
 
@@ -93,11 +94,11 @@ def microphone_input(limits: audio_mod.AudioLimits, **kwargs) -> gr.Audio:
         if payload is None:
             return None
         if not payload.path:
-            raise gr.Error("The recording was not received. Record again.")
+            raise refuse("The recording was not received. Record again.")
         try:
             return audio_mod.read_recording(payload.path, limits)
         except WhisperUIError as e:
-            raise gr.Error(str(e)) from e
+            raise refuse(str(e)) from e
 
     component.preprocess = preprocess
     return component
@@ -115,7 +116,7 @@ def job_options(task: str, language: str, beam_size: float, word_timestamps: boo
             vad=bool(vad),
         )
     except (ValueError, TypeError) as e:
-        raise gr.Error(str(e)) from e
+        raise refuse(str(e)) from e
 
 
 def chosen_formats(formats: list[str] | None) -> tuple[str, ...]:
@@ -158,7 +159,7 @@ def subtitle_options(max_line_width: float | None, max_line_count: float | None,
     try:
         return SubtitleOptions(width, count, bool(highlight_words))
     except (ValueError, TypeError) as e:
-        raise gr.Error(str(e)) from e
+        raise refuse(str(e)) from e
 
 
 # the results' looks: a table whose text wraps and whose headers never break inside a word (Korean breaks

@@ -39,6 +39,13 @@ def message(request: gr.Request | None, text_or_error) -> str:
     return error_text(text_or_error, language(request)) if text_or_error else text_or_error
 
 
+def refuse(message: str, title: str | None = None) -> gr.Error:
+    """A ``gr.Error`` with the app's English ``message`` (what the API says; inputs and options Gradio checks
+    before a handler knows the reader): one log line, no traceback."""
+    log.info("refused: %s", message)
+    return gr.Error(message, title=title or "Error", print_exception=False)
+
+
 def error(request: gr.Request | None, key: str, title_key: str = "error_title", **values) -> gr.Error:
     """A ``gr.Error`` of the page's own (``key``'s words), in the request's language."""
     log.info("refused: %s", say(key, "en", **values))
