@@ -1,4 +1,4 @@
-"""``python -m bench`` (``make bench``): all seven benchmarks, then one summary table.
+"""``python -m bench`` (``make bench``): all nine benchmarks, then one summary table.
 
 Each benchmark prints its own table and writes its JSON to ``bench/results/``;
 the summary (ratios first, then the absolute figures) goes to
@@ -17,7 +17,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from bench import api, cold_start, concurrency, engines, memory, overhead, switch, threads
+from bench import api, cold_start, concurrency, engines, memory, overhead, responsive, switch, threads
 from bench.common import (
     MB,
     MODELS,
@@ -33,7 +33,7 @@ from bench.common import (
     write_results,
 )
 
-BENCHMARKS = ("overhead", "cold_start", "memory", "switch", "concurrency", "threads", "engines", "api")
+BENCHMARKS = ("overhead", "cold_start", "memory", "switch", "concurrency", "threads", "engines", "api", "responsive")
 
 
 def _run_one(name: str, quick: bool, shared: dict[str, Any]) -> dict[str, Any]:
@@ -54,6 +54,8 @@ def _run_one(name: str, quick: bool, shared: dict[str, Any]) -> dict[str, Any]:
         return engines.run(quick)
     if name == "api":  # its own server: the OpenAI-compatible route against the page's /transcribe
         return api.run(quick)
+    if name == "responsive":  # its own server and browser: the Status tab while a job runs
+        return responsive.run(quick)
     raise ValueError(name)
 
 
@@ -122,6 +124,14 @@ def summary_rows(results: dict[str, dict[str, Any]]) -> list[list[Any]]:
         r = results["api"]
         rows.append([f"POST /v1/audio/transcriptions / the page's /transcribe through gradio_client, {r['model']}",
                      r["ratio_rest_over_gradio_client"], "≤ 1", r["median_gradio_client_s"], r["median_rest_s"], "s"])
+    if "responsive" in results:  # the "floor" column: the model idle; the app: while a job runs
+        r = results["responsive"]
+        for label, key in responsive.MEASURES:
+            idle, busy = r["idle"][key], r["busy"][key]
+            rows.append([f"{label}, p95 while a job runs (p50 {busy['p50_ms']:.0f} ms)",
+                         busy["p95_ms"] / idle["p95_ms"] if idle["p95_ms"] else None,
+                         f"< {responsive.TARGET_MS:.0f} ms" if key != "plots_drawn" else "",
+                         idle["p95_ms"], busy["p95_ms"], "ms"])
     return rows
 
 

@@ -1,4 +1,4 @@
-"""The benchmarks (bench/) must not rot: their shared logic, and one quick run of all seven."""
+"""The benchmarks (bench/) must not rot: their shared logic, and one quick run of all nine."""
 
 from __future__ import annotations
 
@@ -107,6 +107,9 @@ def test_summary_puts_each_benchmark_in_one_table():
         "concurrency": {"sets": {"sentences": {"summary": {1: {"ratio": 0.95, "throughput": 1.0, "raw_throughput": 1.05,
                                                                 "p95": 1.1, "errors": 0}}}}},
         "threads": {"torch_default_threads": 2, "raw_seconds": {1: [2.0], 2: [1.5]}, "app_threads": {"default": 2}},
+        "responsive": {side: {key: {"p50_ms": p50, "p95_ms": p95} for key in ("refresh", "refresh_tick", "first_paint",
+                                                                              "plots_drawn")}
+                       for side, p50, p95 in (("idle", 20.0, 40.0), ("busy", 30.0, 80.0))},
     }
     rows = {row[0]: row for row in summary_rows(results)}
     assert rows["overhead, short clip (10 s audio; ratio of medians 1.100)"][1] == 1.08
@@ -117,17 +120,19 @@ def test_summary_puts_each_benchmark_in_one_table():
     assert "app default threads: 2" in rows
     assert rows["first request after start (first/warm: floor 1.30, app 1.20)"][1] == pytest.approx(0.9)
     assert rows["throughput, ~3 s sentences, 1 client (p95 1.10 s, 0 errors)"][1:3] == [0.95, "≥ 0.9"]
+    assert rows["Status refresh: the fields' call, p95 while a job runs (p50 30 ms)"][1:] == [2.0, "< 200 ms", 40.0,
+                                                                                             80.0, "ms"]
 
 
 def test_every_benchmark_runs_in_quick_mode(tmp_path):
-    """``python -m bench --quick``: all eight against the real app, raw worker and floor page; about 90 s."""
+    """``python -m bench --quick``: all nine against the real app, raw worker and floor page (and Chromium); about 150 s."""
     proc = subprocess.run([sys.executable, "-m", "bench", "--quick", "--results", str(tmp_path)], cwd=ROOT,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     summary = json.loads(next(tmp_path.glob("summary-2*.json")).read_text())
     assert summary["failed"] == {} and summary["quick"] is True
     assert set(summary["results_files"]) == {"overhead", "cold_start", "memory", "switch", "concurrency", "threads",
-                                                "engines", "api"}
+                                                "engines", "api", "responsive"}
     measures = [row[0] for row in summary["summary"]["rows"]]
     assert any(m.startswith("overhead, short clip") for m in measures)
     assert any(m.startswith("cold start to /readyz") for m in measures)
@@ -238,3 +243,17 @@ def test_the_streaming_benchmark_runs_in_quick_mode():
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "openai-whisper fp32" in proc.stdout and "faster-whisper int8" in proc.stdout
+
+
+def test_the_responsive_benchmark_runs_in_quick_mode():
+    """``python -m bench.responsive``: the Status tab's refresh and first paint in Chromium, idle and while a
+    job runs, p50/p95 (about 60 s quick)."""
+    pytest.importorskip("playwright.sync_api")
+    proc = subprocess.run([sys.executable, "-m", "bench.responsive", "--quick", "--no-write"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for measure in ("Status refresh: the fields' call", "Status refresh: the whole tick", "Status tab first paint",
+                    "Status tab plots drawn"):
+        line = next(line for line in proc.stdout.splitlines() if line.startswith(measure))
+        idle_n, busy_n = int(line.split()[-7]), int(line.split()[-4])
+        assert idle_n >= 2 and busy_n >= 2, line  # measured, idle and busy

@@ -100,18 +100,29 @@ def status_tab(service: TranscriptionService, demo: gr.Blocks, model_queue: str)
         return status_mod.collect(manager, _queued())
 
     def status_fields(request: gr.Request):
-        s = status()  # one snapshot: the fields, the plots' last point and the JSON agree
+        s = status()  # one snapshot: the fields and the JSON agree
         m, mem = s["model"], s["memory"]
         cuda = (f"{mb(mem['cuda_used_mb'])} / {mb(mem['cuda_total_mb'])}" if mem["cuda_total_mb"]
                 else text(request, "status_no_gpu"))
         load = f"{m['load_seconds']:.1f} s" if m["load_seconds"] is not None else "-"
         versions = " · ".join(f"{k} {v}" for k, v in s["versions"].items())
         state = text(request, "status_state_" + m["status"].replace(" ", "_"))
-        memory_plot, jobs_plot = _plots(request, [*history.samples(), status_mod.sample(manager, snapshot=s)])
         return (s["device"], cuda, mb(mem["process_rss_mb"]),
                 f"{mb(mem['system_used_mb'])} / {mb(mem['system_total_mb'])}", state, _model_line(request, m), load,
-                _job_line(request, s), _error_line(request, m), versions, memory_plot, jobs_plot,
-                _recent(request, s["recent_jobs"]), s)
+                _job_line(request, s), _error_line(request, m), versions, s)
+
+    def new_plots(request: gr.Request, shown: tuple | None):
+        """The plots and the recent jobs, after the fields (which paint first); on a tick, only when the
+        history has a new sample or a job has finished since this page last drew them (``shown``)."""
+        points = history.samples()
+        drawn = (points[-1]["at"] if points else None, manager.state.jobs_done)
+        if drawn == shown:
+            return gr.skip(), gr.skip(), gr.skip(), shown
+        memory_plot, jobs_plot = _plots(request, [*points, status_mod.sample(manager, _queued())])
+        return memory_plot, jobs_plot, _recent(request, manager.recent_jobs()), drawn
+
+    def all_plots(request: gr.Request):
+        return new_plots(request, None)
 
     # --- layout and wiring ---------------------------------------------------------------
 
@@ -143,11 +154,16 @@ def status_tab(service: TranscriptionService, demo: gr.Blocks, model_queue: str)
         refresh = gr.Button(i18n("wui_refresh"), elem_id="status-refresh")
         api = gr.Button(visible=False)  # /status (the API): its own snapshot, never the page's
         timer = gr.Timer(STATUS_SECONDS, active=False)
+        shown = gr.State(None)  # what this page's plots show (new_plots)
 
     status_outputs = [device, cuda_memory, rss, system_memory, state_box, model_box, load_time, jobs,
-                      last_error, versions, memory_plot, jobs_plot, recent, status_json]
+                      last_error, versions, status_json]
+    plot_outputs = [memory_plot, jobs_plot, recent, shown]
     api.click(status, None, status_json, api_name="status", queue=False)
-    for event in (timer.tick, tab.select, refresh.click):
-        event(status_fields, None, status_outputs, api_visibility="private", queue=False)
+    private = dict(api_visibility="private", queue=False)
+    timer.tick(status_fields, None, status_outputs, **private).then(new_plots, shown, plot_outputs, **private)
+    # the page's load fills the tab too (one snapshot a page view): a first click shows figures at once
+    for event in (demo.load, tab.select, refresh.click):
+        event(status_fields, None, status_outputs, **private).then(all_plots, None, plot_outputs, **private)
     tab.select(lambda: gr.Timer(active=True), None, timer, api_visibility="private", queue=False)
     return tab, timer
