@@ -91,7 +91,7 @@ def test_every_language_by_name_searchable(browser, offline_app, locale, auto, t
         language.fill("")
         language.press_sequentially(typed)  # keystrokes: the list filters as one types
         options = page.locator("ul[role=listbox] li")
-        wait_until(lambda: 0 < options.count() < 10, 10)  # the list narrows to what was typed
+        wait_until(lambda options=options: 0 < options.count() < 10, 10)  # the list narrows to what was typed
         assert shown in [o.strip() for o in options.all_inner_texts()], (typed, options.all_inner_texts())
     language.fill("")
     language.press_sequentially("a")

@@ -355,6 +355,9 @@ INPUT_SAY: dict[str, dict[str, str]] = {
         "notice_checkpoint": "Or put the openai-whisper checkpoint{url}here (it is converted once):{path}",
         "notice_other_models": "Models on this machine that can serve instead (Model tab): {models}.",
         "limits": "**Limits:** up to {mb} MB and {minutes} minutes of audio per file.",
+        "estimate_unknown": "Length unknown until decoded.",
+        "estimate_audio": "Audio: {seconds} s.",
+        "estimate_time": "Estimated processing time: about {seconds} s (from this model's last job).",
     },
     "ko": {
         "notice_downloading": "⏳ 모델 **{model}**을(를) 내려받는 중입니다{percent}. 준비되면 첫 작업이 시작됩니다.",
@@ -367,6 +370,9 @@ INPUT_SAY: dict[str, dict[str, str]] = {
         "notice_checkpoint": "또는 openai-whisper 체크포인트를{url}이 위치에 두세요 (한 번 변환됩니다):{path}",
         "notice_other_models": "대신 쓸 수 있는 이 컴퓨터의 모델 (모델 탭): {models}.",
         "limits": "**제한:** 파일당 최대 {mb} MB, 오디오 {minutes}분.",
+        "estimate_unknown": "디코딩하기 전에는 길이를 알 수 없습니다.",
+        "estimate_audio": "오디오: {seconds} s.",
+        "estimate_time": "예상 처리 시간: 약 {seconds} s (이 모델의 지난 작업 기준).",
     },
 }
 
@@ -417,7 +423,11 @@ def _merged(*parts: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
     return merged
 
 
-TRANSLATIONS = _merged({"en": EN, "ko": KO}, MODEL_LABELS, STATUS_LABELS, RESULTS_LABELS, INPUT_LABELS)
+# Gradio's own words its Korean lacks (its frontend keys; shown while a file uploads and to screen readers)
+GRADIO_GAPS = {"en": {}, "ko": {"file.uploading": "파일을 올리는 중…", "common.complete": "완료",
+                                "common.error": "오류"}}
+
+TRANSLATIONS = _merged({"en": EN, "ko": KO}, MODEL_LABELS, STATUS_LABELS, RESULTS_LABELS, INPUT_LABELS, GRADIO_GAPS)
 
 
 # What handlers say at run time (progress, outcomes): rendered on the server in the request's language

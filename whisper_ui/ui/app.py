@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import gradio as gr
 
+from ..i18n import RUNTIME
 from ..service import TranscriptionService
 from .inputs import AUTO, UPLOAD_TYPES, i18n, upload_input
 from .jobs import Jobs
@@ -103,7 +105,30 @@ def mcp_tools_only(demo: gr.Blocks) -> None:
         server.tool_to_endpoint = {"transcribe": "/" + MCP_ENDPOINT}
 
 
+# Gradio 6.31's toasts show their type as the title ("Error", "Warning", "Info"), in English whatever the
+# browser's language and whatever title the server gave: the page's own words, for the languages it has.
+TOAST_TITLES_JS = """<script>
+(() => {
+  const words = %s;
+  const language = (navigator.language || "en").slice(0, 2).toLowerCase();
+  const own = words[language];
+  if (!own) return;
+  const retitle = root => root.querySelectorAll && root.querySelectorAll(".toast-title").forEach(title => {
+    for (const node of title.childNodes) {
+      const word = node.nodeType === 3 && own[node.textContent.trim()];
+      if (word) node.textContent = word + " ";
+    }
+  });
+  new MutationObserver(changes => changes.forEach(change => change.addedNodes.forEach(retitle)))
+    .observe(document.documentElement, {childList: true, subtree: true});
+})();
+</script>"""
+
+
 def launch_kwargs() -> dict[str, Any]:
     """What ``demo.launch`` needs from this package."""
+    titles = {lang: {"Error": words["error_title"], "Warning": words["warning_title"], "Info": words["info_title"]}
+              for lang, words in RUNTIME.items() if lang != "en"}
     # no "Runs" link: the run-history routes are not served (server.RouteGuard), so it led nowhere
-    return {"i18n": i18n, "footer_links": ["api", "gradio", "settings"]}
+    return {"i18n": i18n, "footer_links": ["api", "gradio", "settings"],
+            "head": TOAST_TITLES_JS % json.dumps(titles, ensure_ascii=False)}

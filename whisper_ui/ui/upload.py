@@ -9,22 +9,23 @@ from ..service import TranscriptionService
 from .inputs import UPLOAD_TYPES, i18n, options_panel, results_panel, upload_input
 from .jobs import Jobs
 from .notice import model_notice
-from .words import text
+from .words import message, text
 
 
-def estimate_text(service: TranscriptionService, file: str | None) -> str:
+def estimate_text(service: TranscriptionService, file: str | None, request: gr.Request | None = None) -> str:
+    """The file's length and, once this model has run a job, about how long this one will take."""
     if not file:
         return ""
     try:
         duration, seconds = service.estimate(file)
     except WhisperUIError as e:
-        return f"⚠️ {e}"
+        return f"⚠️ {message(request, e)}"
     if duration is None:
-        return "Length unknown until decoded."
-    text = f"Audio: {duration:.1f} s."
+        return text(request, "estimate_unknown")
+    line = text(request, "estimate_audio", seconds=f"{duration:.1f}")
     if seconds is not None:
-        text += f" Estimated processing time: about {max(seconds, 0.5):.0f} s (from this model's last job)."
-    return text
+        line += " " + text(request, "estimate_time", seconds=f"{max(seconds, 0.5):.0f}")
+    return line
 
 
 def limits_text(service: TranscriptionService, request: gr.Request | None) -> str:
@@ -61,7 +62,10 @@ def upload_tab(service: TranscriptionService, jobs: Jobs, job_events: dict, demo
         return limits_text(service, request)
 
     demo.load(show_limits, None, limits, api_visibility="private", queue=False)
-    file.upload(lambda path: estimate_text(service, path), file, estimate_box, api_visibility="private",
+    def estimate(path: str | None, request: gr.Request):
+        return estimate_text(service, path, request)
+
+    file.upload(estimate, file, estimate_box, api_visibility="private",
                 concurrency_id="probe", concurrency_limit=4)
     file.clear(lambda: "", None, estimate_box, api_visibility="private", queue=False)
     return tab

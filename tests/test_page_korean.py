@@ -1,0 +1,103 @@
+"""The whole page with a Korean browser (issue 14 item 4): after a job, a failed load and a cancel, every tab
+shows Korean words only, apart from names (models, engines, files, languages), units and codes."""
+
+import re
+
+import pytest
+
+from .conftest import start_server
+from .test_browser import browser, long_speech, mic_wav, open_page, select_tab, wait_until  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.browser
+
+OFFLINE = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": "127.0.0.1"}
+
+# names, units and codes: what stays as it is in a Korean page
+ALLOWED = {
+    # models, engines and their parts
+    "tiny", "en", "base", "small", "medium", "large", "turbo", "v1", "v2", "v3", "openai", "whisper", "faster",
+    "ctranslate2", "CTranslate2", "int8", "float32", "float16", "fp16", "ui", "local",
+    # the machine and the software
+    "cpu", "CPU", "GPU", "CUDA", "RSS", "JSON", "API", "Gradio", "gradio", "torch", "ffmpeg", "Hugging", "Face",
+    "MCP", "HTTPS", "localhost", "not", "installed",  # "not installed": a package's version field (a value)
+    # units and formats
+    "MB", "GB", "KB", "kB", "ms", "min", "Hz", "txt", "srt", "vtt", "tsv", "json", "wav", "WAV", "MP3", "mp3",
+    # the fake microphone's device name (Chromium's), file names of the test
+    "Fake", "Default", "Audio", "Input", "fox", "long3",
+    # the app's own name, in its intro
+    "OpenAI", "Whisper",
+    # language codes beside names
+    "ko", "auto",
+}
+
+COLLECT = """() => {
+  // transcripts, paths, language names, plots, Gradio's footer, file names, versions: names and content;
+  // .sr-only: Gradio's screen-reader lines, some of them untranslated keys ("common.complete")
+  const skip = el => el.closest('[id$=-segments] :is(tbody, .virtual-body), .sr-only, #upload-text, #mic-text,'
+                                + ' pre, code, ul[role=listbox],'
+                                + ' .plot-container, footer, [id$=-files] a, #status-versions');
+  const out = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const node = walker.currentNode, el = node.parentElement;
+    if (!el || skip(el) || !el.offsetParent || ['SCRIPT', 'STYLE'].includes(el.tagName)) continue;
+    out.push(node.textContent);
+  }
+  for (const field of document.querySelectorAll('input[type=text], textarea, input:not([type])')) {
+    if (field.offsetParent && !skip(field)) out.push(field.value);
+  }
+  return out.join('\\n');
+}"""
+
+
+def english_words(text: str) -> set[str]:
+    text = re.sub(r"\S*[/\\\\]\S*", " ", text)  # paths and addresses
+    text = re.sub(r"\b\d[\w.:+-]*", " ", text)  # versions, times, sizes
+    return {w for w in re.findall(r"[A-Za-z][A-Za-z0-9]*", text) if w not in ALLOWED and len(w) > 1}
+
+
+@pytest.fixture(scope="module")
+def app(models_dir, tmp_path_factory):
+    server = start_server(tmp_path_factory.mktemp("korean"), "--model", "tiny.en", "--model-dir", str(models_dir),
+                          "--models", "tiny.en,base,small", env=OFFLINE)
+    yield server
+    server.stop()
+
+
+def test_every_tab_is_korean_after_a_job_a_failed_load_and_a_cancel(browser, app, speech, long_speech):  # noqa: F811
+    page = open_page(browser, app, locale="ko-KR")
+    toasts: list[str] = []
+    # a job
+    page.locator("#upload-file input[type=file]").set_input_files(str(speech.fox))
+    page.click("#upload-run")
+    wait_until(lambda: "lazy" in page.locator("#upload-text textarea").input_value().lower(), 120)
+    wait_until(lambda: page.locator("#upload-run").is_enabled() and not page.locator("#upload-cancel").is_enabled(), 30)
+    seen = {"upload after a job": page.evaluate(COLLECT)}
+    # a failed load
+    select_tab(page, "model")
+    page.locator("#model-choice input").click()
+    page.locator("ul[role=listbox] li", has_text="small").first.click()
+    page.click("#model-load")
+    page.wait_for_selector(".toast-body", timeout=30_000)
+    toasts += page.locator(".toast-body").all_inner_texts()
+    seen["model after a failed load"] = page.evaluate(COLLECT)
+    # a cancel
+    select_tab(page, "upload")
+    page.locator("#upload-file :is(button[aria-label='Clear'], button[aria-label='지우기'])").first.click()
+    page.locator("#upload-file input[type=file]").set_input_files(str(long_speech))
+    page.click("#upload-run")
+    wait_until(lambda: page.locator("#upload-text textarea").input_value().strip() != "", 120)
+    seen["upload while a job runs"] = page.evaluate(COLLECT)
+    page.click("#upload-cancel")
+    page.wait_for_selector("#upload-summary >> text=취소되었습니다", timeout=60_000)
+    seen["upload after a cancel"] = page.evaluate(COLLECT)
+    for tab in ("microphone", "model", "status"):
+        select_tab(page, tab)
+        page.wait_for_timeout(2500)  # the status tab's first refresh and plots
+        seen[tab] = page.evaluate(COLLECT)
+        page.screenshot(path=f"artifacts/screenshots/ko-{tab}-after-jobs.png", full_page=True)
+    toasts += page.locator(".toast-body").all_inner_texts()
+    seen["toasts"] = "\n".join(toasts)
+    english = {where: sorted(english_words(text)) for where, text in seen.items()}
+    assert not any(english.values()), "\n".join(f"{where}: {found}" for where, found in english.items())
+    page.context.close()
