@@ -54,7 +54,7 @@ def test_the_table_keeps_seconds_as_data_and_shows_times_and_words():
 @pytest.mark.parametrize("language, expected", [
     ("en", ["**Language:** en (97%)", "**Audio:** 3.2 s (2.0 s of speech)", "**Processing:** 0.4 s",
             "**Real-time factor:** 0.12", "**Model:** tiny.en on cpu (openai-whisper)"]),
-    ("ko", ["**언어:** en (97%)", "**오디오:** 3.2초 (음성 2.0초)", "**처리 시간:** 0.4초", "**실시간 배율:** 0.12",
+    ("ko", ["**언어:** en (97%)", "**오디오:** 3.2초 (음성 2.0초)", "**처리 시간:** 0.4초", "**실시간 계수:** 0.12",
             "**모델:** tiny.en, cpu (openai-whisper)"])])
 def test_the_summary_line_is_written_from_the_data_in_the_readers_language(language, expected):
     data = {"status": "done", "language": "en", "language_probability": 0.97, "languages": [], "duration": 3.21,
@@ -202,7 +202,7 @@ def wait_until(condition, timeout=60):
 PAGE = {
     "en-US": {"headers": ["start", "end", "text"], "summary": ["Language:", "Real-time factor:", "tiny.en on cpu"],
               "words": "Word timestamps"},
-    "ko-KR": {"headers": ["시작", "끝", "텍스트"], "summary": ["언어:", "실시간 배율:", "tiny.en, cpu"],
+    "ko-KR": {"headers": ["시작", "끝", "텍스트"], "summary": ["언어:", "실시간 계수:", "tiny.en, cpu"],
               "words": "단어별 타임스탬프"},
 }
 

@@ -328,7 +328,7 @@ RESULTS_SAY: dict[str, dict[str, str]] = {
         "summary_audio": "**오디오:** {seconds}초",
         "summary_speech": "(음성 {seconds}초)",
         "summary_processing": "**처리 시간:** {seconds}초",
-        "summary_rtf": "**실시간 배율:** {rtf}",
+        "summary_rtf": "**실시간 계수:** {rtf}",
         "summary_model": "**모델:** {model}, {device} ({engine})",
         "job_no_file": "먼저 오디오 또는 동영상 파일을 고르세요.",
         "job_no_recording": "먼저 녹음하세요. 마이크 버튼을 누르고 말한 다음 멈추면 됩니다.",
@@ -371,8 +371,8 @@ INPUT_SAY: dict[str, dict[str, str]] = {
         "notice_other_models": "대신 쓸 수 있는 이 컴퓨터의 모델 (모델 탭): {models}.",
         "limits": "**제한:** 파일당 최대 {mb} MB, 오디오 {minutes}분.",
         "estimate_unknown": "디코딩하기 전에는 길이를 알 수 없습니다.",
-        "estimate_audio": "오디오: {seconds} s.",
-        "estimate_time": "예상 처리 시간: 약 {seconds} s (이 모델의 지난 작업 기준).",
+        "estimate_audio": "오디오: {seconds}초.",
+        "estimate_time": "예상 처리 시간: 약 {seconds}초 (이 모델의 지난 작업 기준).",
     },
 }
 

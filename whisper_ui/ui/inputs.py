@@ -169,6 +169,8 @@ RESULTS_CSS = """
 .wui-segments [role=gridcell] { cursor: pointer; }
 .wui-segments [role=gridcell] .cell-wrap { word-break: keep-all; overflow-wrap: break-word; }
 .wui-segments [role=gridcell][data-col="2"] { font-family: var(--font); line-height: 1.9; }
+.wui-segments [role=gridcell]:is([data-col="0"], [data-col="1"]) .cell-wrap,
+.wui-segments [role=gridcell]:is([data-col="0"], [data-col="1"]) .cell-wrap * { white-space: nowrap; word-break: keep-all; }
 .wui-segments ruby.wui-word { ruby-position: over; white-space: nowrap; }
 .wui-segments ruby.wui-word rt { font-size: 0.55em; font-family: var(--font-mono); letter-spacing: -0.02em;
   color: var(--body-text-color-subdued); }
