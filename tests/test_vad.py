@@ -193,6 +193,9 @@ def test_a_loop_of_repeated_segments_or_phrases_is_cut_to_one_with_a_notice():
     assert len(notices) == 1 and "repeated 6 times" in notices[0]
     kept, notices = vad.cut_loops((segment(0, " I see the sea the sea the sea the sea the sea.", 0.0),))
     assert kept[0].text == " I see the sea." and "repeated over and over" in notices[0]
+    from whisper_ui.i18n import error_text  # the page says a notice in the reader's language
+
+    assert error_text(notices[0], "ko").startswith("같은 구절이 계속 반복되어") and "the sea" in error_text(notices[0], "ko")
     said_twice = (segment(0, " Thank you.", 0.0), segment(1, " Thank you.", 1.0), segment(2, " Bye.", 2.0))
     assert vad.cut_loops(said_twice) == (said_twice, [])  # speech may repeat itself a little
 

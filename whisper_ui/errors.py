@@ -26,11 +26,18 @@ class WhisperUIError(Exception):
         self.key = key
         self.values = values
         if key and args:  # the state keeps errors as text (Model and Status tabs): they can still be said in Korean
-            with _KEYED_LOCK:
-                _KEYED[str(args[0])] = (key, values)
-                _KEYED.move_to_end(str(args[0]))
-                while len(_KEYED) > KEYED_KEPT:
-                    _KEYED.popitem(last=False)
+            keyed_text(str(args[0]), key, **values)
+
+
+def keyed_text(message: str, key: str, **values) -> str:
+    """``message`` (English), remembered with its ``key`` and ``values``: for notices and other words the
+    core gives as text that the page may say in the reader's language (``keyed``)."""
+    with _KEYED_LOCK:
+        _KEYED[message] = (key, values)
+        _KEYED.move_to_end(message)
+        while len(_KEYED) > KEYED_KEPT:
+            _KEYED.popitem(last=False)
+    return message
 
 
 def keyed(message: str) -> tuple[str, dict] | None:

@@ -407,6 +407,12 @@ ERRORS: dict[str, dict[str, str]] = {
                                "{checkpoint_path}에 두세요.",
         "out_of_memory": "모델 {name}에 CUDA 메모리가 부족하고, 대체 설정으로도 해결되지 않았습니다. GPU를 쓰는 다른 "
                          "프로그램을 닫거나, 더 작은 모델을 고르거나, --device cpu로 시작하세요.",
+        "notice_loop_segments": "같은 구간이 {times}번 연달아 반복되어 하나로 줄였습니다(“{phrase}”). 말소리가 아니라 "
+                                "디코딩 반복일 가능성이 높습니다.",
+        "notice_loop_phrase": "같은 구절이 계속 반복되어 하나로 줄였습니다(“{phrase}”). 말소리가 아니라 디코딩 반복일 "
+                              "가능성이 높습니다.",
+        "notice_oom_fallback": "{device}에서 {name} 모델의 CUDA 메모리가 부족해 {next_device}의 {next_name} 모델로 "
+                               "바꿨습니다.",
         "job_timeout": "작업이 이 서버의 허용 시간({minutes}분, --max-job-minutes)을 넘어 중지되었습니다. 더 짧은 "
                        "파일이나 빔 크기 1로 시도하거나, 운영자에게 --max-job-minutes를 늘려 달라고 하세요.",
     },

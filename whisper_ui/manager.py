@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .engine import Engine, LoadedModel, LoadEvents, OnProgress, free_memory, is_cuda_oom, trim_heap
-from .errors import CancelledError, JobTimeoutError, ModelError, OutOfMemoryError, WhisperUIError
+from .errors import CancelledError, JobTimeoutError, ModelError, OutOfMemoryError, WhisperUIError, keyed_text
 from .models import canonical_name, smaller_model
 from .transcription import TranscribeOptions, TranscriptionResult
 
@@ -293,7 +293,9 @@ class ModelManager:
     def _fall_back(self, name: str, device: str, error: BaseException) -> LoadedModel:
         last: BaseException = error
         for next_name, next_device in self._fallback_steps(name, device):
-            note = f"CUDA ran out of memory with {name} on {device}; fell back to {next_name} on {next_device}."
+            note = keyed_text(f"CUDA ran out of memory with {name} on {device}; fell back to {next_name} on "
+                              f"{next_device}.", "notice_oom_fallback", name=name, device=device, next_name=next_name,
+                              next_device=next_device)
             log.warning("CUDA out of memory with %s on %s (%s): trying %s on %s",
                         name, device, last, next_name, next_device)
             self._unload_locked()

@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .errors import keyed_text
 from .transcription import Segment
 
 log = logging.getLogger(__name__)
@@ -398,8 +399,10 @@ def cut_loops(segments: tuple[Segment, ...]) -> tuple[tuple[Segment, ...], list[
     for key, group in groupby(cleaned, key=lambda s: _norm(s.text)):
         same = list(group)
         if key and len(same) >= LOOP_REPEATS:
-            notices.append(f"A segment repeated {len(same)} times in a row (“{same[0].text.strip()[:60]}”) was cut "
-                           "to one: it is likely a decoding loop, not speech.")
+            phrase = same[0].text.strip()[:60]
+            notices.append(keyed_text(f"A segment repeated {len(same)} times in a row (“{phrase}”) was cut "
+                                      "to one: it is likely a decoding loop, not speech.", "notice_loop_segments",
+                                      times=len(same), phrase=phrase))
             same = [replace(same[0], end=same[-1].end)]
         kept.extend(same)
     return tuple(replace(s, id=i) for i, s in enumerate(kept)), notices
@@ -410,6 +413,7 @@ def _norm(text: str) -> str:
 
 
 def _note(match: re.Match, notices: list[str]) -> str:
-    notices.append(f"A phrase repeated over and over (“{match.group(1).strip()[:60]}”) was cut to one: it is "
-                   "likely a decoding loop, not speech.")
+    phrase = match.group(1).strip()[:60]
+    notices.append(keyed_text(f"A phrase repeated over and over (“{phrase}”) was cut to one: it is likely a "
+                              "decoding loop, not speech.", "notice_loop_phrase", phrase=phrase))
     return match.group(1)

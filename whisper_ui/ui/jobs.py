@@ -130,7 +130,7 @@ class Jobs:
         finally:
             self.running.pop(key, None)
         for notice in job.result.notices:
-            gr.Warning(notice)
+            gr.Warning(words.message(request, notice), title=words.text(request, "warning_title"))
         result = job.result
         yield result.text, rows(result.segments, headers), summary(result), [str(p) for p in job.files]
 
@@ -185,13 +185,13 @@ class Jobs:
             segments: {"language", "duration", "segments": [{"start", "end", "text"}]}, times in seconds.
         """
         if not audio:
-            raise gr.Error("Give the audio file (a data: URI).")
+            raise words.refuse("Give the audio file (a data: URI).")
         options = job_options(task, language, 5, False, "", self.service.settings.vad)
         try:
             with self.service.api_job():
                 job = self.service.transcribe_file(audio, options, ())
         except WhisperUIError as e:
-            raise gr.Error(str(e)) from e
+            raise words.refuse(str(e)) from e
         result = job.result
         return result.text, {"language": result.language, "duration": round(result.duration, 3),
                              "segments": [{"start": round(s.start, 3), "end": round(s.end, 3), "text": s.text.strip()}
