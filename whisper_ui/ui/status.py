@@ -18,7 +18,6 @@ from .inputs import i18n
 from .words import message, text
 
 STATUS_SECONDS = 2.0
-PLOT_HEIGHT = 250
 
 
 def _clock(at: float) -> str:
@@ -70,7 +69,8 @@ def _plots(request: gr.Request | None, points: list[dict[str, Any]]) -> tuple[gr
 
     common = dict(x_title=say("status_time"), color_title="")
     return (gr.LinePlot(frame(memory, "MB"), y_title="MB", **common),
-            gr.LinePlot(frame(jobs, "jobs"), y_title=say("status_job_count"), y_axis_format="d", y_lim=[0, None],
+            gr.LinePlot(frame(jobs, "jobs"), y_title=say("status_job_count"),
+                        y_lim=[0, max([1, *(n for *_, n in jobs)])], y_axis_format="~g",
                         **common))
 
 
@@ -142,10 +142,11 @@ def status_tab(service: TranscriptionService, demo: gr.Blocks, model_queue: str)
                 jobs = gr.Textbox(label=i18n("wui_jobs"), interactive=False, elem_id="status-jobs")
                 last_error = gr.Textbox(label=i18n("wui_last_error"), interactive=False, elem_id="status-error")
             with gr.Column(scale=2):  # the last minutes
+                # no fixed height: Gradio then sizes the chart with its legend below it
                 memory_plot = gr.LinePlot(x="time", y="MB", color="series", label=i18n("wui_memory_plot"),
-                                          height=PLOT_HEIGHT, elem_id="status-memory-plot")
+                                          elem_id="status-memory-plot")
                 jobs_plot = gr.LinePlot(x="time", y="jobs", color="series", label=i18n("wui_jobs_plot"),
-                                        height=PLOT_HEIGHT, elem_id="status-jobs-plot")
+                                        elem_id="status-jobs-plot")
         recent = gr.Dataframe(label=i18n("wui_recent_jobs"), interactive=False, elem_id="status-recent",
                               max_height=260)
         versions = gr.Textbox(label=i18n("wui_versions"), interactive=False)
