@@ -130,3 +130,47 @@ def test_last_error_has_a_time_and_clears_when_the_model_is_healthy_again(browse
     s = client.predict(api_name="/status")["model"]
     assert (s["last_error"], s["last_error_at"], s["status"]) == (None, None, "ready")
     page.context.close()
+
+
+def test_the_core_keeps_the_history_and_the_errors_time_without_a_page():
+    """Fast, no browser: the sampler's ring and its stop, a job's error cleared by the next good job, a load's
+    error kept through jobs and cleared by the next good load, and each job's real-time factor."""
+    import numpy as np
+
+    from whisper_ui import status as status_mod
+    from whisper_ui.errors import ModelError, NoSpeechError
+    from whisper_ui.manager import ModelManager
+
+    from .fakes import FakeEngine
+
+    engine = FakeEngine(job_seconds=0.02)
+    engine.fail_on_load["base"] = ModelError("The checkpoint base.pt could not be read")
+    manager = ModelManager(engine, "tiny.en", device="cpu")
+    history = status_mod.History(manager, lambda: 2, every=0.01, span=0.05).start()
+    wait_until(lambda: len(history.samples()) == 5, timeout=5)  # a ring: the last 5 samples only
+    point = history.samples()[-1]
+    assert point["waiting"] == 2 and point["running"] == 0 and point["process_mb"] > 0
+    audio = np.ones(16000, np.float32)
+    manager.load()
+    model = manager._model
+    model.transcribe, good = (lambda *a, **k: (_ for _ in ()).throw(NoSpeechError("No speech was found."))), \
+        model.transcribe
+    with pytest.raises(NoSpeechError):
+        manager.transcribe(audio)
+    state = manager.state
+    assert state.last_error == "No speech was found." and abs(time.time() - state.last_error_at) < 5
+    model.transcribe = good
+    manager.transcribe(audio)  # a good job: the job's error goes
+    assert (manager.state.last_error, manager.state.last_error_at) == (None, None)
+    with pytest.raises(ModelError):
+        manager.load("base")  # fails after tiny.en was freed: tiny.en is loaded back, the error stays
+    manager.transcribe(audio)
+    assert "could not be read" in manager.state.last_error  # a good job does not clear a load's error
+    manager.load("tiny.en")
+    assert (manager.state.last_error, manager.state.last_error_at) == (None, None)
+    recent = manager.recent_jobs()
+    assert len(recent) == 2 and recent[-1]["model"] == "tiny.en" and recent[-1]["real_time_factor"] > 0
+    assert status_mod.collect(manager, 1)["jobs"] == {"running": 0, "waiting": 1, "done": 2}
+    manager.close()
+    time.sleep(0.1)
+    assert not history._thread.is_alive()  # the sampler stops with the manager
