@@ -174,3 +174,10 @@ def test_the_core_keeps_the_history_and_the_errors_time_without_a_page():
     manager.close()
     time.sleep(0.1)
     assert not history._thread.is_alive()  # the sampler stops with the manager
+    from types import SimpleNamespace
+
+    from whisper_ui.ui.status import _version
+
+    korean = SimpleNamespace(headers={"accept-language": "ko-KR,ko;q=0.9"})
+    assert (_version(korean, "not found"), _version(korean, "4.8.5"), _version(None, "not found")) == \
+        ("찾을 수 없음", "4.8.5", "not found")  # what stands for a version is said in the reader's language

@@ -254,6 +254,9 @@ STATUS_SAY: dict[str, dict[str, str]] = {
         "status_col_audio": "audio (s)",
         "status_col_processing": "processing (s)",
         "status_col_rtf": "real-time factor",
+        "status_version_not_installed": "not installed",
+        "status_version_not_found": "not found",
+        "status_version_unknown": "unknown",
     },
     "ko": {
         "status_state_not_loaded": "불러오지 않음",
@@ -278,6 +281,9 @@ STATUS_SAY: dict[str, dict[str, str]] = {
         "status_col_audio": "오디오 (초)",
         "status_col_processing": "처리 시간 (초)",
         "status_col_rtf": "실시간 계수",
+        "status_version_not_installed": "설치되지 않음",
+        "status_version_not_found": "찾을 수 없음",
+        "status_version_unknown": "알 수 없음",
     },
 }
 

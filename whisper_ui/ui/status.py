@@ -35,6 +35,12 @@ def _error_line(request: gr.Request | None, model: dict[str, Any]) -> str:
                 minutes=minutes, message=said)
 
 
+def _version(request: gr.Request | None, version: str) -> str:
+    """A version as it is, or what the core says instead of one (not installed, not found, unknown)."""
+    said = ("not installed", "not found", "unknown")
+    return text(request, "status_version_" + version.replace(" ", "_")) if version in said else version
+
+
 def _model_line(request: gr.Request | None, model: dict[str, Any]) -> str:
     if not model["model"]:
         return "-"
@@ -105,7 +111,7 @@ def status_tab(service: TranscriptionService, demo: gr.Blocks, model_queue: str)
         cuda = (f"{mb(mem['cuda_used_mb'])} / {mb(mem['cuda_total_mb'])}" if mem["cuda_total_mb"]
                 else text(request, "status_no_gpu"))
         load = f"{m['load_seconds']:.1f} s" if m["load_seconds"] is not None else "-"
-        versions = " · ".join(f"{k} {v}" for k, v in s["versions"].items())
+        versions = " · ".join(f"{k} {_version(request, v)}" for k, v in s["versions"].items())
         state = text(request, "status_state_" + m["status"].replace(" ", "_"))
         return (s["device"], cuda, mb(mem["process_rss_mb"]),
                 f"{mb(mem['system_used_mb'])} / {mb(mem['system_total_mb'])}", state, _model_line(request, m), load,
