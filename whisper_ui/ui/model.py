@@ -190,6 +190,7 @@ def model_tab(service: TranscriptionService, demo: gr.Blocks, model_events: dict
 
     with gr.Tab(i18n("wui_tab_model"), id="model", elem_id="tab-model") as tab:
         model_state = gr.Markdown(elem_id="model-state")
+        model_state.wui_api_name = "state"  # what /load_model and /unload_model call it (jobs.name_api_outputs)
         with gr.Row():
             offered = choices(None)
             choice = gr.Dropdown(offered, value=settings.model if settings.model in {n for _, n in offered} else None,
