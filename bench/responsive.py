@@ -96,7 +96,9 @@ def _refreshes(browser, url: str, seconds: float) -> tuple[list[float], list[flo
             ticks[-1].append([start, duration])
         else:
             ticks.append([[start, duration]])
-    ticks = [t for t in ticks if len(t) == 2]  # the last may be cut off by the end of the window
+    # a tick is the fields' call and, when the history or the jobs changed, the plots' call after it; the last
+    # tick may be cut off by the end of the window (its plots' call missing): it goes
+    ticks = [t for t in ticks if len(t) <= 2][:-1]
     return [t[0][1] for t in ticks], [max(s + d for s, d in t) - t[0][0] for t in ticks]
 
 
