@@ -435,9 +435,8 @@ def _merged(*parts: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
     return merged
 
 
-# Gradio's own words its Korean lacks (its frontend keys; shown while a file uploads and to screen readers)
-GRADIO_GAPS = {"en": {}, "ko": {"file.uploading": "파일을 올리는 중…", "common.complete": "완료",
-                                "common.error": "오류"}}
+# Gradio's own words its Korean lacks (its frontend keys; what screen readers are told)
+GRADIO_GAPS = {"en": {}, "ko": {"common.complete": "완료", "common.error": "오류"}}
 
 TRANSLATIONS = _merged({"en": EN, "ko": KO}, MODEL_LABELS, STATUS_LABELS, RESULTS_LABELS, INPUT_LABELS, GRADIO_GAPS)
 
@@ -454,6 +453,7 @@ RUNTIME = {
         "error_title": "Error",
         "warning_title": "Warning",
         "info_title": "Info",
+        "uploading_files": "Uploading {n} file(s)…",
     },
     "ko": {
         "progress": "오디오 {done} / {total}",
@@ -464,6 +464,7 @@ RUNTIME = {
         "error_title": "오류",
         "warning_title": "경고",
         "info_title": "알림",
+        "uploading_files": "파일 {n}개를 올리는 중…",
     },
 }
 

@@ -105,30 +105,42 @@ def mcp_tools_only(demo: gr.Blocks) -> None:
         server.tool_to_endpoint = {"transcribe": "/" + MCP_ENDPOINT}
 
 
-# Gradio 6.31's toasts show their type as the title ("Error", "Warning", "Info"), in English whatever the
-# browser's language and whatever title the server gave: the page's own words, for the languages it has.
-TOAST_TITLES_JS = """<script>
+# Words Gradio 6.31 writes in English whatever the browser's language: its toasts' titles (the toast's type,
+# "Error", "Warning", "Info", whatever title the server gave) and its upload line ("Uploading 1 file...").
+# The page's own words, for the languages it has, as Gradio writes them.
+GRADIO_WORDS_JS = r"""<script>
 (() => {
   const words = %s;
-  const language = (navigator.language || "en").slice(0, 2).toLowerCase();
-  const own = words[language];
+  const own = words[(navigator.language || "en").slice(0, 2).toLowerCase()];
   if (!own) return;
-  const retitle = root => root.querySelectorAll && root.querySelectorAll(".toast-title").forEach(title => {
-    for (const node of title.childNodes) {
-      const word = node.nodeType === 3 && own[node.textContent.trim()];
-      if (word) node.textContent = word + " ";
+  const retitle = node => {
+    const el = node.nodeType === 3 ? node.parentElement : node;
+    if (!el || !el.closest) return;
+    for (const box of [el.closest(".toast-title, span.uploading"), ...(el.querySelectorAll
+                       ? el.querySelectorAll(".toast-title, span.uploading") : [])]) {
+      if (!box) continue;
+      for (const text of box.childNodes) {
+        if (text.nodeType !== 3) continue;
+        const word = own[text.textContent.trim()];
+        const uploading = /^Uploading\s+(\d+)\s+files?\.\.\.$/.exec(text.textContent.trim().replace(/\s+/g, " "));
+        if (word) text.textContent = word + " ";
+        else if (uploading) text.textContent = own.uploading.replace("{n}", uploading[1]);
+      }
     }
-  });
-  new MutationObserver(changes => changes.forEach(change => change.addedNodes.forEach(retitle)))
-    .observe(document.documentElement, {childList: true, subtree: true});
+  };
+  new MutationObserver(changes => changes.forEach(change => {
+    retitle(change.target);
+    change.addedNodes.forEach(retitle);
+  })).observe(document.documentElement, {childList: true, subtree: true, characterData: true});
 })();
 </script>"""
 
 
 def launch_kwargs() -> dict[str, Any]:
     """What ``demo.launch`` needs from this package."""
-    titles = {lang: {"Error": words["error_title"], "Warning": words["warning_title"], "Info": words["info_title"]}
-              for lang, words in RUNTIME.items() if lang != "en"}
+    gradio_words = {lang: {"Error": words["error_title"], "Warning": words["warning_title"],
+                           "Info": words["info_title"], "uploading": words["uploading_files"]}
+                    for lang, words in RUNTIME.items() if lang != "en"}
     # no "Runs" link: the run-history routes are not served (server.RouteGuard), so it led nowhere
     return {"i18n": i18n, "footer_links": ["api", "gradio", "settings"],
-            "head": TOAST_TITLES_JS % json.dumps(titles, ensure_ascii=False)}
+            "head": GRADIO_WORDS_JS % json.dumps(gradio_words, ensure_ascii=False)}
