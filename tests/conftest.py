@@ -25,6 +25,8 @@ from bench import common
 from bench.common import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+# a host without internet: downloads go through a proxy on a closed port and fail at once
+OFFLINE = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": "127.0.0.1,localhost"}
 APP_COMMAND = [sys.executable, "app.py"]  # the command the container runs, see test_deploy
 
 

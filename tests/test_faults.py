@@ -25,10 +25,9 @@ from whisper_ui.manager import ModelManager
 from whisper_ui.service import TranscriptionService
 from whisper_ui.settings import Settings
 
-from .conftest import free_port, make_engine, start_server, words
+from .conftest import OFFLINE, free_port, make_engine, start_server, words
 from .harness import wait_until
 
-OFFLINE = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": "127.0.0.1,localhost"}
 GREEDY = ("transcribe", "en", 1, False, "", [])
 
 

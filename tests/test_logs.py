@@ -8,10 +8,8 @@ import time
 import pytest
 from gradio_client import Client, handle_file
 
-from .conftest import start_server
+from .conftest import OFFLINE, start_server
 from .test_browser import long_speech  # noqa: F401 (a fixture)
-
-OFFLINE = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": "127.0.0.1"}
 
 
 @pytest.fixture(scope="module")

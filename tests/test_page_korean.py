@@ -5,12 +5,11 @@ import re
 
 import pytest
 
-from .conftest import start_server
+from .conftest import OFFLINE, start_server
 from .test_browser import browser, long_speech, mic_wav, open_page, select_tab, wait_until  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.browser
 
-OFFLINE = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": "127.0.0.1"}
 
 # names, units and codes: what stays as it is in a Korean page
 ALLOWED = {

@@ -8,14 +8,13 @@ import shutil
 
 import pytest
 
-from .conftest import start_server
+from .conftest import OFFLINE, start_server
 from .test_browser import CHROMIUM, FLAGS, SHOTS, open_page, select_tab, wait_until
 
 pytestmark = pytest.mark.browser
 playwright_api = pytest.importorskip("playwright.sync_api")
 
 # downloads go through a proxy on a closed port: "small" fails at once, as on an offline host
-OFFLINE = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": "127.0.0.1"}
 OLD_REPO = ".cache/huggingface/hub/models--openai--whisper-large-v3"
 # what the Korean tab may show in Latin letters: names (models, engines, libraries, flags) and units
 NAMES = {"tiny.en", "base", "small", "openai-whisper", "faster-whisper", "float32", "int8", "cpu", "CPU", "GPU",

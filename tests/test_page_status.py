@@ -13,12 +13,11 @@ import httpx
 import pytest
 from gradio_client import Client, handle_file
 
-from .conftest import start_server
+from .conftest import OFFLINE, start_server
 from .test_browser import browser, mic_wav, open_page, select_tab, textarea, wait_until  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.browser
 
-OFFLINE = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": "127.0.0.1"}
 LOCALES = ["en-US", "ko-KR"]
 WORDS = {  # what the tab says, by locale: (ready, no GPU, jobs line, memory series, jobs series, RTF column, ago)
     "en-US": dict(ready="ready", no_gpu="no GPU", jobs="{running} running, {waiting} waiting, {done} done",

@@ -6,15 +6,14 @@ import time
 import pytest
 from gradio_client import Client, handle_file
 
-from .conftest import start_server, words
+from .conftest import OFFLINE, start_server, words
 
 
 @pytest.fixture(scope="module")
 def app(models_dir, tmp_path_factory, engine_name):
     # downloads go through a proxy on a closed port: "small" fails at once, as on an offline host
-    offline = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": "127.0.0.1"}
     server = start_server(tmp_path_factory.mktemp("ui-api"), "--model", "tiny.en", "--model-dir", str(models_dir),
-                          "--models", "tiny.en,base,small", "--queue-size", "2", "--engine", engine_name, env=offline)
+                          "--models", "tiny.en,base,small", "--queue-size", "2", "--engine", engine_name, env=OFFLINE)
     server.engine = engine_name
     yield server
     server.stop()
