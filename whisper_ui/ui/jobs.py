@@ -18,7 +18,7 @@ from ..i18n import TRANSLATIONS
 from ..service import TranscriptionService
 from . import words
 from .format import progress, rows, summary
-from .inputs import AUTO, chosen_formats, job_options, subtitle_options
+from .inputs import AUTO, chosen_formats, i18n, job_options, subtitle_options
 
 log = logging.getLogger("whisper_ui.ui")
 
@@ -63,6 +63,23 @@ class Jobs:
     @staticmethod
     def ends():
         return gr.update(interactive=False)
+
+    @staticmethod
+    def buttons(tab: str) -> tuple[gr.Button, gr.Button]:
+        """A tab's Transcribe and Cancel, side by side (Cancel active only while this user's job of it runs)."""
+        with gr.Row():
+            run = gr.Button(i18n("wui_transcribe"), variant="primary", elem_id=f"{tab}-run")
+            cancel = gr.Button(i18n("wui_cancel"), variant="secondary", interactive=False, elem_id=f"{tab}-cancel")
+        return run, cancel
+
+    def wire(self, tab: str, run: gr.Button, cancel: gr.Button, handler, inputs: list, results, api_name: str,
+             job_events: dict) -> None:
+        """Transcribe: Cancel on, the job (outputs streamed, progress on the summary line), Cancel off; Cancel."""
+        private = dict(queue=False, api_visibility="private")
+        run.click(self.starts(tab), None, cancel, **private).then(
+            handler, inputs, results, api_name=api_name, show_progress_on=results.line, **job_events).then(
+            self.ends, None, cancel, **private)
+        cancel.click(self.cancel(tab), None, cancel, **private)
 
     def cancel(self, tab: str):
         """The Cancel button: stops this user's job of this tab at the model's next step (what was

@@ -47,9 +47,13 @@ def notice_text(service: TranscriptionService, request: gr.Request | None) -> st
     return "\n\n".join(lines)
 
 
-def model_notice(service: TranscriptionService):
-    """A handler: the notice (a gr.Markdown), shown only when it says something."""
-    def notice(request: gr.Request):
+def show_notice(service: TranscriptionService, demo: gr.Blocks, tab: gr.Tab, run: gr.Button,
+                notice: gr.Markdown) -> None:
+    """The notice (shown only when it says something), said when the page opens, when its tab is chosen and
+    when a job is asked for (a failed load says so before the job)."""
+    def said(request: gr.Request):
         value = notice_text(service, request)
         return gr.update(value=value, visible=bool(value))
-    return notice
+
+    for event in (demo.load, tab.select, run.click):
+        event(said, None, notice, api_visibility="private", queue=False)

@@ -8,7 +8,7 @@ from ..errors import WhisperUIError
 from ..service import TranscriptionService
 from .inputs import UPLOAD_TYPES, i18n, options_panel, results_panel, upload_input
 from .jobs import Jobs
-from .notice import model_notice
+from .notice import show_notice
 from .words import message, text
 
 
@@ -43,20 +43,12 @@ def upload_tab(service: TranscriptionService, jobs: Jobs, job_events: dict, demo
                 limits = gr.Markdown(elem_id="upload-limits")  # in the reader's language, when the page opens
                 estimate_box = gr.Markdown(elem_id="upload-estimate")
                 options = options_panel(settings.vad)
-                with gr.Row():
-                    run = gr.Button(i18n("wui_transcribe"), variant="primary", elem_id="upload-run")
-                    cancel = gr.Button(i18n("wui_cancel"), variant="secondary", interactive=False,
-                                       elem_id="upload-cancel")
+                run, cancel = jobs.buttons("upload")
             with gr.Column():
                 results = results_panel("upload")
 
-    run.click(jobs.starts("upload"), None, cancel, queue=False, api_visibility="private").then(
-        jobs.transcribe, [file, *options], results, api_name="transcribe", show_progress_on=results.line,
-        **job_events).then(jobs.ends, None, cancel, queue=False, api_visibility="private")
-    cancel.click(jobs.cancel("upload"), None, cancel, queue=False, api_visibility="private")
-    show_notice = model_notice(service)
-    for event in (demo.load, tab.select, run.click):  # (a job's click: a failed load says so before the job)
-        event(show_notice, None, notice, api_visibility="private", queue=False)
+    jobs.wire("upload", run, cancel, jobs.transcribe, [file, *options], results, "transcribe", job_events)
+    show_notice(service, demo, tab, run, notice)
 
     def show_limits(request: gr.Request):
         return limits_text(service, request)
