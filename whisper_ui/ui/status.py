@@ -73,7 +73,8 @@ def _plots(request: gr.Request | None, points: list[dict[str, Any]]) -> tuple[gr
         df["time"] = pd.to_datetime(df["time"], unit="s")
         return df
 
-    common = dict(x_title=say("status_time"), color_title="")
+    # the clock on the time axis: Vega's own labels for a span of a minute or two are parts of a second (".500")
+    common = dict(x_title=say("status_time"), color_title="", x_axis_format="%H:%M:%S")
     return (gr.LinePlot(frame(memory, "MB"), y_title="MB", **common),
             gr.LinePlot(frame(jobs, "jobs"), y_title=say("status_job_count"),
                         y_lim=[0, max([1, *(n for *_, n in jobs)])], y_axis_format="~g",
