@@ -252,6 +252,8 @@ def test_text_comes_as_it_is_transcribed_and_cancel_keeps_it(browser, app, speec
     page.click("#upload-run")
     wait_until(lambda: is_enabled(page, "upload-cancel"), 10)
     wait_until(lambda: textarea(page, "upload-text").strip() != "", 120)
+    # the line is written from the summary's data by a call of its own (summary.change): a moment after the text
+    wait_until(lambda: progress_word in page.locator("#upload-summary").inner_text(), 10)
     summary = page.locator("#upload-summary").inner_text()
     assert progress_word in summary and "/" in summary, summary  # "00:30 / 03:31 of audio · about 20 s left"
     assert page.locator("#upload-segments tbody tr").count() >= 1
