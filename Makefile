@@ -50,7 +50,7 @@ $(VENV)/.run-installed: requirements.txt | $(VENV)/bin/python
 	$(PY) -m pip install -q -r requirements.txt
 	touch $@
 
-$(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(VENV)/bin/python
+$(VENV)/.dev-installed: requirements.txt requirements-dev.txt requirements-ray.txt | $(VENV)/bin/python
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@ $(VENV)/.run-installed
 

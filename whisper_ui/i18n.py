@@ -421,6 +421,8 @@ ERRORS: dict[str, dict[str, str]] = {
                                "바꿨습니다.",
         "job_timeout": "작업이 이 서버의 허용 시간({minutes}분, --max-job-minutes)을 넘어 중지되었습니다. 더 짧은 "
                        "파일이나 빔 크기 1로 시도하거나, 운영자에게 --max-job-minutes를 늘려 달라고 하세요.",
+        "replica_failed": "이 작업을 처리하던 모델 복제본이 끝나기 전에 멈췄습니다(작업은 다시 시도되지 않습니다). Ray "
+                          "Serve가 새 복제본을 시작하고 나머지 복제본은 계속 처리합니다. 다시 시도하세요.",
     },
 }
 

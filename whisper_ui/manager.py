@@ -2,7 +2,7 @@
 
 openai-whisper installs kv-cache hooks on the shared model for the length of a
 decode, so two decodes on one model corrupt each other. Every use of the model
-(transcription, load, switch, unload) therefore holds ``_job_lock``: a switch
+(transcription, load, switch, unload) therefore passes ``_gate``: a switch
 waits for the running job, and frees the old model before the new one is
 loaded, so two models are never resident together; the new model's files are
 made ready first (download, checksum, conversion: ``Engine.prepare``), so a
@@ -11,6 +11,9 @@ after the old model was freed loads the old one back. Engines (openai-whisper,
 faster-whisper) switch by the same rules as models. A second lock guards only
 the small state record, so the status can be read at any time without waiting
 for a job.
+
+A remote engine (``whisper_ui.ray_backend``: replicas on Ray Serve, each one job at a time)
+lets the gate pass as many jobs at once as it has replicas; a load still waits for all of them.
 
 CUDA out of memory, while loading or transcribing, frees memory and moves to
 the next smaller model on the GPU, then to the CPU; what happened is logged
@@ -79,11 +82,62 @@ class _JobStop(threading.Event):
         return super().is_set() and not (self.cancel is not None and self.cancel.is_set())
 
 
+class _Gate:
+    """Up to ``slots`` jobs at once, or one load, switch or unload alone: the exclusive side (``with
+    gate``, ``acquire``/``release``) waits for the running jobs, and jobs that come after it wait for it.
+    With one slot it is a lock."""
+
+    def __init__(self, slots: int = 1):
+        self.slots = max(1, slots)
+        self._cond = threading.Condition()
+        self._jobs = 0
+        self._exclusive = False
+        self._wanting = 0  # exclusive holders waiting: new jobs let them go first
+
+    def acquire_job(self) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._exclusive and not self._wanting and self._jobs < self.slots)
+            self._jobs += 1
+
+    def release_job(self) -> None:
+        with self._cond:
+            self._jobs -= 1
+            self._cond.notify_all()
+
+    def acquire(self, blocking: bool = True) -> bool:
+        with self._cond:
+            if not blocking:
+                if self._exclusive or self._jobs:
+                    return False
+            else:
+                self._wanting += 1
+                try:
+                    self._cond.wait_for(lambda: not self._exclusive and not self._jobs)
+                finally:
+                    self._wanting -= 1
+            self._exclusive = True
+            return True
+
+    def release(self) -> None:
+        with self._cond:
+            self._exclusive = False
+            self._cond.notify_all()
+
+    def __enter__(self) -> _Gate:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
 class ModelManager:
     def __init__(self, engine: Engine | dict[str, Engine], default_model: str, device: str = "auto",
-                 idle_unload_seconds: float = 0.0, default_engine: str | None = None, max_job_seconds: float = 0.0):
+                 idle_unload_seconds: float = 0.0, default_engine: str | None = None, max_job_seconds: float = 0.0,
+                 concurrency: int = 1):
         """``engine``: one engine, or several by name (the first, or ``default_engine``, is used by default).
-        ``max_job_seconds``: a job running longer is stopped at the model's next step (0: no limit)."""
+        ``max_job_seconds``: a job running longer is stopped at the model's next step (0: no limit).
+        ``concurrency``: jobs at once (1 for a local model; a remote engine's replicas)."""
         self.max_job_seconds = max_job_seconds
         self.engines = dict(engine) if isinstance(engine, dict) else {engine.name: engine}
         self.engine_name = default_engine or next(iter(self.engines))
@@ -95,7 +149,7 @@ class ModelManager:
         self._model: LoadedModel | None = None
         self._model_engine: str | None = None  # the name of the engine that loaded ``_model``
         self._target = self.default_model  # what a job loads when nothing is loaded
-        self._job_lock = threading.Lock()
+        self._gate = _Gate(concurrency)
         self._state_lock = threading.Lock()
         self._state = ModelState()
         self._recent_jobs: deque[dict] = deque(maxlen=RECENT_JOBS)
@@ -127,6 +181,11 @@ class ModelManager:
             return list(self._recent_jobs)
 
     @property
+    def concurrency(self) -> int:
+        """Jobs that run at once: 1, or a remote engine's replicas."""
+        return self._gate.slots
+
+    @property
     def closing(self) -> threading.Event:
         """Set by ``close``: helper threads (the status sampler) stop with it."""
         return self._stop
@@ -149,12 +208,12 @@ class ModelManager:
         name = canonical_name(name or self._target)
         if engine is not None and engine not in self.engines:
             raise ModelError(f"Unknown engine '{engine}'. Use one of {', '.join(self.engines)}.")
-        with self._job_lock:
+        with self._gate:
             self._load_locked(name, engine or self.engine_name)
         return self.state
 
     def unload(self) -> None:
-        with self._job_lock:
+        with self._gate:
             self._unload_locked()
             self._set(status=NOT_LOADED, load_seconds=None, download_fraction=None)
 
@@ -168,7 +227,7 @@ class ModelManager:
 
     def close(self) -> None:
         self._stop.set()
-        with self._job_lock:
+        with self._gate:
             self._unload_locked()
 
     def _preload(self) -> None:
@@ -325,7 +384,7 @@ class ModelManager:
         options = options or TranscribeOptions()
         self._count(jobs_waiting=1)
         try:
-            self._job_lock.acquire()
+            self._acquire_job()
         finally:
             self._count(jobs_waiting=-1)
         stop = _JobStop(cancel)
@@ -359,7 +418,20 @@ class ModelManager:
             self._last_used = time.monotonic()
             self._count(jobs_running=-1)
             trim_heap()  # the job's activations go back to the system, not only to the allocator
-            self._job_lock.release()
+            self._gate.release_job()
+
+    def _acquire_job(self) -> None:
+        """A job's place at the model. With one slot, a job finding no model loads it in its own place;
+        with more, the load goes alone first (the exclusive side), as a switch does."""
+        while True:
+            if self._gate.slots > 1 and not (self._model is not None and self.state.ready):
+                with self._gate:
+                    if not (self._model is not None and self.state.ready):
+                        self._load_locked(self._target)
+            self._gate.acquire_job()
+            if self._gate.slots == 1 or (self._model is not None and self.state.ready):
+                return
+            self._gate.release_job()  # unloaded between the two: load again
 
     def _job_error(self, message: str) -> None:
         self._set(last_error=message)
@@ -408,7 +480,7 @@ class ModelManager:
         while not self._stop.wait(interval):
             if self._model is None or time.monotonic() - self._last_used < self.idle_unload_seconds:
                 continue
-            if not self._job_lock.acquire(blocking=False):
+            if not self._gate.acquire(blocking=False):
                 continue
             try:
                 if self._model is not None and time.monotonic() - self._last_used >= self.idle_unload_seconds:
@@ -416,4 +488,4 @@ class ModelManager:
                     self._unload_locked()
                     self._set(status=NOT_LOADED, load_seconds=None)
             finally:
-                self._job_lock.release()
+                self._gate.release()

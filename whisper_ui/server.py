@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 
 
 def health_routes(manager: ModelManager) -> list:
-    """``/healthz``: the process serves. ``/readyz``: a model is loaded and ready (503 otherwise)."""
+    """``/healthz``: the process serves. ``/readyz``: a model is loaded and ready (503 otherwise); with
+    ``--backend ray``, at least one replica serves it."""
     from fastapi.responses import JSONResponse
     from fastapi.routing import APIRoute
 
@@ -49,7 +50,12 @@ def health_routes(manager: ModelManager) -> list:
                 "engine": state.engine or manager.engine_name, "compute_type": state.compute_type}
         if state.error:
             body["error"] = public_reason(state.error)  # no server paths: /readyz needs no login
-        return JSONResponse(body, status_code=200 if state.ready else 503)
+        ready = state.ready
+        if hasattr(manager.engine, "replicas"):  # --backend ray: ready while at least one replica serves the model
+            serving = [r for r in manager.engine.replicas() if r["state"] in ("ready", "busy") and r["model"] == state.model]
+            body["replicas_ready"] = len(serving)
+            ready = ready and bool(serving)
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     return [APIRoute("/healthz", healthz, methods=["GET"]), APIRoute("/readyz", readyz, methods=["GET"])]
 

@@ -23,6 +23,7 @@ from .errors import ConfigError
 ENV_PREFIX = "WHISPER_UI_"
 DEVICES = ("auto", "cpu", "cuda")
 ENGINES = ("openai-whisper", "faster-whisper")
+BACKENDS = ("local", "ray")
 COMPUTE_TYPES = ("auto", "int8", "int8_float16", "float16", "float32")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -91,6 +92,20 @@ class Settings:
     mcp: bool = False  # Gradio's MCP server with one tool, transcribe
     allowed_origins: tuple[str, ...] = ()  # other sites whose pages may send requests (scheme://host[:port])
     admin: tuple[str, ...] = ()  # with a login, the users who may load, switch, unload models and clean caches
+    backend: str = "local"  # local: the model in this process; ray: replicas on Ray Serve (whisper_ui.ray_backend)
+    ray_address: str | None = None  # what ray.init(address=...) takes; None: start a local Ray instance
+    ray_replicas: int | None = None  # a fixed number of replicas (default 1 unless autoscaling bounds are given)
+    ray_min_replicas: int | None = None  # Serve's autoscaling bounds, on the requests queued at the replicas
+    ray_max_replicas: int | None = None
+    ray_gpus_per_replica: float = 0.0  # 1 on GPU nodes: each replica its own GPU
+
+    @property
+    def replica_bounds(self) -> tuple[int, int]:
+        """(min, max) replicas: equal for a fixed number."""
+        if self.ray_min_replicas is None and self.ray_max_replicas is None:
+            return (self.ray_replicas or 1,) * 2
+        low = self.ray_min_replicas if self.ray_min_replicas is not None else 1
+        return low, self.ray_max_replicas if self.ray_max_replicas is not None else max(low, 1)
 
     @property
     def max_upload_disk_bytes(self) -> int:
@@ -156,6 +171,10 @@ def _positive_float(text: str) -> float:
     if not value > 0:
         raise ValueError("must be a number above 0")
     return value
+
+
+def _address(text: str) -> str | None:
+    return text.strip() or None
 
 
 def _non_negative_float(text: str) -> float:
@@ -372,6 +391,17 @@ OPTIONS: tuple[Option, ...] = (
     Option("allowed_origins", _origin, "another site whose pages may send requests to the app (scheme://host[:port]; "
            "requests from any other site's page are refused); repeat the flag for more (the variable holds a "
            "comma-separated list)", "ORIGIN", repeatable=True, default_text="none (the app's own pages only)"),
+    Option("backend", _choice(*BACKENDS), "local (the model in this process) or ray (model replicas on Ray Serve, "
+           "one job at a time each; pip install -r requirements-ray.txt)", "BACKEND"),
+    Option("ray_address", _address, "with --backend ray: the Ray cluster (auto, HOST:6379 or ray://HOST:10001)",
+           "ADDRESS", default_text="start a local Ray instance"),
+    Option("ray_replicas", _positive_int, "with --backend ray: this many replicas", "N", default_text="1"),
+    Option("ray_min_replicas", _non_negative_int, "with --backend ray: Serve's autoscaling, at least N replicas",
+           "N", default_text="none (a fixed number)"),
+    Option("ray_max_replicas", _positive_int, "with --backend ray: Serve's autoscaling, at most N replicas (the "
+           "jobs this app runs at once)", "N", default_text="none (a fixed number)"),
+    Option("ray_gpus_per_replica", _non_negative_float, "with --backend ray: GPUs each replica takes (1 on GPU "
+           "nodes; 0: CPU replicas)", "G"),
 )
 
 
@@ -452,6 +482,12 @@ def load_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str] 
     if users and (unknown := [a for a in settings.admin if a not in users]):
         raise ConfigError(f"--admin (WHISPER_UI_ADMINS) names {', '.join(map(repr, unknown))}, not a user of --auth "
                           "or --auth-file")
+    if settings.ray_replicas is not None and (settings.ray_min_replicas, settings.ray_max_replicas) != (None, None):
+        raise ConfigError("--ray-replicas (a fixed number) and --ray-min-replicas/--ray-max-replicas (autoscaling) "
+                          "exclude each other: give one or the other")
+    low, high = settings.replica_bounds
+    if low > high:
+        raise ConfigError(f"--ray-min-replicas {low} is more than --ray-max-replicas {high}")
     if settings.max_upload_disk_mb < settings.max_upload_mb:
         raise ConfigError(f"--max-upload-disk-mb (WHISPER_UI_MAX_UPLOAD_DISK_MB) {settings.max_upload_disk_mb} is less "
                           f"than --max-upload-mb {settings.max_upload_mb}: the largest upload would never fit")

@@ -108,7 +108,15 @@ def collect(manager: ModelManager, queued: int | None = None) -> dict[str, Any]:
         "compute_type": state.compute_type,
         "memory": memory(state.engine),
         "versions": versions(),
+        **({"replicas": replicas(manager)} if hasattr(manager.engine, "replicas") else {}),
     }
+
+
+def replicas(manager: ModelManager) -> list[dict[str, Any]]:
+    """With ``--backend ray``: each replica's node, device, model, state, memory (MB) and jobs done."""
+    return [{"node": r["node"], "device": r["device"], "model": r["model"], "engine": r["engine"], "state": r["state"],
+             "memory_mb": r["memory_mb"], "gpu_memory_mb": r["gpu_memory_mb"], "jobs_done": r["jobs_done"],
+             "replica": r["replica"], "pid": r["pid"], "error": r["error"]} for r in manager.engine.replicas()]
 
 
 HISTORY_SECONDS = 5.0  # one sample every 5 s...

@@ -22,7 +22,8 @@ MCP_ENDPOINT = "mcp_transcribe"  # the API name of the MCP tool "transcribe" (wi
 
 def build_app(service: TranscriptionService) -> gr.Blocks:
     settings = service.settings
-    model_events = dict(concurrency_id=MODEL_QUEUE, concurrency_limit=1)
+    # one job at a time on the model (with --backend ray, one a replica; loads wait for them in the manager)
+    model_events = dict(concurrency_id=MODEL_QUEUE, concurrency_limit=service.manager.concurrency)
     # one progress line (the summary's place) instead of a bar over each output
     job_events = dict(model_events, show_progress="minimal")
     # Gradio deletes uploads (and its copies of result files) older than the retention, checking every sixth of it
