@@ -5,6 +5,7 @@
 #   docker build -t whisper-ui:cpu --build-arg VARIANT=cpu .   # CPU: torch from PyTorch's CPU index
 #   docker build -t whisper-ui:base --build-arg BAKE_MODEL=base .   # a model inside, for offline hosts
 #   docker run --gpus all -p 7860:7860 -v whisper-models:/models whisper-ui
+#   docker build -t whisper-ui:ray --build-arg WITH_RAY=1 .    # + Ray Serve: a Ray head, worker or front (deploy/)
 #
 # torch's version comes from requirements.txt. PyPI's Linux torch==2.13.0 is the CUDA 13.0 build and
 # brings its own CUDA libraries (cuda-toolkit 13.0.x, cuDNN, NCCL wheels), so the GPU image starts
@@ -61,7 +62,19 @@ FROM runtime-${VARIANT} AS app
 RUN groupadd --system --gid 10001 whisper \
  && useradd --system --uid 10001 --gid 10001 --create-home --home-dir /home/whisper whisper \
  && mkdir -p /models /app/.gradio \
- && chown whisper:whisper /models /app/.gradio
+ && chown whisper:whisper /models /app/.gradio \
+ && echo "export PATH=/opt/venv/bin:\$PATH" > /etc/profile.d/whisper-ui-venv.sh
+# (the line above: KubeRay starts Ray with `bash -lc`, and Debian's /etc/profile resets PATH)
+# WITH_RAY=1 adds Ray Serve (requirements-ray.txt, held to requirements.txt's pins), so that one image is
+# the Ray head, the Ray workers and the front of a multi-replica deployment (deploy/README.md).
+ARG WITH_RAY=0
+COPY requirements.txt requirements-ray.txt /tmp/
+# (pip takes no extras in a constraints file: gradio[mcp]==X is given as gradio==X)
+RUN if [ "$WITH_RAY" = 1 ]; then \
+      sed -E 's/\[[^]]*\]//' /tmp/requirements.txt > /tmp/constraints.txt \
+      && /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements-ray.txt -c /tmp/constraints.txt; \
+    fi \
+ && rm -f /tmp/requirements.txt /tmp/requirements-ray.txt /tmp/constraints.txt
 WORKDIR /app
 COPY app.py ./
 COPY whisper_ui ./whisper_ui

@@ -1,8 +1,13 @@
-"""The container, Compose and CI files, checked without a Docker engine (this machine has none).
+"""The container, Compose, Kubernetes and CI files, checked without a Docker engine or a cluster
+(this machine has neither).
 
 What can run here runs for real: hadolint on the Dockerfile, the Compose and
 GitHub workflow JSON schemas, the image's HEALTHCHECK command against a real
-server, and its model-baking command against a real model folder.
+server, and its model-baking command against a real model folder. The KubeRay
+manifests (deploy/kuberay/) are checked against JSON schemas kept in
+tests/schemas/ (KubeRay's RayService CRD and Kubernetes v1.30, strict), their
+serveConfigV2 against Ray Serve's own config schema, and every app command line
+in them against the app's own flag parser.
 """
 
 from __future__ import annotations
@@ -27,6 +32,9 @@ from .conftest import APP_COMMAND, ROOT, start_server
 
 DOCKERFILE = ROOT / "Dockerfile"
 COMPOSE = ROOT / "docker-compose.yml"
+COMPOSE_RAY = ROOT / "docker-compose.ray.yml"
+KUBERAY = ROOT / "deploy" / "kuberay"
+SCHEMAS = Path(__file__).parent / "schemas"
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 # The CUDA release of PyPI's Linux torch wheel (its cuda-toolkit requirement), for the GPU base image.
 # Bumping torch in requirements.txt means checking this and the nvidia/cuda base tag.
@@ -161,6 +169,42 @@ def test_cpu_image_installs_whisper_without_triton(dockerfile):
     assert needed - installed == {"triton"}
 
 
+def test_ray_image_build_argument(dockerfile, tmp_path):
+    """WITH_RAY=1 adds requirements-ray.txt to the same image, held to requirements.txt's pins; off by default."""
+    app = stages(dockerfile)["app"]
+    assert ("ARG", "WITH_RAY=0") in app
+    assert ("COPY", "requirements.txt requirements-ray.txt /tmp/") in app
+    run = next(args for keyword, args in app if keyword == "RUN" and "requirements-ray.txt" in args)
+    assert run.startswith('if [ "$WITH_RAY" = 1 ]; then ')
+    assert "/opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements-ray.txt -c /tmp/constraints.txt;" in run
+    assert run.endswith("fi && rm -f /tmp/requirements.txt /tmp/requirements-ray.txt /tmp/constraints.txt")
+    # before the app's code, so that a change to it does not reinstall Ray
+    assert app.index(("COPY", "requirements.txt requirements-ray.txt /tmp/")) < app.index(("COPY", "app.py ./"))
+    ray_pins = [line for line in (ROOT / "requirements-ray.txt").read_text().splitlines()
+                if line.strip() and not line.startswith("#")]
+    assert len(ray_pins) == 1 and re.fullmatch(r"ray\[serve\]==\d+\.\d+\.\d+", ray_pins[0]), ray_pins
+
+    # The constraints file, made by the image's own command: pip refuses extras there (gradio[mcp]==...).
+    sed = re.search(r"(sed -E '[^']+' )/tmp/requirements\.txt > /tmp/constraints\.txt", run).group(1)
+    (tmp_path / "requirements.txt").write_text((ROOT / "requirements.txt").read_text())
+    subprocess.run(["sh", "-c", sed + "requirements.txt > constraints.txt"], cwd=tmp_path, check=True, timeout=30)
+    constraints = [line for line in (tmp_path / "constraints.txt").read_text().splitlines()
+                   if line.strip() and not line.startswith("#")]
+    assert constraints and not [line for line in constraints if "[" in line]
+    pins = {re.sub(r"\[.*\]", "", name): version for name, version in requirement_pins().items()}
+    assert {line.split("==")[0].lower(): line.split("==")[1] for line in constraints} == pins  # every pin, no extras
+
+
+def test_login_shells_find_the_venv(dockerfile):
+    """KubeRay starts Ray with `bash -lc`, and Debian's /etc/profile (the CPU image's) resets PATH: a
+    profile.d script puts the venv back in front, in both images."""
+    first = next(args for keyword, args in stages(dockerfile)["app"] if keyword == "RUN")
+    assert 'echo "export PATH=/opt/venv/bin:\\$PATH" > /etc/profile.d/whisper-ui-venv.sh' in first
+    env = dict(item.split("=", 1) for keyword, args in stages(dockerfile)["app"] if keyword == "ENV"
+               for item in shlex.split(args))
+    assert env["PATH"] == "/opt/venv/bin:$PATH"
+
+
 def test_healthcheck_command_asks_readiness(dockerfile, server, tmp_path):
     """The HEALTHCHECK's own command: healthy when /readyz is 200, unhealthy on 503, proxies ignored."""
     healthcheck = next(args for keyword, args in dockerfile if keyword == "HEALTHCHECK")
@@ -217,9 +261,10 @@ def dockerignored(path: str, patterns: list[str]) -> bool:
 def test_dockerignore_sends_only_what_the_image_needs(dockerfile):
     patterns = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
                 if line.strip() and not line.startswith("#")]
-    copied = [args.split()[0] for keyword, args in dockerfile if keyword == "COPY"]
-    assert set(copied) == {"requirements.txt", "app.py", "whisper_ui"}
-    for path in ("requirements.txt", "app.py", "whisper_ui/settings.py", "whisper_ui/server.py"):
+    copied = [source for keyword, args in dockerfile if keyword == "COPY" for source in args.split()[:-1]]
+    assert set(copied) == {"requirements.txt", "requirements-ray.txt", "app.py", "whisper_ui"}
+    for path in ("requirements.txt", "requirements-ray.txt", "app.py", "whisper_ui/settings.py",
+                 "whisper_ui/server.py"):
         assert not dockerignored(path, patterns), path
     for path in (".venv/bin/python", ".git/HEAD", ".env", "tests/conftest.py", "whisper_ui/__pycache__/cli.pyc",
                  "models/base.pt", "artifacts/x.log"):
@@ -228,7 +273,8 @@ def test_dockerignore_sends_only_what_the_image_needs(dockerfile):
 
 def test_every_variable_named_is_a_setting():
     known = {option.env for option in OPTIONS}
-    files = [DOCKERFILE, COMPOSE, ROOT / ".env.example", ROOT / "README.md", *WORKFLOWS]
+    files = [DOCKERFILE, COMPOSE, COMPOSE_RAY, ROOT / ".env.example", ROOT / "README.md", *WORKFLOWS,
+             ROOT / "deploy" / "README.md", *sorted(KUBERAY.glob("*.yaml"))]
     for path in files:
         named = set(re.findall(r"WHISPER_UI_[A-Z0-9_]*[A-Z0-9]", path.read_text()))
         assert named <= known, (path.name, named - known)
@@ -256,6 +302,243 @@ def test_compose_file_is_valid_and_safe():
         assert any(mount.split(":")[0] == "/tmp" for mount in service["tmpfs"])
         assert service["ports"] == ["${PUBLISH:-127.0.0.1:7860}:7860"]  # this host only unless asked
     assert (ROOT / ".env.example").is_file()
+
+
+# --- Ray: Compose and KubeRay (deploy/README.md) --------------------------------------------------
+
+
+def app_settings(argv: list[str]):
+    """An app command line as the app reads it (its own parser; an unknown flag fails here too)."""
+    from whisper_ui.settings import load_settings
+
+    assert argv[:2] == ["python", "app.py"], argv
+    return load_settings(argv[2:], environ={})
+
+
+def test_ray_compose_file_is_valid():
+    proc = subprocess.run([tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", str(COMPOSE_RAY)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_ray_compose_front_and_gpu_workers():
+    compose = yaml.safe_load(COMPOSE_RAY.read_text())
+    services = compose["services"]
+    front = services["front"]
+    workers = {name: service for name, service in services.items() if name != "front"}
+    assert workers and all(re.fullmatch(r"gpu-\d+", name) for name in workers), list(services)
+
+    # one image, built with Ray, and one models volume: the one docker-compose.yml and `docker run` use
+    for service in services.values():
+        assert service["image"] == "whisper-ui:ray"
+        assert service["build"] == {"context": ".", "args": {"VARIANT": "gpu", "WITH_RAY": "1"}}
+        assert service["volumes"] == ["whisper-models:/models"]
+        assert service["environment"]["RAY_USAGE_STATS_ENABLED"] == "0"
+        assert service["read_only"] is True and "no-new-privileges:true" in service["security_opt"]
+        assert any(mount.split(":")[0] == "/tmp" for mount in service["tmpfs"])
+        assert service["init"] is True
+    assert compose["volumes"]["whisper-models"]["name"] == "whisper-models"
+    assert yaml.safe_load(COMPOSE.read_text())["volumes"]["whisper-models"]["name"] == "whisper-models"
+
+    # only the front publishes the page, as docker-compose.yml does (this host only unless asked)
+    assert front["ports"] == ["${PUBLISH:-127.0.0.1:7860}:7860"]
+    assert front["env_file"] == [{"path": ".env", "required": False}]
+    assert "deploy" not in front
+    gpus = []
+    for name, worker in workers.items():
+        assert "ports" not in worker and "env_file" not in worker, name
+        devices = worker["deploy"]["resources"]["reservations"]["devices"]
+        # device_ids, not count: `count: 1` gives every container the same GPU
+        assert len(devices) == 1 and set(devices[0]) == {"driver", "device_ids", "capabilities"}, name
+        assert devices[0]["driver"] == "nvidia" and devices[0]["capabilities"] == ["gpu"], name
+        assert len(devices[0]["device_ids"]) == 1, name
+        gpus.append(devices[0]["device_ids"][0])
+        assert worker["command"][:3] == ["ray", "start", "--address=front:6379"], name
+        assert "--num-gpus=1" in worker["command"] and worker["command"][-1] == "--block", name
+        assert worker["depends_on"] == ["front"] and worker["healthcheck"] == {"disable": True}, name
+    assert len(set(gpus)) == len(gpus) == len(workers)
+
+    # the front: a Ray head without a GPU, then the app attached to it, one replica per GPU worker
+    assert front["command"][:2] == ["sh", "-c"] and len(front["command"]) == 3
+    head, _, app = front["command"][2].partition(" && exec ")
+    head = shlex.split(head)
+    assert head[:3] == ["ray", "start", "--head"] and "--port=6379" in head and "--num-gpus=0" in head
+    assert "--disable-usage-stats" in head
+    assert "--dashboard-host=127.0.0.1" in head or "--include-dashboard=false" in head
+    settings = app_settings(shlex.split(app))
+    assert settings.backend == "ray" and settings.ray_address == "auto" and settings.host == "0.0.0.0"
+    assert settings.ray_replicas == len(workers) and settings.ray_gpus_per_replica == 1
+
+
+def kuberay_documents() -> dict[str, list[dict]]:
+    """Every object in deploy/kuberay/*.yaml, by kind."""
+    found: dict[str, list[dict]] = {}
+    for path in sorted(KUBERAY.glob("*.yaml")):
+        for document in yaml.safe_load_all(path.read_text()):
+            if document:
+                found.setdefault(document["kind"], []).append(document)
+    return found
+
+
+def kubernetes_validator(kind: str):
+    """A validator for KIND: KubeRay's RayService, or one of the Kubernetes v1.30 objects (tests/schemas/)."""
+    import jsonschema
+    from referencing import Registry, Resource
+
+    kubernetes = json.loads((SCHEMAS / "kubernetes-v1.30.json").read_text())
+    rayservice = json.loads((SCHEMAS / "rayservice-v1.json").read_text())
+    registry = Registry().with_resources([("kubernetes-v1.30.json", Resource.from_contents(kubernetes)),
+                                          ("rayservice-v1.json", Resource.from_contents(rayservice))])
+    schema = rayservice if kind == "RayService" else {"$ref": f"kubernetes-v1.30.json#/$defs/{kind}"}
+    return jsonschema.Draft202012Validator(schema, registry=registry)
+
+
+def test_kuberay_manifests_match_their_schemas():
+    """Each object against its schema; the schemas are strict, so a misspelt or misplaced field fails."""
+    proc = subprocess.run([tool("check-jsonschema"), "--schemafile", str(SCHEMAS / "rayservice-v1.json"),
+                           str(KUBERAY / "rayservice.yaml")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    documents = kuberay_documents()
+    api_versions = {"RayService": "ray.io/v1", "Deployment": "apps/v1", "Service": "v1", "PersistentVolumeClaim": "v1"}
+    assert {kind: len(found) for kind, found in documents.items()} == dict.fromkeys(api_versions, 1)
+    for kind, (document,) in documents.items():
+        assert document["apiVersion"] == api_versions[kind] and document["metadata"]["name"], kind
+        assert {"apiVersion", "kind", "metadata", "spec"} <= set(document), kind
+        errors = [f"{kind} {'.'.join(map(str, e.absolute_path))}: {e.message}"
+                  for e in kubernetes_validator(kind).iter_errors(document)]
+        assert not errors, errors
+
+    # the schemas do catch mistakes
+    rayservice = documents["RayService"][0]
+    broken = json.loads(json.dumps(rayservice))
+    broken["spec"]["rayClusterConfig"]["workerGroupSpecs"][0]["minReplica"] = 1
+    broken["spec"]["rayClusterConfig"]["headGroupSpec"]["rayStartParams"]["num-gpus"] = 0
+    assert len(list(kubernetes_validator("RayService").iter_errors(broken))) == 2
+    broken = json.loads(json.dumps(documents["Deployment"][0]))
+    broken["spec"]["template"]["spec"]["containers"][0]["imagePullPolicyy"] = "Always"
+    assert not kubernetes_validator("Deployment").is_valid(broken)
+
+
+def serve_config(rayservice: dict) -> dict:
+    return yaml.safe_load(rayservice["spec"]["serveConfigV2"])
+
+
+def test_kuberay_serve_config():
+    """serveConfigV2 names the replicas' builder and is a valid Ray Serve config (Ray's own schema)."""
+    from ray.serve.config import AutoscalingConfig
+    from ray.serve.schema import DeploymentSchema, RayActorOptionsSchema, ServeApplicationSchema, ServeDeploySchema
+
+    config = serve_config(kuberay_documents()["RayService"][0])
+    ServeDeploySchema.model_validate(config)
+    # Serve ignores a field it does not know: a misspelt one would be lost without a word
+    assert set(config) <= set(ServeDeploySchema.model_fields)
+    (application,) = config["applications"]
+    assert set(application) <= set(ServeApplicationSchema.model_fields)
+    assert application["name"] == "whisper-ui"
+    assert application["import_path"] == "whisper_ui.ray_replica:build_app"
+    assert application["route_prefix"] is None  # no HTTP route into the replicas: only the front reaches them
+    assert application["args"]["model_dir"] == "/models"
+    (deployment,) = application["deployments"]
+    assert set(deployment) <= set(DeploymentSchema.model_fields)
+    assert set(deployment["autoscaling_config"]) <= set(AutoscalingConfig.model_fields)
+    assert set(deployment["ray_actor_options"]) <= set(RayActorOptionsSchema.model_fields)
+    AutoscalingConfig.model_validate(deployment["autoscaling_config"])  # a plain dict to ServeDeploySchema
+    assert deployment["name"] == "WhisperReplica" and deployment["max_ongoing_requests"] == 1
+    scaling = deployment["autoscaling_config"]
+    assert scaling["target_ongoing_requests"] == 1 and 1 <= scaling["min_replicas"] <= scaling["max_replicas"]
+    assert deployment["ray_actor_options"]["num_gpus"] == 1
+
+
+def test_kuberay_cluster_fits_the_replicas():
+    documents = kuberay_documents()
+    rayservice = documents["RayService"][0]
+    cluster = rayservice["spec"]["rayClusterConfig"]
+    (deployment,) = serve_config(rayservice)["applications"][0]["deployments"]
+    scaling, actor = deployment["autoscaling_config"], deployment["ray_actor_options"]
+    ray_pin = next(line for line in (ROOT / "requirements-ray.txt").read_text().splitlines() if line.startswith("ray"))
+    assert cluster["rayVersion"] == ray_pin.split("==")[1]
+    assert cluster["enableInTreeAutoscaling"] is True
+
+    head = cluster["headGroupSpec"]
+    assert head["rayStartParams"]["num-gpus"] == "0"  # no replica on the head
+    assert head["rayStartParams"]["dashboard-host"] == "0.0.0.0"  # KubeRay deploys the Serve config through it
+    (head_container,) = head["template"]["spec"]["containers"]
+    assert "nvidia.com/gpu" not in head_container["resources"].get("limits", {})
+
+    (group,) = cluster["workerGroupSpecs"]
+    assert "rayStartParams" in group  # required before KubeRay 1.2
+    assert 1 <= group["minReplicas"] <= group["replicas"] <= group["maxReplicas"]
+    (worker,) = group["template"]["spec"]["containers"]
+    gpus = int(worker["resources"]["limits"]["nvidia.com/gpu"])
+    assert gpus == int(worker["resources"]["requests"]["nvidia.com/gpu"]) == 1
+    # Serve's autoscaling bounds fit in the worker group's: one replica per GPU
+    assert scaling["max_replicas"] * actor["num_gpus"] <= group["maxReplicas"] * gpus
+    assert actor.get("num_cpus", 1) <= float(worker["resources"]["limits"]["cpu"])
+
+    # one image everywhere (Ray needs the same Ray and Python on every node, and the replicas import
+    # whisper_ui); the models volume at the replicas' model_dir on the head and every worker
+    front = documents["Deployment"][0]["spec"]["template"]["spec"]
+    claim = documents["PersistentVolumeClaim"][0]
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]  # pods on several nodes
+    model_dir = serve_config(rayservice)["applications"][0]["args"]["model_dir"]
+    for pod in (head["template"]["spec"], group["template"]["spec"], front):
+        (container,) = pod["containers"]
+        assert container["image"] == head_container["image"]
+        assert {"name": "RAY_USAGE_STATS_ENABLED", "value": "0"} in container["env"]
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        mounts = [m for m in container["volumeMounts"] if m["mountPath"] == model_dir]
+        assert len(mounts) == 1 and "readOnly" not in mounts[0]
+        assert volumes[mounts[0]["name"]]["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+        assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["fsGroup"] == 10001
+
+
+def test_kuberay_front_attaches_to_the_rayservice():
+    documents = kuberay_documents()
+    rayservice = documents["RayService"][0]
+    front, service = documents["Deployment"][0], documents["Service"][0]
+    pod = front["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert "command" not in container  # the image's: args replace its CMD
+    settings = app_settings(container["args"])
+    assert settings.backend == "ray" and settings.host == "0.0.0.0"
+    # KubeRay's head service for a RayService is NAME-head-svc; 10001 is Ray Client's port there
+    assert settings.ray_address == f"ray://{rayservice['metadata']['name']}-head-svc:10001"
+    # attached to a Serve config, the front serves the model that config names
+    args = serve_config(rayservice)["applications"][0]["args"]
+    assert (settings.model, settings.engine) == (args["model"], args["engine"])
+    assert front["spec"]["replicas"] == 1  # the job queue and the limits are the front's
+
+    # the Service reaches the front's page
+    labels = front["spec"]["template"]["metadata"]["labels"]
+    assert front["spec"]["selector"]["matchLabels"] == labels
+    assert service["spec"]["selector"] == labels
+    (port,) = service["spec"]["ports"]
+    (container_port,) = container["ports"]
+    assert port["targetPort"] == container_port["name"] and container_port["containerPort"] == settings.port == 7860
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert {m["mountPath"] for m in container["volumeMounts"]} == {"/models", "/tmp", "/app/.gradio"}
+
+    # Kubernetes gives each pod NAME_PORT=tcp://... and NAME_SERVICE_HOST/PORT for every Service of the
+    # namespace: none of those may read as a setting (a Service named whisper-ui would set WHISPER_UI_PORT)
+    known = {option.env for option in OPTIONS}
+    names = [service["metadata"]["name"], *(rayservice["metadata"]["name"] + suffix for suffix in ("-head-svc",
+                                                                                                 "-serve-svc"))]
+    for name in names:
+        prefix = name.upper().replace("-", "_")
+        assert not {prefix + "_PORT", prefix + "_SERVICE_HOST", prefix + "_SERVICE_PORT"} & known, name
+    cluster = rayservice["spec"]["rayClusterConfig"]
+    for spec in (pod, cluster["headGroupSpec"]["template"]["spec"], cluster["workerGroupSpecs"][0]["template"]["spec"]):
+        assert spec["enableServiceLinks"] is False
+
+
+def test_deploy_docs_show_the_ray_commands():
+    text = (ROOT / "deploy" / "README.md").read_text()
+    for command in ("--build-arg WITH_RAY=1", "docker compose -f docker-compose.ray.yml up",
+                    "kubectl apply -f deploy/kuberay/", "--backend ray", "--ray-address"):
+        assert command in text, command
 
 
 # --- GitHub workflows ---------------------------------------------------------------------------
