@@ -15,6 +15,7 @@ pytest.importorskip("ray.serve", reason="Ray Serve is not installed: pip install
 from gradio_client import Client, handle_file  # noqa: E402
 
 from .conftest import OFFLINE, start_server, words  # noqa: E402
+from .test_browser import SHOTS, browser, mic_wav, open_page, select_tab, wait_until  # noqa: E402, F401 - fixtures
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +83,18 @@ def test_jobs_run_on_both_replicas_at_once(app, client, speech):
         assert r["node"] and r["pid"] != app.process.pid
     status, body = app.get("/readyz")
     assert status == 200 and b'"replicas_ready":2' in body
+
+
+@pytest.mark.parametrize("locale, ready", [("en-US", "ready"), ("ko-KR", "준비됨")])
+def test_the_status_tab_shows_each_replica(browser, app, locale, ready):  # noqa: F811 - the fixture
+    page = open_page(browser, app, locale=locale)
+    select_tab(page, "status")
+    table = page.locator("#status-replicas")
+    wait_until(lambda: table.inner_text().count("tiny.en") == 2, 20)  # one row a replica
+    shown = table.inner_text()
+    assert shown.count(ready) == 2 and shown.count("cpu") == 2 and shown.count(" MB") == 2, shown
+    page.screenshot(path=str(SHOTS / f"{locale[:2]}-status-replicas.png"), full_page=True)
+    page.context.close()
 
 
 def test_a_model_switch_reaches_every_replica(app, client, speech):

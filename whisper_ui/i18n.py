@@ -223,11 +223,13 @@ STATUS_LABELS: dict[str, dict[str, str]] = {
         "wui_memory_plot": "Memory, last 10 minutes",
         "wui_jobs_plot": "Jobs, last 10 minutes",
         "wui_recent_jobs": "Recent jobs",
+        "wui_replicas": "Model replicas (Ray Serve)",
     },
     "ko": {
         "wui_memory_plot": "메모리 (최근 10분)",
         "wui_jobs_plot": "작업 (최근 10분)",
         "wui_recent_jobs": "최근 작업",
+        "wui_replicas": "모델 복제본 (Ray Serve)",
     },
 }
 STATUS_SAY: dict[str, dict[str, str]] = {
@@ -257,6 +259,13 @@ STATUS_SAY: dict[str, dict[str, str]] = {
         "status_version_not_installed": "not installed",
         "status_version_not_found": "not found",
         "status_version_unknown": "unknown",
+        "status_state_busy": "busy",
+        "status_state_unresponsive": "unresponsive",
+        "status_col_node": "node",
+        "status_col_device": "device",
+        "status_col_state": "state",
+        "status_col_memory": "memory",
+        "status_col_jobs_done": "jobs done",
     },
     "ko": {
         "status_state_not_loaded": "불러오지 않음",
@@ -284,6 +293,13 @@ STATUS_SAY: dict[str, dict[str, str]] = {
         "status_version_not_installed": "설치되지 않음",
         "status_version_not_found": "찾을 수 없음",
         "status_version_unknown": "알 수 없음",
+        "status_state_busy": "작업 중",
+        "status_state_unresponsive": "응답 없음",
+        "status_col_node": "노드",
+        "status_col_device": "장치",
+        "status_col_state": "상태",
+        "status_col_memory": "메모리",
+        "status_col_jobs_done": "완료한 작업",
     },
 }
 

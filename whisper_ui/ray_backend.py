@@ -77,6 +77,22 @@ def in_thread_of_its_own(start) -> None:
         raise failed[0]
 
 
+def declared() -> bool:
+    """Whether the application is deployed from a Serve config (``serve deploy``, a RayService's serveConfigV2):
+    then its config, not this front, says the model, and ``serve.run`` here would silently replace it. Read
+    from Serve's controller as its dashboard does (no public call says it)."""
+    from .ray_replica import APP
+
+    try:
+        from ray.serve.context import _get_global_client
+
+        details = _get_global_client().get_serve_details()
+        return (details.get("applications", {}).get(APP) or {}).get("source") == "declarative"
+    except Exception as e:  # noqa: BLE001
+        log.debug("could not read how %s was deployed: %s", APP, e)
+        return False
+
+
 class RayBackend:
     """The connection to Ray and the Serve application; shared by the engines (one per local engine name)."""
 
@@ -113,7 +129,7 @@ class RayBackend:
             import ray
             from ray import serve
 
-            from .ray_replica import NAMESPACE, registry
+            from .ray_replica import APP, NAMESPACE, registry
 
             if not ray.is_initialized():
                 kwargs: dict[str, Any] = {"namespace": NAMESPACE, "logging_level": logging.WARNING,
@@ -129,6 +145,10 @@ class RayBackend:
                     atexit.register(self.stop)
                 in_thread_of_its_own(lambda: ray.init(**kwargs))
             serve.start(http_options={"location": "NoServer"})
+            self._owned = not declared()
+            if not self._owned:
+                log.info("the Serve application %s is deployed from a Serve config (a RayService): serving its "
+                         "replicas as they are", APP)
             self._registry = registry()
             ray.get(self._registry.all.remote(), timeout=120)  # started (a worker process of its own)
 
@@ -191,17 +211,15 @@ class RayBackend:
                      engine)
             try:
                 self._handle = serve.run(app.bind(self.replica_settings()), name=APP, route_prefix=None)
-                self._stream = None
-                self._config = config
             except Exception as e:  # noqa: BLE001
-                if "declarative" not in str(e).lower() and "config" not in str(e).lower():
-                    raise ModelError(f"The model replicas could not start on Ray Serve: {type(e).__name__}: {e}") from e
-                log.info("the Serve application %s is deployed from a Serve config: attaching to it", APP)
-                self._owned = False
+                raise ModelError(f"The model replicas could not start on Ray Serve: {type(e).__name__}: {e}") from e
+            self._stream = None
+            self._config = config
         if self._handle is None:
             self._handle = serve.get_app_handle(APP)
         if self._stream is None:  # made here, once: a handle's router made in a job's thread can hang (GCS client)
-            self._stream = self._handle.options(stream=True)
+            # through Ray Client (ray://) Serve streams nothing: a job's answer comes whole, at its end
+            self._stream = self._handle if self.client_mode else self._handle.options(stream=True)
         ready = self.ready_replicas(model)
         if ready and all(r["engine"] == engine for r in ready):
             return ready[0]
@@ -214,8 +232,13 @@ class RayBackend:
         raise ModelError(f"The replicas could not load {model}: {reason}")
 
     def stream(self):
-        """The handle jobs are sent through (their answers stream)."""
+        """The handle jobs are sent through (their answers stream, except through Ray Client)."""
         return self._stream
+
+    @property
+    def client_mode(self) -> bool:
+        """Connected through Ray Client (``--ray-address ray://...``; its context is per thread: the address says)."""
+        return (self.settings.ray_address or "").startswith("ray://")
 
 
 class RemoteModel(LoadedModel):
@@ -235,7 +258,12 @@ class RemoteModel(LoadedModel):
 
         # the front's samples are ffmpeg's 16-bit ones scaled to float: as int16 again they cost half the bytes
         samples = np.clip(np.round(audio * 32768.0), -32768, 32767).astype(np.int16)
-        stream = self.backend.stream().transcribe.remote(samples, options)
+        if self.backend.client_mode:  # the whole answer at the end: the last of what the replica would stream
+            stream = self.backend.stream().transcribe_whole.remote(samples, options)
+            answers = lambda: iter((stream.result(),))  # noqa: E731
+        else:
+            stream = self.backend.stream().transcribe.remote(samples, options)
+            answers = lambda: iter(stream)  # noqa: E731
         finished = threading.Event()
 
         def watch() -> None:  # polled: the manager's stop flag answers is_set(), not wait()
@@ -247,7 +275,7 @@ class RemoteModel(LoadedModel):
         if cancel is not None:
             threading.Thread(target=watch, name="whisper-ui-remote-cancel", daemon=True).start()
         try:
-            for item in stream:
+            for item in answers():
                 if item[0] == "progress":
                     if on_progress is not None:
                         on_progress(*item[1:])

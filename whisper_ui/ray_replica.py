@@ -16,6 +16,7 @@ Importing this module imports Ray: only ``--backend ray`` does (``whisper_ui.run
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import socket
@@ -39,7 +40,18 @@ NAMESPACE = "whisper-ui"
 HEARTBEAT_SECONDS = 2.0
 STALE_SECONDS = 8.0  # a replica not heard from for this long is "unresponsive"; after 60 s it is forgotten
 FORGET_SECONDS = 60.0
-CODE_VERSION = "whisper-ui-replica-1"  # raise it when WhisperReplica's interface changes
+
+
+def _code_version() -> str:
+    """The app's code, as a version: a front of other code replaces the replicas (a new model only
+    reconfigures them)."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.rglob("*.py")):
+        digest.update(path.read_bytes())
+    return "whisper-ui-" + digest.hexdigest()[:16]
+
+
+CODE_VERSION = _code_version()
 
 
 @ray.remote(num_cpus=0)
@@ -206,6 +218,14 @@ class WhisperReplica:
                 cancel.set()
                 log.info("replica %s: job cancelled by the front", self.replica_id)
 
+    async def transcribe_whole(self, samples: np.ndarray, options):
+        """``transcribe``'s last answer (the result or the error), for a front on Ray Client, through which
+        Serve streams nothing."""
+        last = None
+        async for answer in self.transcribe(samples, options):
+            last = answer
+        return last
+
 
 def deployment(bounds: tuple[int, int], gpus: float):
     """The Serve deployment of ``WhisperReplica``: a fixed number of replicas or autoscaling between ``bounds``
@@ -221,9 +241,9 @@ def deployment(bounds: tuple[int, int], gpus: float):
         options["autoscaling_config"] = {"min_replicas": low, "max_replicas": high, "initial_replicas": max(low, 1),
                                          "target_ongoing_requests": 1, "upscale_delay_s": 5, "downscale_delay_s": 120}
     replica = serve.deployment(WhisperReplica).options(**options)
-    # one code version: a new user_config (the model) then reconfigures the running replicas in place, one job
+    # the code's version: a new user_config (the model) then reconfigures the running replicas in place, one job
     # after another, instead of replacing them (Serve gives each serve.run a random version otherwise;
-    # options(version=...) is gone since Ray 2.5x, the attribute it set is what Serve still reads)
+    # options(version=...) is gone from Ray 2.60, the attribute it set is what Serve still reads)
     replica._version = CODE_VERSION
     return replica
 

@@ -90,6 +90,15 @@ def _recent(request: gr.Request | None, recent: list[dict[str, Any]]) -> pd.Data
     return pd.DataFrame(rows, columns=columns)
 
 
+def _replicas(request: gr.Request | None, replicas: list[dict[str, Any]]) -> pd.DataFrame:
+    """With --backend ray: each replica's node, device, model, state, memory and jobs done."""
+    keys = ("status_col_node", "status_col_device", "status_col_model", "status_col_state", "status_col_memory",
+            "status_col_jobs_done")
+    rows = [[r["node"], r["device"] or "-", r["model"] or "-", text(request, "status_state_" + r["state"].replace(" ", "_")),
+             mb(r["memory_mb"]), r["jobs_done"]] for r in replicas]
+    return pd.DataFrame(rows, columns=[text(request, k) for k in keys])
+
+
 def status_tab(service: TranscriptionService, demo: gr.Blocks, model_queue: str) -> tuple[gr.Tab, gr.Timer]:
     """The tab, and its timer (the app stops it when another tab is chosen)."""
     manager = service.manager
@@ -102,6 +111,7 @@ def status_tab(service: TranscriptionService, demo: gr.Blocks, model_queue: str)
             return None
 
     history = status_mod.History(manager, _queued).start()
+    remote = hasattr(manager.engine, "replicas")  # --backend ray: the replicas' table
 
     def status() -> dict[str, Any]:
         return status_mod.collect(manager, _queued())
@@ -114,9 +124,10 @@ def status_tab(service: TranscriptionService, demo: gr.Blocks, model_queue: str)
         load = f"{m['load_seconds']:.1f} s" if m["load_seconds"] is not None else "-"
         versions = " · ".join(f"{k} {_version(request, v)}" for k, v in s["versions"].items())
         state = text(request, "status_state_" + m["status"].replace(" ", "_"))
-        return (s["device"], cuda, mb(mem["process_rss_mb"]),
-                f"{mb(mem['system_used_mb'])} / {mb(mem['system_total_mb'])}", state, _model_line(request, m), load,
-                _job_line(request, s), _error_line(request, m), versions, s)
+        fields = (s["device"], cuda, mb(mem["process_rss_mb"]),
+                  f"{mb(mem['system_used_mb'])} / {mb(mem['system_total_mb'])}", state, _model_line(request, m), load,
+                  _job_line(request, s), _error_line(request, m), versions, s)
+        return (*fields, _replicas(request, s["replicas"])) if remote else fields
 
     def new_plots(request: gr.Request, shown: tuple | None):
         """The plots and the recent jobs, after the fields (which paint first); on a tick, only when the
@@ -154,6 +165,8 @@ def status_tab(service: TranscriptionService, demo: gr.Blocks, model_queue: str)
                                           elem_id="status-memory-plot")
                 jobs_plot = gr.LinePlot(x="time", y="jobs", color="series", label=i18n("wui_jobs_plot"),
                                         elem_id="status-jobs-plot")
+        replicas = gr.Dataframe(label=i18n("wui_replicas"), interactive=False, elem_id="status-replicas",
+                                visible=remote)
         recent = gr.Dataframe(label=i18n("wui_recent_jobs"), interactive=False, elem_id="status-recent",
                               max_height=260)
         versions = gr.Textbox(label=i18n("wui_versions"), interactive=False)
@@ -166,7 +179,7 @@ def status_tab(service: TranscriptionService, demo: gr.Blocks, model_queue: str)
         shown = gr.State(None)  # what this page's plots show (new_plots)
 
     status_outputs = [device, cuda_memory, rss, system_memory, state_box, model_box, load_time, jobs,
-                      last_error, versions, status_json]
+                      last_error, versions, status_json, *([replicas] if remote else [])]
     plot_outputs = [memory_plot, jobs_plot, recent, shown]
     api.click(status, None, status_json, api_name="status", queue=False)
     private = dict(api_visibility="private", queue=False)
