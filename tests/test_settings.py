@@ -201,3 +201,30 @@ def test_the_readme_settings_table_has_every_flag():
         row = next((r for r in rows if re.search(rf"`{option.flag}[` ]", r.split("|")[1])), None)
         assert row is not None, f"{option.flag} has no row in README's settings table"
         assert f"`{option.env}`" in row, (option.flag, option.env)
+
+
+def test_backend_and_ray_replicas():
+    assert load_settings([], {}).backend == "local"
+    s = load_settings(["--ray-address", "auto", "--ray-replicas", "3"], {"WHISPER_UI_BACKEND": "ray"})
+    assert (s.backend, s.ray_address, s.replica_bounds, s.ray_gpus_per_replica) == ("ray", "auto", (3, 3), 0.0)
+    s = load_settings(["--backend", "ray", "--ray-min-replicas", "1", "--ray-max-replicas", "4",
+                       "--ray-gpus-per-replica", "1"], {})
+    assert (s.replica_bounds, s.ray_gpus_per_replica) == ((1, 4), 1.0)
+    assert load_settings(["--backend", "ray"], {}).replica_bounds == (1, 1)
+    with pytest.raises(ConfigError, match="exclude each other"):
+        load_settings(["--ray-replicas", "2", "--ray-max-replicas", "4"], {})
+    with pytest.raises(ConfigError, match="more than --ray-max-replicas"):
+        load_settings(["--ray-min-replicas", "5", "--ray-max-replicas", "4"], {})
+    with pytest.raises(ConfigError, match="WHISPER_UI_BACKEND"):
+        load_settings([], {"WHISPER_UI_BACKEND": "cluster"})
+
+
+def test_the_local_backend_never_imports_ray(models_dir):
+    """Without --backend ray nothing of Ray is imported, even with Ray installed: a server's modules after a job."""
+    code = ("import sys; from whisper_ui.settings import Settings; from whisper_ui.runtime import create_service; "
+            f"s = create_service(Settings(model='tiny.en', model_dir=__import__('pathlib').Path({str(models_dir)!r}), "
+            "device='cpu')); s.manager.load(); "
+            "import whisper_ui.server, whisper_ui.ui.app; print(sorted(m for m in sys.modules if m.split('.')[0] == 'ray'))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"
