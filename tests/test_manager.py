@@ -68,6 +68,30 @@ def test_one_job_at_a_time_and_results_not_mixed():
     assert results == {i: f"base:{i}" for i in range(8)}
 
 
+def test_with_replicas_jobs_run_side_by_side_and_a_switch_waits_for_all_of_them():
+    """concurrency=N (a remote engine's replicas): N jobs at once, never more; a load waits for the running
+    ones and the jobs after it wait for the load; a job finding no model loads it once, alone."""
+    engine = FakeEngine(job_seconds=0.3)
+    manager = ModelManager(engine, "base", device="cpu", concurrency=2)
+    results = {}
+    threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, manager.transcribe(audio(i), GREEDY).text))
+               for i in range(5)]
+    for t in threads:
+        t.start()
+    time.sleep(0.15)
+    switch = threading.Thread(target=manager.load, args=("tiny",))
+    switch.start()
+    for t in [*threads, switch]:
+        t.join(10)
+    assert engine.max_active == 2
+    assert sum(event[0] == "load" for event in engine.events) == 2  # the first job's load, once, and the switch
+    loaded_at = engine.events.index(("load", "tiny", "cpu"))
+    # the two jobs running when the switch came finished on base first; the rest ran on tiny after it
+    assert [e[1] for e in engine.events[:loaded_at] if e[0] == "transcribe"] == ["base", "base"]
+    assert all(e[1] == "tiny" for e in engine.events[loaded_at:] if e[0] == "transcribe")
+    assert sorted(results) == list(range(5)) and manager.concurrency == 2
+
+
 def test_switch_waits_for_the_running_job_and_frees_the_old_model_first():
     engine = FakeEngine()
     manager = ModelManager(engine, "tiny", device="cpu")
