@@ -147,10 +147,12 @@ def test_a_replica_killed_mid_job_fails_that_job_only(app, client, speech):
     assert {"quick", "lazy"} <= words(text)
     status, body = app.get("/readyz")
     assert status == 200
-    # Serve starts a new replica: two ready again, the dead one gone or shown unresponsive
-    wait_for(lambda: sum(r["state"] == "ready" for r in replicas(client)) == 2, 120, 1)
-    states = {r["replica"]: r["state"] for r in replicas(client)}
-    assert states.get(busy["replica"], "unresponsive") == "unresponsive", states
+    # Serve starts a new replica: two ready again; the dead one, silent, is shown unresponsive (or forgotten)
+    def recovered():
+        states = {r["replica"]: r["state"] for r in replicas(client)}
+        return sum(v == "ready" for v in states.values()) == 2 and states.get(busy["replica"]) in (None, "unresponsive")
+
+    wait_for(recovered, 120, 1)
     assert b'"replicas_ready":2' in app.get("/readyz")[1]
     results = []
     threads = [threading.Thread(target=lambda: results.append(transcribe(app, speech.fox))) for _ in range(2)]
