@@ -169,7 +169,7 @@ def test_caps_per_client_on_uploads_streams_and_connections(guarded):
             sock.close()
         held.clear()
         assert wait_until(lambda: httpx.post(guarded.url + "/gradio_api/upload", timeout=5,
-                                             files={"files": ("b.wav", b"RIFF" + b"\1" * 100)}).status_code == 200, 5)
+                                             files={"files": ("b.wav", b"RIFF" + b"\1" * 100)}).status_code == 200, 20)
 
         # event streams: a page's heartbeat stays open as long as the page; the cap's worth, then 429
         for _ in range(MAX_STREAMS_PER_CLIENT):
@@ -185,7 +185,8 @@ def test_caps_per_client_on_uploads_streams_and_connections(guarded):
         for sock in held:
             sock.close()
         held.clear()
-        assert wait_until(lambda: status_of(first_answer(guarded, "/gradio_api/heartbeat/x")) == 200, 5)
+        # a closed stream's place frees when the server sees the disconnect: at once here, seconds on a busy machine
+        assert wait_until(lambda: status_of(first_answer(guarded, "/gradio_api/heartbeat/x")) == 200, 20)
 
         # connections: the cap's worth open (idle, within the read timeout), the next ones get 429 at once
         held = [socket.create_connection(address) for _ in range(PER_CLIENT)]
