@@ -103,7 +103,8 @@ class RayBackend:
         self._stream = None  # the handle for jobs: their segments stream back
         self._registry = None
         self._owned = True  # False: the application is deployed from a Serve config (a RayService): attached to
-        self._config: dict[str, Any] | None = None  # the user_config the replicas were given
+        self._config: dict[str, Any] | None = None  # the model and engine the replicas were given
+        self._attempt = 0  # loads of the same model in a row (a retry after a failed one)
         self._lock = threading.Lock()
 
     @property
@@ -205,8 +206,13 @@ class RayBackend:
 
         self.start()
         config = {"model": model, "engine": engine}
-        if self._owned and config != self._config:
-            app = deployment(self.bounds, self.settings.ray_gpus_per_replica).options(user_config=config)
+        serving = [r for r in self.ready_replicas(model) if r["engine"] == engine]
+        if self._owned and (config != self._config or len(serving) < self.bounds[0]):
+            # the same model again where replicas do not serve it (its file was missing, now placed): a new
+            # attempt number is a new user_config, so Serve has every replica load it again
+            self._attempt = self._attempt + 1 if config == self._config else 0
+            app = deployment(self.bounds, self.settings.ray_gpus_per_replica).options(
+                user_config={**config, "attempt": self._attempt})
             log.info("Ray Serve: %s replica(s) of %s with %s", "-".join(map(str, sorted(set(self.bounds)))), model,
                      engine)
             try:
