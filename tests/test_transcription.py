@@ -115,12 +115,16 @@ def test_a_file_the_page_probed_is_not_probed_again_by_its_job(service, speech, 
 
 
 @pytest.mark.parametrize("vad", [True, False], ids=["vad", "no-vad"])
-def test_segments_come_as_they_are_finished(service, speech, vad):
+def test_segments_come_as_they_are_finished(service, speech, vad, engine_name):
     """``on_progress`` hears of the segments while the model works (the page shows them as they come):
     more than once on 70 s of speech, each time more of the recording done, and the last news is the
     result's own segments, in the recording's time (speech detection's joined audio mapped back)."""
     news = []
-    job = service.transcribe_file(speech.long, TranscribeOptions(language="en", vad=vad), (),
+    # openai-whisper with beam 1: the news come per window whatever the beam, and beam 5 made its two cases the
+    # slowest tests (~2.5 min each); faster-whisper keeps beam 5 (greedy, without speech detection, it finds no
+    # speech in this clip at all: noted, not this test's subject)
+    beam = 1 if engine_name == "openai-whisper" else 5
+    job = service.transcribe_file(speech.long, TranscribeOptions(language="en", vad=vad, beam_size=beam), (),
                                   on_progress=lambda done, total, segments: news.append((done, total, segments)))
     result = job.result
     assert len(news) >= 2, news
