@@ -52,7 +52,7 @@ def health_routes(manager: ModelManager) -> list:
             body["error"] = public_reason(state.error)  # no server paths: /readyz needs no login
         ready = state.ready
         if hasattr(manager.engine, "replicas"):  # --backend ray: ready while at least one replica serves the model
-            serving = [r for r in manager.engine.replicas() if r["state"] in ("ready", "busy") and r["model"] == state.model]
+            serving = manager.engine.backend.ready_replicas(state.model)
             body["replicas_ready"] = len(serving)
             ready = ready and bool(serving)
         return JSONResponse(body, status_code=200 if ready else 503)
