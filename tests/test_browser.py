@@ -106,6 +106,9 @@ def test_each_tab_renders_in_english(browser, app):
         page.screenshot(path=str(SHOTS / f"en-{name}.png"), full_page=True)
     assert "tiny.en" in page.locator("#status-model textarea").input_value()
     select_tab(page, "model")
+    # the table's rows come by a call of their own after the tab renders: wait for them, then read
+    page.wait_for_function("""() => { const t = document.querySelector('#model-table');
+        return t && t.innerText.includes('tiny.en') && t.innerText.includes('base'); }""", timeout=30_000)
     table = page.locator("#model-table").inner_text()
     assert "tiny.en" in table and "base" in table
     footer = page.locator("footer").inner_text()
