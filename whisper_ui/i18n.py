@@ -431,6 +431,8 @@ ERRORS: dict[str, dict[str, str]] = {
                          "프로그램을 닫거나, 더 작은 모델을 고르거나, --device cpu로 시작하세요.",
         "notice_loop_segments": "같은 구간이 {times}번 연달아 반복되어 하나로 줄였습니다(“{phrase}”). 말소리가 아니라 "
                                 "디코딩 반복일 가능성이 높습니다.",
+        "notice_phantom": "{start}–{end}의 “{phrase}”을(를) 지웠습니다. Whisper는 말소리가 없는 곳에 이 문구를 자주 "
+                          "지어냅니다(음성 감지가 그 구간에서 말소리를 거의 찾지 못했습니다).",
         "notice_loop_phrase": "같은 구절이 계속 반복되어 하나로 줄였습니다(“{phrase}”). 말소리가 아니라 디코딩 반복일 "
                               "가능성이 높습니다.",
         "notice_oom_fallback": "{device}에서 {name} 모델의 CUDA 메모리가 부족해 {next_device}의 {next_name} 모델로 "
