@@ -3,6 +3,7 @@ its words wherever it sits, a change of language is followed. Each real-model te
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 from pathlib import Path
 
@@ -82,10 +83,10 @@ class DecodeSpy:
         self.given: list[tuple[int, object]] = []  # (samples, clips) of each call
         real = model.decode
 
-        def decode(audio, options, task, language, clips, cancel, report=None):
+        def decode(audio, options, task, language, clips, cancel, report=None, follow=None):
             self.calls += 1
             self.given.append((len(audio), clips))
-            return real(audio, options, task, language, clips, cancel, report)
+            return real(audio, options, task, language, clips, cancel, report, follow)
 
         monkeypatch.setattr(model, "decode", decode)
 
@@ -136,6 +137,71 @@ def test_speech_between_noise_keeps_every_word_in_the_recordings_time(service, s
     assert news and all(0 < done <= total == noisy.duration for done, total, _ in news)
     assert [(s.start, s.end, s.text) for s in news[-1][2]] == [(s.start, s.end, s.text) for s in noisy.segments]
     assert noisy.speech_seconds < noisy.duration - 30  # the 40 s of noise were not decoded
+
+
+AUDIOEVAL = Path(importlib.util.find_spec("pytest_audioeval").submodule_search_locations[0]) / "samples" / "audio"
+ONSET_SPEECH = {  # real recordings (pytest-audioeval, MIT), joined
+    "en": ("en/quick_brown_fox", "en/counting", "en/hello_world"),
+    "es": ("es/pangrama", "es/hola_mundo", "fr/pangrama", "en/quick_brown_fox", "it/pangrama"),
+}
+
+
+def after_steady_noise(folder: Path, speech: str, colour: str, lead: int, gain: float, noise: float) -> Path:
+    """Real speech at ``gain`` starting ``lead`` seconds into steady sox noise (``colour``, ``vol noise``)
+    that goes on under it: the recording of a quiet room where somebody starts talking softly."""
+    path = folder / f"onset-{speech}-{colour}-{lead}-{gain}-{noise}.wav"
+    if path.exists():
+        return path
+    joined, voice, bed = folder / f"voice-{speech}.wav", folder / f"voice-{path.name}", folder / f"bed-{path.name}"
+    if not joined.exists():
+        subprocess.run(["sox", *(str(AUDIOEVAL / f"{clip}.wav") for clip in ONSET_SPEECH[speech]), str(joined)],
+                       check=True, capture_output=True)
+    seconds = float(subprocess.run(["soxi", "-D", str(joined)], check=True, capture_output=True, text=True).stdout)
+    subprocess.run(["sox", str(joined), str(voice), "pad", str(lead), "0", "vol", str(gain)], check=True, capture_output=True)
+    subprocess.run(["sox", "-R", "-n", "-r", str(RATE), "-c", "1", "-b", "16", str(bed), "synth", str(lead + seconds),
+                    colour, "vol", str(noise)], check=True, capture_output=True)
+    subprocess.run(["sox", "-m", str(bed), str(voice), str(path)], check=True, capture_output=True)
+    return path
+
+
+# (speech, colour, lead, gain, noise), sox -R: repeatable noise. Where the speech starts at ``lead``, faster-whisper's
+# own vad_filter (one pass forward) found it from 21.1, never, never, never, 4.8, 9.8, 19.7 and 43.5 s; the app
+# before this check (two pieces forward) from 20.05, 19.95, 20.9, never, 4.8, 9.8, 19.7 and 40.4 s
+LATE_ONSETS = [("en", "pinknoise", 20, 0.15, 0.08), ("es", "brownnoise", 20, 0.15, 0.08),
+               ("en", "brownnoise", 20, 0.25, 0.08), ("en", "brownnoise", 40, 0.25, 0.08),
+               ("en", "brownnoise", 5, 0.25, 0.08), ("es", "pinknoise", 10, 0.15, 0.08),
+               ("en", "whitenoise", 20, 0.25, 0.03), ("es", "brownnoise", 40, 0.25, 0.03)]
+
+
+@pytest.mark.parametrize("case", LATE_ONSETS, ids=lambda case: "-".join(map(str, case)))
+def test_speech_after_steady_noise_is_found_from_its_first_word(case, tmp_path_factory):
+    """The region starts before the speech does, however long the noise before it (Silero forward and
+    backward): the recordings' first words start 0.0-0.1 s after ``lead``; the region has its 0.4 s margin."""
+    folder = tmp_path_factory.getbasetemp() / "onsets"
+    folder.mkdir(exist_ok=True)
+    path = after_steady_noise(folder, *case)
+    regions = vad.speech_regions(whisper.load_audio(str(path)))
+    lead = case[2]
+    assert regions and regions[0][0] <= lead, regions
+    assert regions[0][0] >= lead - 1.0, regions  # the noise before it is not speech
+
+
+def test_the_first_words_after_steady_noise_reach_the_transcript(engine_name, service, tmp_path_factory):
+    """20 s of steady brown noise, then real speech under it: with detection on, the transcript starts where
+    the same engine without detection hears the first word, and has every word of the first sentence."""
+    folder = tmp_path_factory.getbasetemp() / "onsets"
+    folder.mkdir(exist_ok=True)
+    audio = whisper.load_audio(str(after_steady_noise(folder, "en", "brownnoise", 20, 0.25, 0.08)))
+    options = TranscribeOptions(beam_size=1, word_timestamps=True)
+    service.manager.load()
+    on = service.manager.transcribe(audio, options)
+    off = service.manager.transcribe(audio, TranscribeOptions(beam_size=1, word_timestamps=True, vad=False))
+    region = vad.speech_regions(audio)[0]
+    assert off.words and region[0] <= off.words[0].start, (region, off.words[:3])
+    assert on.words[0].start <= off.words[0].start + 0.5, (on.words[:3], off.words[:3])
+    assert {"quick", "brown", "jumps", "lazy"} <= words(on.text), on.text
+    assert {"hello", "world"} <= words(on.text), on.text
+    assert on.gaps == ((0.0, round(region[0], 2)),)  # the 20 s of noise: a gap the user sees
 
 
 def test_speech_detection_changes_no_word_of_plain_speech(service, tmp_path, monkeypatch):
@@ -203,7 +269,7 @@ def test_a_loop_of_repeated_segments_or_phrases_is_cut_to_one_with_a_notice():
 def test_short_or_uncertain_regions_keep_the_files_language(monkeypatch):
     """Regions of 29 s (en), 28 s (fr, unsure), 28 s (de, sure), 3 s (too short to tell): en, en, de, en."""
     regions = [(0.0, 29.0), (30.0, 58.0), (60.0, 88.0), (90.0, 93.0)]
-    monkeypatch.setattr(vad, "speech_regions", lambda audio, parameters=None: regions)
+    monkeypatch.setattr(vad, "detect_speech", lambda audio, parameters=None: vad.Speech(tuple(regions), np.zeros(1)))
     answers = iter([("en", 0.99), ("fr", 0.5), ("de", 0.97)])
     plan = vad.plan(np.zeros(100 * RATE, np.float32), vad=True, language=None, english_only=False,
                     detect=lambda samples: next(answers))
@@ -214,19 +280,46 @@ def test_short_or_uncertain_regions_keep_the_files_language(monkeypatch):
     given = vad.plan(np.zeros(100 * RATE, np.float32), vad=True, language="ko", english_only=False,
                      detect=lambda samples: pytest.fail("detected"))
     assert [(run.language, run.regions) for run in given.runs] == [("ko", tuple(regions))]
-    # without speech detection, each 30-second window is a region
-    answers = iter([("en", 0.99), ("en", 0.9), ("de", 0.95), ("en", 0.6)])
+    assert plan.follow  # and inside each run, window by window (vad.Follower)
+    # without speech detection: one run over every 30-second window, no detection before decoding (each
+    # window's decode detects its own, from the encoder output it decodes)
     windows = vad.plan(np.zeros(100 * RATE, np.float32), vad=False, language=None, english_only=False,
-                       detect=lambda samples: next(answers))
+                       detect=lambda samples: pytest.fail("detected before decoding"))
     assert [(run.language, run.regions) for run in windows.runs] == [
-        ("en", ((0.0, 30.0), (30.0, 60.0))), ("de", ((60.0, 90.0),)), ("en", ((90.0, 100.0),))]
-    assert windows.speech_seconds is None
+        (None, ((0.0, 30.0), (30.0, 60.0), (60.0, 90.0), (90.0, 100.0)))]
+    assert windows.follow and windows.speech_seconds is None and windows.gaps == ()
+    # one region: no detection before decoding either
+    monkeypatch.setattr(vad, "detect_speech", lambda audio, parameters=None: vad.Speech(((20.0, 80.0),), np.zeros(1)))
+    one = vad.plan(np.zeros(100 * RATE, np.float32), vad=True, language=None, english_only=False,
+                   detect=lambda samples: pytest.fail("detected before decoding"))
+    assert [(run.language, run.regions) for run in one.runs] == [(None, ((20.0, 80.0),))]
+    assert one.gaps == ((0.0, 20.0), (80.0, 100.0))  # what detection left out, 10 s or more
 
 
-def test_one_silero_pass_gives_faster_whispers_own_chunks(speech, tmp_path, monkeypatch):
-    """``speech_regions`` runs Silero once and chunks its probabilities with faster-whisper's own rules:
-    the same chunks as ``get_speech_timestamps`` (which runs the model itself), on speech between noise.
-    (On one core: on more, the pieces' edges may move by a frame or two, the test below.)"""
+def test_the_language_follows_a_confident_window_only():
+    """``Follower``: the first window takes what it hears; a later one switches only to a language the model is
+    sure of, over 4 s or more of audio; the result's probability is the best one of the language decoded."""
+    follow = vad.Follower()
+    chosen = [follow.window(*w) for w in [("en", 0.6, 30.0), ("de", 0.7, 30.0), ("de", 0.95, 3.0), ("cy", 0.81, 30.0),
+                                          ("en", 0.9, 30.0), ("de", 0.93, 30.0), ("en", 0.5, 30.0), ("de", 0.97, 30.0)]]
+    assert chosen == ["en", "en", "en", "cy", "en", "de", "de", "de"]
+    assert follow.probability_of("de") == 0.97 and follow.probability_of("en") == 0.9 and follow.probability_of("ko") is None
+    started = vad.Follower("ko", 0.9)  # a run that starts in a language the plan found
+    assert started.window("ja", 0.79) == "ko" and started.window("ja", 0.8, 10.0) == "ja"
+
+
+def test_gaps_are_the_long_stretches_outside_the_speech():
+    assert vad.gaps(((12.0, 20.0), (25.0, 40.0), (55.5, 58.0)), 70.0) == ((0.0, 12.0), (40.0, 55.5), (58.0, 70.0))
+    assert vad.gaps(((5.0, 60.0),), 65.0) == ()
+    assert vad.gaps((), 30.0) == ((0.0, 30.0),)
+    speech = vad.Speech(((0.0, 1.0),), np.array([0.9, 0.9, 0.1, 0.7] * 10))
+    assert speech.share(0.0, 4 * vad.FRAME / RATE) == 0.75 and speech.share(100.0, 101.0) == 0.0
+
+
+def test_silero_probabilities_are_chunked_by_faster_whispers_own_rules(speech, tmp_path, monkeypatch):
+    """``_speech_chunks`` chunks probabilities with faster-whisper's own rules: on one forward pass, the same
+    chunks as ``get_speech_timestamps`` (which runs the model itself), on speech between noise; the app's
+    regions are those rules over the larger of the forward and the backward pass (one piece each on one core)."""
     from faster_whisper.vad import VadOptions, get_speech_timestamps, get_vad_model
 
     monkeypatch.setattr(vad, "_cores", lambda: 1)
@@ -238,7 +331,10 @@ def test_one_silero_pass_gives_faster_whispers_own_chunks(speech, tmp_path, monk
     probabilities = np.asarray(get_vad_model()(np.pad(audio, (0, vad.FRAME - len(audio) % vad.FRAME)))).ravel()
     ours = vad._speech_chunks(probabilities, len(audio), options)
     assert ours == get_speech_timestamps(audio, options) and len(ours) >= 1
-    assert vad.speech_regions(audio) == [(c["start"] / RATE, c["end"] / RATE) for c in ours]
+    padded = np.pad(audio, (0, vad.FRAME - len(audio) % vad.FRAME))
+    backward = np.asarray(get_vad_model()(np.ascontiguousarray(padded[::-1]))).ravel()[::-1]
+    both = vad._speech_chunks(np.maximum(probabilities, backward), len(audio), options)
+    assert vad.speech_regions(audio) == [(c["start"] / RATE, c["end"] / RATE) for c in both]
 
 
 def test_long_audio_detected_in_pieces_finds_the_same_regions(speech, tmp_path, monkeypatch):
@@ -246,8 +342,8 @@ def test_long_audio_detected_in_pieces_finds_the_same_regions(speech, tmp_path, 
     pcm = subprocess.run(["ffmpeg", "-nostdin", "-i", str(noise_around(speech.long, tmp_path, seconds=15)), "-f",
                           "s16le", "-ac", "1", "-ar", str(RATE), "-"], check=True, capture_output=True).stdout
     audio = np.frombuffer(pcm, np.int16).astype(np.float32) / 32768
-    monkeypatch.setattr(vad, "_cores", lambda: 3)
-    assert len(audio) // vad.FRAME >= 3 * vad.PIECE_FRAMES  # three pieces
+    monkeypatch.setattr(vad, "_cores", lambda: 6)
+    assert len(audio) // vad.FRAME >= 3 * vad.PIECE_FRAMES  # three pieces a pass
     pieces = vad.speech_regions(audio)
     monkeypatch.setattr(vad, "_cores", lambda: 1)
     one = vad.speech_regions(audio)

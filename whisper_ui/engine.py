@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from . import vad
 from .errors import CancelledError, CorruptCheckpointError, ModelError
 from .transcription import Segment, TranscribeOptions, TranscriptionResult
 
@@ -65,23 +66,23 @@ class LoadedModel(ABC):
 
         ``on_progress`` hears of each segment as it is finished (in the recording's time), from the
         model's own thread: it should only hand the news on."""
-        from . import vad
-
         started = time.perf_counter()
         language = options.language
         if self.english_only and language not in (None, "en"):
             log.warning("model %s is English-only: ignoring language %s", self.name, language)
         task = "transcribe" if self.english_only else options.task
+        speech = vad.detect_speech(audio) if options.vad else None
         plan = vad.plan(audio, vad=options.vad, language=language, english_only=self.english_only,
-                        detect=self.detect_language)
+                        detect=self.detect_language, speech=speech)
         if options.vad:
             log.info("speech detection: %.1f s of speech in %.1f s of audio, %d region(s)", plan.speech_seconds,
                      len(audio) / vad.SAMPLE_RATE, sum(len(run.regions) for run in plan.runs))
         segments: list[Segment] = []
         total = len(audio) / vad.SAMPLE_RATE
         done = 0.0
+        followers: list[vad.Follower] = []
 
-        def reporter(language: str, chunks: list[dict[str, int]] | None = None) -> OnDecoded | None:
+        def reporter(language: str | None, chunks: list[dict[str, int]] | None = None) -> OnDecoded | None:
             """The engine's news of one run (of the joined speech when ``chunks``), in the recording's
             time, to ``on_progress``. The engine's list only grows: each segment is taken once (a job's
             news cost O(segments), not its square)."""
@@ -92,7 +93,7 @@ class LoadedModel(ABC):
             def report(decoded: list[Segment], seconds: float) -> None:
                 nonlocal done
                 done = max(done, min(total, seconds))
-                mapped.extend(replace(s, language=language) for s in decoded[len(mapped):])
+                mapped.extend(replace(s, language=s.language or language) for s in decoded[len(mapped):])
                 so_far = segments + mapped
                 on_progress(done, total, tuple(sorted(so_far, key=lambda s: s.start) if len(plan.runs) > 1 else so_far))
 
@@ -101,35 +102,43 @@ class LoadedModel(ABC):
         for run in plan.runs:
             if cancel is not None and cancel.is_set():
                 raise CancelledError("The transcription was cancelled.")
+            follow = vad.Follower(run.language, run.probability) if plan.follow else None
+            if follow is not None:
+                followers.append(follow)
             if len(plan.runs) == 1 and (not options.vad or vad.whole_file(run.regions, len(audio))):
                 # one run over the whole file (without speech detection, or speech from end to end): the
                 # engine's plain path, as without a plan
-                decoded = self.decode(audio, options, task, run.language, None, cancel, reporter(run.language))
-            elif options.vad:  # only the speech, joined, and its times mapped back
+                decoded = self.decode(audio, options, task, run.language, None, cancel, reporter(run.language),
+                                      follow)
+            else:  # only the speech, joined, and its times mapped back
                 joined, chunks = vad.join(audio, run.regions)
                 decoded = vad.restore(self.decode(joined, options, task, run.language, None, cancel,
-                                                  reporter(run.language, chunks)), chunks)
-            else:  # a language's 30-second windows
-                clips = ((run.regions[0][0], run.regions[-1][1]),)
-                decoded = self.decode(audio, options, task, run.language, clips, cancel, reporter(run.language))
-            segments.extend(replace(s, language=run.language) for s in decoded)
+                                                  reporter(run.language, chunks), follow), chunks)
+            segments.extend(replace(s, language=s.language or run.language) for s in decoded)
         segments.sort(key=lambda s: s.start)
         kept, loops = vad.cut_loops(tuple(segments))
+        kept, phantoms = _without_phantoms(kept, audio, speech)
         detected = options.language is None and not self.english_only
+        shares = vad.language_shares(kept)
+        language, probability = plan.language, plan.probability
+        if plan.follow and language is None:  # the windows found it: the language most of the text is in
+            language = shares[0][0] if shares else next((f.language for f in followers if f.language), None)
+            probability = max((p for f in followers if (p := f.probability_of(language)) is not None), default=None)
         return TranscriptionResult(
             text="".join(s.text for s in kept).strip(),
             segments=kept,
-            language=plan.language,
-            language_probability=plan.probability if detected else None,
+            language=language,
+            language_probability=probability if detected else None,
             duration=len(audio) / vad.SAMPLE_RATE,
             processing_seconds=time.perf_counter() - started,
             model=self.name,
             device=self.device,
             task=task,
-            notices=tuple(loops),
+            notices=tuple(loops + phantoms),
             engine=self.engine,
             speech_seconds=plan.speech_seconds,
-            languages=vad.language_shares(kept),
+            languages=shares,
+            gaps=plan.gaps,
         )
 
     def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
@@ -137,14 +146,29 @@ class LoadedModel(ABC):
         raise NotImplementedError
 
     def decode(self, audio: np.ndarray, options: TranscribeOptions, task: str, language: str | None,
-               clips: Clips | None, cancel: threading.Event | None, report: OnDecoded | None = None) -> list[Segment]:
+               clips: Clips | None, cancel: threading.Event | None, report: OnDecoded | None = None,
+               follow: vad.Follower | None = None) -> list[Segment]:
         """The engine's decode of ``clips`` (seconds; None: all of it) in ``language``, times in the
-        recording's time; ``report`` gets the segments so far as the engine finishes them."""
+        recording's time; ``report`` gets the segments so far as the engine finishes them. With ``follow``,
+        each window's language is detected from the encoder output it is decoded from and chosen by
+        ``follow.window`` (``language`` is then the first window's, or None to take what it hears), and
+        each segment carries the language it was decoded in."""
         raise NotImplementedError
 
     @abstractmethod
     def unload(self) -> None:
         """Drop the weights so their memory can be freed."""
+
+
+def _without_phantoms(segments: tuple[Segment, ...], audio: np.ndarray,
+                      speech: vad.Speech | None) -> tuple[tuple[Segment, ...], list[str]]:
+    """The segments less the stock phrases Whisper invents where no speech is (``whisper_ui.phantoms``).
+    Speech detection runs here (0.1 s a minute) only when detection was off and such a phrase came."""
+    from .phantoms import cut_phantoms, is_phantom
+
+    if not any(is_phantom(s.text, s.language) for s in segments):
+        return segments, []
+    return cut_phantoms(segments, (speech or vad.detect_speech(audio)).share)
 
 
 class Engine(ABC):
@@ -458,7 +482,7 @@ class _WindowNews:
     _installed = False
 
     def __init__(self, *args, **kwargs):
-        self.report, self.name, self.device = self._local.current
+        self.report, self.name, self.device, self.model = self._local.current
 
     def __enter__(self):
         return self
@@ -474,9 +498,13 @@ class _WindowNews:
             return
         seconds = found["seek"] * whisper.audio.HOP_LENGTH / whisper.audio.SAMPLE_RATE
         raw = {"segments": list(found["all_segments"]), "text": "", "language": None}
-        self.report(list(TranscriptionResult.from_whisper_dict(raw, language=None, language_probability=None,
-                                                               duration=0.0, processing_seconds=0.0, model=self.name,
-                                                               device=self.device).segments), seconds)
+        segments = TranscriptionResult.from_whisper_dict(raw, language=None, language_probability=None, duration=0.0,
+                                                         processing_seconds=0.0, model=self.name,
+                                                         device=self.device).segments
+        if isinstance(self.model, _Following):
+            segments = [replace(s, language=self.model.language_of(r))
+                        for s, r in zip(segments, raw["segments"], strict=True)]
+        self.report(list(segments), seconds)
 
     @classmethod
     def tqdm(cls, *args, **kwargs):
@@ -488,7 +516,7 @@ class _WindowNews:
 
     @classmethod
     @contextmanager
-    def reporting(cls, report: OnDecoded | None, name: str, device: str):
+    def reporting(cls, report: OnDecoded | None, name: str, device: str, model=None):
         if report is None:
             yield
             return
@@ -497,11 +525,93 @@ class _WindowNews:
 
             sys.modules["whisper.transcribe"].tqdm = cls  # ``tqdm.tqdm(...)`` there is ``_WindowNews.tqdm(...)``
             cls._installed = True
-        cls._local.current = (report, name, device)
+        cls._local.current = (report, name, device, model)
         try:
             yield
         finally:
             cls._local.current = None
+
+
+class _Following:
+    """The model as ``whisper.transcribe`` sees it, with each window decoded in its own language.
+
+    ``whisper.transcribe`` detects the language once, on the first 30 s (an encoder pass of its own),
+    and decodes every window in it: a switch without a pause was dropped or written as English. This
+    stands in for the model there: each window is encoded once, its language detected from that
+    encoder output (a single decoder step) and chosen by ``vad.Follower``, and the window decoded from
+    the same output in that language (its temperature-fallback attempts too, where openai-whisper
+    encodes the window again for each). What the window's place and length are is read from
+    ``whisper.transcribe``'s frame, as ``_WindowNews`` reads its segments; word timings are aligned
+    with the window's language (``aligning``)."""
+
+    _local = threading.local()
+    _installed = False
+
+    def __init__(self, net, follow: vad.Follower):
+        self._net = net
+        self._follow = follow
+        self._window: tuple[Any, Any, str] | None = None  # (the window's mel, its encoder output, its language)
+        self._language_at: dict[int, str] = {}  # window start (mel frames) -> its language
+
+    def __getattr__(self, name: str):
+        return getattr(self._net, name)
+
+    def __call__(self, *args, **kwargs):
+        return self._net(*args, **kwargs)
+
+    @property
+    def language(self) -> str | None:
+        return self._window[2] if self._window else self._follow.language
+
+    def language_of(self, raw_segment: dict) -> str | None:
+        return self._language_at.get(raw_segment.get("seek"), self._follow.language)
+
+    def decode(self, mel, options):
+        import whisper
+
+        if self._window is None or self._window[0] is not mel:  # a new window (not a fallback attempt)
+            features = self._net.embed_audio(mel.unsqueeze(0) if mel.ndim == 2 else mel)
+            _, probs = self._net.detect_language(features)
+            found = max(probs[0], key=probs[0].get)
+            caller = sys._getframe(2).f_locals  # whisper.transcribe, through its decode_with_fallback
+            seconds = caller.get("segment_size", whisper.audio.N_FRAMES) / whisper.audio.FRAMES_PER_SECOND
+            language = self._follow.window(found, float(probs[0][found]), seconds)
+            if isinstance(caller.get("seek"), int):
+                self._language_at[caller["seek"]] = language
+            self._window = (mel, features, language)
+        _, features, language = self._window
+        return whisper.decoding.decode(self._net, features[0] if mel.ndim == 2 else features,
+                                       replace(options, language=language))
+
+    @classmethod
+    @contextmanager
+    def aligning(cls, model):
+        """Word timings of a window aligned with its own language's tokenizer (its start-of-transcript
+        tokens, and how it splits words: by characters for Chinese and Japanese)."""
+        if not isinstance(model, _Following):
+            yield
+            return
+        if not cls._installed:
+            import whisper.transcribe  # noqa: F401 - the module (``whisper.transcribe`` is its function)
+
+            module = sys.modules["whisper.transcribe"]
+            module.add_word_timestamps = functools.partial(cls._add_word_timestamps, module.add_word_timestamps)
+            cls._installed = True
+        cls._local.current = model
+        try:
+            yield
+        finally:
+            cls._local.current = None
+
+    @classmethod
+    def _add_word_timestamps(cls, add_word_timestamps, *args, tokenizer, **kwargs):
+        model = getattr(cls._local, "current", None)
+        if model is not None and model.language and tokenizer.language != model.language:
+            from whisper.tokenizer import get_tokenizer
+
+            tokenizer = get_tokenizer(True, num_languages=model.num_languages, language=model.language,
+                                      task=tokenizer.task)
+        return add_word_timestamps(*args, tokenizer=tokenizer, **kwargs)
 
 
 def whisper_kwargs(options: TranscribeOptions, task: str, language: str | None, fp16: bool) -> dict[str, Any]:
@@ -555,12 +665,17 @@ class WhisperModel(LoadedModel):
         return language, float(probs[language])
 
     def decode(self, audio: np.ndarray, options: TranscribeOptions, task: str, language: str | None,
-               clips: Clips | None, cancel: threading.Event | None, report: OnDecoded | None = None) -> list[Segment]:
+               clips: Clips | None, cancel: threading.Event | None, report: OnDecoded | None = None,
+               follow: vad.Follower | None = None) -> list[Segment]:
         """``whisper.transcribe``; the clips through its ``clip_timestamps``, which keeps the recording's time.
-        ``report`` hears of each 30-second window's segments (``_WindowNews``)."""
+        ``report`` hears of each 30-second window's segments (``_WindowNews``); with ``follow``, each window
+        is decoded in the language ``_Following`` chooses for it."""
         import whisper
 
-        kwargs = whisper_kwargs(options, task=task, language=language, fp16=self.fp16)
+        # following: whisper.transcribe gets a language so that it spends no encoder pass detecting one;
+        # each window's own is chosen from the encoder output it is decoded from
+        model = _Following(self.net, follow) if follow is not None else self.net
+        kwargs = whisper_kwargs(options, task=task, language=language or ("en" if follow else None), fp16=self.fp16)
         if clips:
             # whisper.transcribe loops for ever when a clip ends past the last mel frame (it rounds the end up
             # and never seeks there): clips end on the last whole frame of the audio
@@ -584,14 +699,18 @@ class WhisperModel(LoadedModel):
             # temperature fallback samples: the same seed each job, so the same file gives the same text
             # whatever ran before (one job at a time holds the model, so the global generator is this job's)
             torch.manual_seed(JOB_SEED)
-            with _WindowNews.reporting(report, self.name, self.device):
-                raw = whisper.transcribe(self.net, audio, **kwargs)
+            with _WindowNews.reporting(report, self.name, self.device, model), _Following.aligning(model):
+                raw = whisper.transcribe(model, audio, **kwargs)
         finally:
             for hook in hooks:
                 hook.remove()
-        return list(TranscriptionResult.from_whisper_dict(raw, language=None, language_probability=None, duration=0.0,
-                                                          processing_seconds=0.0, model=self.name,
-                                                          device=self.device).segments)
+        segments = TranscriptionResult.from_whisper_dict(raw, language=None, language_probability=None, duration=0.0,
+                                                         processing_seconds=0.0, model=self.name,
+                                                         device=self.device).segments
+        if isinstance(model, _Following):
+            return [replace(s, language=model.language_of(raw_segment)) for s, raw_segment in
+                    zip(segments, raw["segments"], strict=True)]
+        return list(segments)
 
     def unload(self) -> None:
         self.net = None  # the manager frees the memory (one gc.collect: 0.15 s in the app's process)

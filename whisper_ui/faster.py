@@ -27,11 +27,13 @@ import logging
 import os
 import sys
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from . import vad
 from .engine import Clips, Engine, LoadedModel, LoadEvents, OnDecoded
 from .errors import CancelledError, ConversionError, ModelError
 from .transcription import Segment, TranscribeOptions, Word
@@ -265,12 +267,18 @@ class FasterWhisperModel(LoadedModel):
         return language, float(probability)
 
     def decode(self, audio: np.ndarray, options: TranscribeOptions, task: str, language: str | None,
-               clips: Clips | None, cancel: threading.Event | None, report: OnDecoded | None = None) -> list[Segment]:
+               clips: Clips | None, cancel: threading.Event | None, report: OnDecoded | None = None,
+               follow: vad.Follower | None = None) -> list[Segment]:
         """``WhisperModel.transcribe``, the clips through its ``clip_timestamps`` (the batched pipeline
-        takes none: the clips' samples joined, and the times mapped back)."""
-        from . import vad
-
+        takes none: the clips' samples joined, and the times mapped back). With ``follow``, faster-whisper's
+        ``multilingual`` mode detects each window's language from the encoder output it decodes, and
+        ``_Following`` chooses it (the batched pipeline on a GPU detects the language once, as before)."""
         kwargs = faster_whisper_kwargs(options, task=task, language=language)
+        if follow is not None and self.batch_size > 0:
+            follow = None  # its windows' segments come a batch at a time, untold which window they are of
+        elif follow is not None:
+            # a language given: faster-whisper spends no encoder pass detecting one; each window's is chosen
+            kwargs.update(multilingual=True, language=language or "en")
         chunks = None
         if clips and self.batch_size > 0:
             audio, chunks = vad.join(audio, clips)
@@ -288,12 +296,15 @@ class FasterWhisperModel(LoadedModel):
         if report is not None and chunks:
             report = vad.restoring(report, chunks)  # in the time of the audio this decode was given
         collected: list[Segment] = []
-        for raw in segments:  # a generator: each segment is decoded when it is asked for
-            if cancel is not None and cancel.is_set():
-                raise CancelledError("The transcription was cancelled.")
-            collected.append(_segment(len(collected), raw))
-            if report is not None:  # each segment as it is finished (the page shows them as they come)
-                report(collected, min(raw.end, duration))
+        with _Following.on(self.net, follow) as following:
+            for raw in segments:  # a generator: each segment is decoded when it is asked for
+                if cancel is not None and cancel.is_set():
+                    raise CancelledError("The transcription was cancelled.")
+                # its window's language was chosen before the window was decoded, and the next window's
+                # is chosen only after this window's segments have all been taken
+                collected.append(_segment(len(collected), raw, following.language if following else None))
+                if report is not None:  # each segment as it is finished (the page shows them as they come)
+                    report(collected, min(raw.end, duration))
         if cancel is not None and cancel.is_set():
             raise CancelledError("The transcription was cancelled.")
         return vad.restore(collected, chunks) if chunks else collected
@@ -304,7 +315,50 @@ class FasterWhisperModel(LoadedModel):
         self.net = None
 
 
-def _segment(index: int, raw) -> Segment:
+class _Following:
+    """CTranslate2's model as faster-whisper's ``multilingual`` mode sees it: each window's language
+    detection (from the encoder output the window is then decoded from) answers the language
+    ``vad.Follower`` chooses, not merely the likeliest one, so one-language audio does not flip-flop
+    on an uncertain window. The window's length is read from faster-whisper's ``generate_segments``."""
+
+    def __init__(self, model, follow: vad.Follower):
+        self._model = model
+        self._follow = follow
+        self.language: str | None = None
+
+    def __getattr__(self, name: str):
+        return getattr(self._model, name)
+
+    def detect_language(self, *args, **kwargs):
+        results = self._model.detect_language(*args, **kwargs)
+        caller = sys._getframe(1).f_locals
+        seconds = float(caller.get("segment_duration", 30.0))
+        chosen = []
+        for found in results:  # a window's (token, probability) pairs, likeliest first
+            token, probability = found[0]
+            self.language = self._follow.window(token[2:-2], float(probability), seconds)
+            wanted = f"<|{self.language}|>"
+            first = next((pair for pair in found if pair[0] == wanted), (wanted, 0.0))
+            chosen.append([first, *(pair for pair in found if pair[0] != wanted)])
+        return chosen
+
+    @staticmethod
+    @contextmanager
+    def on(net, follow: vad.Follower | None):
+        """``net``'s CTranslate2 model swapped for a ``_Following`` one while a decode runs (one job at a
+        time holds the model)."""
+        if follow is None:
+            yield None
+            return
+        following = _Following(net.model, follow)
+        net.model = following
+        try:
+            yield following
+        finally:
+            net.model = following._model
+
+
+def _segment(index: int, raw, language: str | None = None) -> Segment:
     return Segment(
         id=index,
         start=float(raw.start),
@@ -315,4 +369,5 @@ def _segment(index: int, raw) -> Segment:
         no_speech_prob=float(raw.no_speech_prob),
         compression_ratio=float(raw.compression_ratio),
         temperature=None if raw.temperature is None else float(raw.temperature),
+        language=language,
     )

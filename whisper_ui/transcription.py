@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 Task = Literal["transcribe", "translate"]
 OUTPUT_FORMATS = ("txt", "srt", "vtt", "tsv", "json")
+GAP_NOTE = "no speech detected"  # a gap row's note in the JSON output (the page says it in the reader's language)
 
 
 # Whisper conditions on at most 224 tokens of prompt (half its 448-token context), the last ones: a
@@ -124,6 +125,15 @@ class TranscriptionResult:
     engine: str = "openai-whisper"
     speech_seconds: float | None = None  # how much of the audio speech detection kept (None: detection off)
     languages: tuple[tuple[str, float], ...] = ()  # (language, share of the transcribed time), largest first
+    # (start, end) of each stretch of 10 s or more that speech detection judged non-speech: not transcribed
+    gaps: tuple[tuple[float, float], ...] = ()
+
+    @property
+    def speech_share(self) -> float | None:
+        """The share of the audio that speech detection kept (None: detection off)."""
+        if self.speech_seconds is None or self.duration <= 0:
+            return None
+        return min(1.0, self.speech_seconds / self.duration)
 
     @property
     def real_time_factor(self) -> float:
@@ -150,9 +160,19 @@ class TranscriptionResult:
             "engine": self.engine,
             "task": self.task,
             "speech_seconds": self.speech_seconds,
+            "speech_share": None if self.speech_share is None else round(self.speech_share, 4),
             "languages": [{"language": lang, "share": round(share, 4)} for lang, share in self.languages],
+            "gaps": [{"start": start, "end": end} for start, end in self.gaps],
             "notices": list(self.notices),
         }
+
+    def json_dict(self) -> dict[str, Any]:
+        """The JSON output: ``to_whisper_dict`` with a gap row among the segments for each stretch that speech
+        detection judged non-speech (``"type": "gap"``, no text), so that what was left out shows where it was."""
+        raw = self.to_whisper_dict()
+        gaps = [{"type": "gap", "start": start, "end": end, "text": "", "note": GAP_NOTE} for start, end in self.gaps]
+        raw["segments"] = sorted(raw["segments"] + gaps, key=lambda row: (row["start"], row.get("type") != "gap"))
+        return raw
 
     @classmethod
     def from_whisper_dict(cls, raw: dict[str, Any], **info: Any) -> TranscriptionResult:
@@ -265,7 +285,7 @@ def write_outputs(result: TranscriptionResult, directory: Path, formats: tuple[s
     paths = []
     for fmt in formats:
         writer = get_writer(fmt, str(directory))
-        # the writers name the file after the "audio path" they are given
-        writer(raw, f"{stem}.audio", options)
+        # the writers name the file after the "audio path" they are given; subtitles and text have no gap rows
+        writer(result.json_dict() if fmt == "json" else raw, f"{stem}.audio", options)
         paths.append(directory / f"{stem}.{fmt}")
     return paths

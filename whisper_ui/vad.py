@@ -51,7 +51,7 @@ class VadParameters:
 
 
 FRAME = 512  # Silero's window: 32 ms at 16 kHz
-PIECE_FRAMES = 192  # ~6 s: audio of two of these or more is detected in pieces, one per core
+PIECE_FRAMES = 192  # ~6 s: audio of two of these or more per pass is detected in pieces, a core each
 WARM_FRAMES = 64  # 2 s of the audio before a piece, to rebuild Silero's state
 CONFIDENT_SPEECH = 0.85  # a frame this sure is speech
 CONFIDENT_FRAMES = 8  # 8 frames of 32 ms: a region needs this much confident speech to be kept
@@ -62,46 +62,73 @@ LANGUAGE_MIN_SECONDS = 4.0
 LANGUAGE_MIN_PROBABILITY = 0.8
 
 
-def speech_regions(audio: np.ndarray, parameters: VadParameters = VadParameters()) -> list[tuple[float, float]]:
-    """(start, end) seconds of each speech region of 16 kHz samples."""
+@dataclass(frozen=True)
+class Speech:
+    """What speech detection found in a recording: its regions, and Silero's probability per 32 ms frame."""
+
+    regions: tuple[tuple[float, float], ...]
+    probabilities: np.ndarray
+    threshold: float = VadParameters.threshold
+
+    def share(self, start: float, end: float) -> float:
+        """The share of ``start``..``end`` (seconds) that is speech, frame by frame (0 when it is empty)."""
+        frames = self.probabilities[max(0, int(start * SAMPLE_RATE) // FRAME):int(np.ceil(end * SAMPLE_RATE / FRAME))]
+        return float((frames >= self.threshold).mean()) if len(frames) else 0.0
+
+
+def detect_speech(audio: np.ndarray, parameters: VadParameters = VadParameters()) -> Speech:
+    """Speech regions (seconds) of 16 kHz samples, and the probabilities they were read from."""
     # onnxruntime (1.29 and later) sends usage telemetry to Microsoft from Linux too, starting when it is
     # loaded: this variable, set before it loads, turns that off entirely (the strace tests check it)
     os.environ["ORT_DISABLE_TELEMETRY"] = "1"
     from faster_whisper.vad import VadOptions, get_vad_model
 
-    # one pass of Silero over the audio, padded as faster-whisper's get_speech_timestamps pads it; its
-    # chunking (below) and the confident-speech rule both read these probabilities (two passes cost
-    # 0.4 s more per 3 minutes of audio on 2 cores)
+    # Silero over the audio (forward and backward), padded as faster-whisper's get_speech_timestamps pads
+    # it; its chunking (below) and the confident-speech rule both read these probabilities
     probabilities = _probabilities(get_vad_model(), np.pad(audio, (0, FRAME - len(audio) % FRAME)))
     chunks = _speech_chunks(probabilities, len(audio), VadOptions(**vars(parameters)))
     # noise can lift a frame or two past the threshold (pink noise peaked at 0.70, speech sits at 0.9 and
     # above): a region is kept only if a quarter of a second of it is confidently speech
     chunks = [c for c in chunks
               if (probabilities[c["start"] // FRAME:c["end"] // FRAME + 1] >= CONFIDENT_SPEECH).sum() >= CONFIDENT_FRAMES]
-    return [(c["start"] / SAMPLE_RATE, c["end"] / SAMPLE_RATE) for c in chunks]
+    return Speech(tuple((c["start"] / SAMPLE_RATE, c["end"] / SAMPLE_RATE) for c in chunks), probabilities,
+                  parameters.threshold)
+
+
+def speech_regions(audio: np.ndarray, parameters: VadParameters = VadParameters()) -> list[tuple[float, float]]:
+    """(start, end) seconds of each speech region of 16 kHz samples."""
+    return list(detect_speech(audio, parameters).regions)
 
 
 def _probabilities(model, padded: np.ndarray) -> np.ndarray:
-    """Silero's speech probability of each frame, long audio split over the cores.
+    """Silero's speech probability of each frame: the larger of a pass forward and a pass backward in time.
 
-    Silero costs ~0.1 s per minute of audio on one core: 6 % of faster-whisper int8's time on speech
-    (bench/README.md, Speech detection), and the model waits for it. Audio long enough for two
-    ``PIECE_FRAMES`` pieces is cut into pieces run side by side (onnxruntime releases the GIL), each
-    after ``WARM_FRAMES`` of the audio before it (Silero is recurrent: its state is rebuilt there and
-    those frames' answers dropped). Region edges then differ from one pass by a frame or two (32-64
-    ms, inside the 400 ms margin) where they differ at all; short audio takes one pass."""
+    Silero is recurrent, and after 10 s or more of steady noise its state misses a soft onset: an 11 s
+    recording after 20 s of quiet brown noise was found speaking from 25.3 s, where the words start at
+    19.9 s, and Whisper never saw its first five seconds (faster-whisper's own ``vad_filter`` loses the
+    same words). The same detector run backwards in time reaches every onset from the speech's side (an
+    onset is an ending there), and the forward pass every ending: the larger of the two probabilities
+    keeps both edges (bench/README.md, Speech detection: onsets after 5-40 s of noise). Non-speech stays
+    below the threshold either way, and the confident-speech rule reads the same merged probabilities.
+
+    Each pass costs ~0.1 s per minute of audio on one core: the two run side by side (onnxruntime
+    releases the GIL), and audio long enough for two ``PIECE_FRAMES`` pieces per pass is also cut into
+    pieces, each after ``WARM_FRAMES`` of the audio before it (its state rebuilt there, those frames'
+    answers dropped)."""
     frames = len(padded) // FRAME
-    pieces = min(_cores(), frames // PIECE_FRAMES)
-    if pieces <= 1:
-        return np.asarray(model(padded)).ravel()
+    pieces = max(1, min(_cores() // 2, frames // PIECE_FRAMES))
     bounds = [frames * i // pieces for i in range(pieces + 1)]
+    backward = np.ascontiguousarray(padded[::-1])
 
-    def piece(i: int) -> np.ndarray:
+    def piece(task: tuple[np.ndarray, int]) -> np.ndarray:
+        audio, i = task
         warm = min(WARM_FRAMES, bounds[i])
-        return np.asarray(model(padded[(bounds[i] - warm) * FRAME:bounds[i + 1] * FRAME])).ravel()[warm:]
+        return np.asarray(model(audio[(bounds[i] - warm) * FRAME:bounds[i + 1] * FRAME])).ravel()[warm:]
 
-    with ThreadPoolExecutor(pieces, thread_name_prefix="silero") as pool:
-        return np.concatenate(list(pool.map(piece, range(pieces))))
+    tasks = [(audio, i) for audio in (padded, backward) for i in range(pieces)]
+    with ThreadPoolExecutor(min(len(tasks), _cores()), thread_name_prefix="silero") as pool:
+        found = list(pool.map(piece, tasks))
+    return np.maximum(np.concatenate(found[:pieces]), np.concatenate(found[pieces:])[::-1])
 
 
 def _cores() -> int:
@@ -229,7 +256,7 @@ def _speech_chunks(speech_probs: np.ndarray, audio_length_samples: int, vad_opti
 
 @dataclass(frozen=True)
 class Run:
-    """Consecutive regions decoded in one call, in one language (None: the engine detects it)."""
+    """Consecutive regions decoded in one call, starting in one language (None: the first window's own)."""
 
     regions: tuple[tuple[float, float], ...]
     language: str | None
@@ -244,12 +271,63 @@ class Run:
 class Plan:
     runs: tuple[Run, ...]
     speech_seconds: float | None  # None without speech detection
-    language: str | None  # the file's language
+    language: str | None  # the file's language (None: the decode finds it, window by window)
     probability: float | None  # its detection probability (None when given or English-only)
+    follow: bool = False  # the language is followed window by window (language "auto" on a multilingual model)
+    gaps: tuple[tuple[float, float], ...] = ()  # stretches of GAP_SECONDS or more that detection judged non-speech
 
     @property
     def no_speech(self) -> bool:
         return not self.runs
+
+
+GAP_SECONDS = 10.0  # a non-speech stretch this long is shown to the user (a row in the segments, a gap in the JSON)
+
+
+def gaps(regions: tuple[tuple[float, float], ...], duration: float,
+         at_least: float = GAP_SECONDS) -> tuple[tuple[float, float], ...]:
+    """The stretches of ``at_least`` seconds or more outside the speech ``regions``: what detection left out."""
+    found, last = [], 0.0
+    for start, end in (*regions, (duration, duration)):
+        if start - last >= at_least:
+            found.append((round(last, 2), round(start, 2)))
+        last = max(last, end)
+    return tuple(found)
+
+
+class Follower:
+    """The language of each 30-second window, detected from the encoder output the window is decoded from.
+
+    Both engines call ``window`` once per window (openai-whisper's ``DecodingTask`` and faster-whisper's
+    ``multilingual`` mode detect it from the same encoder output they decode: no second encoder pass).
+    The first window takes what it hears. After it, a window switches only to a language the model is
+    sure of (``LANGUAGE_MIN_PROBABILITY``) over at least ``LANGUAGE_MIN_SECONDS`` of audio: a switch
+    without a pause is followed within one window, and one-language audio does not flip-flop on an
+    uncertain window (a short tail, a cough, a name)."""
+
+    def __init__(self, language: str | None = None, probability: float | None = None):
+        self.language = language
+        self.probability = probability
+        self.detections: list[tuple[str, float]] = []  # (language found, its probability) per window
+        self.chosen: list[tuple[str, float | None]] = []  # (language decoded in, its probability) per window
+
+    def window(self, found: str, probability: float, seconds: float = WINDOW_SECONDS) -> str:
+        self.detections.append((found, probability))
+        log.debug("window of %.1f s: %s (%.0f%%)", seconds, found, probability * 100)
+        if self.language is None:
+            self.language, self.probability = found, probability
+        elif (found != self.language and probability >= LANGUAGE_MIN_PROBABILITY
+              and seconds >= LANGUAGE_MIN_SECONDS):
+            log.info("language: %s (%.0f%%) follows %s", found, probability * 100, self.language)
+            self.language, self.probability = found, probability
+        elif found == self.language and (self.probability is None or probability > self.probability):
+            self.probability = probability
+        self.chosen.append((self.language, self.probability))
+        return self.language
+
+    def probability_of(self, language: str) -> float | None:
+        """The highest probability a window gave ``language`` when it was decoded in it."""
+        return max((p for found, p in self.chosen if found == language and p is not None), default=None)
 
 
 def _windows(duration: float) -> list[tuple[float, float]]:
@@ -265,27 +343,35 @@ def _samples(audio: np.ndarray, region: tuple[float, float]) -> np.ndarray:
 
 def plan(audio: np.ndarray, *, vad: bool, language: str | None, english_only: bool,
          detect: Callable[[np.ndarray], tuple[str, float]],
-         parameters: VadParameters = VadParameters()) -> Plan:
-    """Which parts of ``audio`` are decoded, in which language.
+         parameters: VadParameters = VadParameters(), speech: Speech | None = None) -> Plan:
+    """Which parts of ``audio`` are decoded, starting in which language.
 
-    With language "auto" on a multilingual model, each region of at least ``LANGUAGE_MIN_SECONDS``
-    (a speech region, or a 30-second window without speech detection) is detected on its first
-    30 s; the file's language is the one most of that speech is in. A region follows its own
-    language only when the model is sure of it; shorter regions keep the file's language.
+    With language "auto" on a multilingual model the language is followed window by window while
+    decoding (``Follower``). Speech in several regions of ``LANGUAGE_MIN_SECONDS`` or more is first
+    detected region by region (on each one's first 30 s): the file's language is the one most of that
+    speech is in, a region starts in its own language only when the model is sure of it, and shorter
+    regions start in the file's language. One region, or no speech detection, needs no detection
+    before decoding: the first window's decode finds it (raw openai-whisper spends an encoder pass on
+    it first).
     """
     duration = len(audio) / SAMPLE_RATE
-    regions = speech_regions(audio, parameters) if vad else _windows(duration)
-    speech = sum(end - start for start, end in regions) if vad else None
+    if vad:
+        speech = speech or detect_speech(audio, parameters)
+        regions = list(speech.regions)
+    else:
+        regions = _windows(duration)
+    seconds = sum(end - start for start, end in regions) if vad else None
+    skipped = gaps(tuple(regions), duration) if vad else ()
     if not regions:
-        return Plan((), speech, language, None)
+        return Plan((), seconds, language, None, gaps=skipped)
     if english_only or language is not None:
         fixed = "en" if english_only else language
-        return Plan((Run(tuple(regions), fixed),), speech, fixed, None)
+        return Plan((Run(tuple(regions), fixed),), seconds, fixed, None, gaps=skipped)
+    long_regions = [region for region in regions if region[1] - region[0] >= LANGUAGE_MIN_SECONDS]
+    if not vad or len(long_regions) < 2:
+        return Plan((Run(tuple(regions), None),), seconds, None, None, follow=True, gaps=skipped)
     detected: list[tuple[str, float] | None] = [
         detect(_samples(audio, region)) if region[1] - region[0] >= LANGUAGE_MIN_SECONDS else None for region in regions]
-    if not any(detected):  # only short regions: one detection over the first 30 s of speech
-        joined = np.concatenate([audio[int(s * SAMPLE_RATE):int(e * SAMPLE_RATE)] for s, e in regions])
-        detected[0] = detect(joined[: int(WINDOW_SECONDS * SAMPLE_RATE)])
     # the file's language: the one most of the speech is in, among the confident detections
     seconds_by_language: dict[str, float] = {}
     for (start, end), found in zip(regions, detected, strict=True):
@@ -304,7 +390,7 @@ def plan(audio: np.ndarray, *, vad: bool, language: str | None, english_only: bo
             runs.append(Run((region,), chosen, probability))
     if len(runs) > 1:
         log.info("languages by region: %s", ", ".join(f"{r.language} {r.seconds:.0f} s" for r in runs))
-    return Plan(tuple(runs), speech, main, main_probability)
+    return Plan(tuple(runs), seconds, main, main_probability, follow=True, gaps=skipped)
 
 
 def whole_file(regions: tuple[tuple[float, float], ...], samples: int,

@@ -35,15 +35,31 @@ def _text_html(segment) -> str:
     return html.escape(segment.text.strip())
 
 
-def rows(segments, headers: list[str] | None = None) -> dict:
+GAP_STYLE = "font-style: italic; opacity: 0.7"
+
+
+def rows(segments, headers: list[str] | None = None, gaps=(), gap_text: str = "no speech detected") -> dict:
     """The segments table: start and end in seconds and the text (what the API returns), shown as mm:ss.s
-    with each word's time above it when the job has word timestamps."""
-    segments = list(segments)
+    with each word's time above it when the job has word timestamps. Each of ``gaps`` (what speech
+    detection left out, 10 s or more) is a row of its own, in its place: ``gap_text`` in italics."""
+    items = sorted([(s.start, 1, s) for s in segments] + [(start, 0, (start, end)) for start, end in gaps],
+                   key=lambda item: item[:2])
+    data, shown, styling = [], [], []
+    for start, kind, item in items:
+        if kind:
+            data.append([round(item.start, 2), round(item.end, 2), item.text.strip()])
+            shown.append([stamp(item.start), stamp(item.end), _text_html(item)])
+            styling.append(["", "", ""])
+        else:
+            end = item[1]
+            text = f"· {gap_text} ({end - start:.0f} s)"
+            data.append([round(start, 2), round(end, 2), text])
+            shown.append([stamp(start), stamp(end), html.escape(text)])
+            styling.append([GAP_STYLE] * 3)
     return {
         "headers": headers or list(HEADERS),
-        "data": [[round(s.start, 2), round(s.end, 2), s.text.strip()] for s in segments],
-        "metadata": {"display_value": [[stamp(s.start), stamp(s.end), _text_html(s)] for s in segments],
-                     "styling": [["", "", ""] for _ in segments]} if segments else None,
+        "data": data,
+        "metadata": {"display_value": shown, "styling": styling} if data else None,
     }
 
 
@@ -60,6 +76,8 @@ def summary(result: TranscriptionResult) -> dict:
         "languages": [{"language": lang, "share": round(share, 4)} for lang, share in result.languages],
         "duration": round(result.duration, 3),
         "speech_seconds": None if result.speech_seconds is None else round(result.speech_seconds, 3),
+        "speech_share": None if result.speech_share is None else round(result.speech_share, 4),
+        "gaps": [{"start": start, "end": end} for start, end in result.gaps],
         "processing_seconds": round(result.processing_seconds, 3),
         "real_time_factor": round(result.real_time_factor, 4),
         "model": result.model,
@@ -100,7 +118,9 @@ def summary_line(data: dict | None, say) -> str:
         language = data.get("language") or "?"
     audio = say("summary_audio", seconds=f"{data['duration']:.1f}")
     if data.get("speech_seconds") is not None:
-        audio += " " + say("summary_speech", seconds=f"{data['speech_seconds']:.1f}")
+        share = data.get("speech_share")
+        audio += " " + say("summary_speech", seconds=f"{data['speech_seconds']:.1f}",
+                           share=f"{share:.0%}" if share is not None else "?")
     return " · ".join([
         say("summary_language", detected=language), audio,
         say("summary_processing", seconds=f"{data['processing_seconds']:.1f}"),

@@ -149,7 +149,8 @@ class Jobs:
         for notice in job.result.notices:
             gr.Warning(words.message(request, notice), title=words.text(request, "warning_title"))
         result = job.result
-        yield result.text, rows(result.segments, headers), summary(result), [str(p) for p in job.files]
+        yield (result.text, rows(result.segments, headers, result.gaps, words.text(request, "gap_no_speech")),
+               summary(result), [str(p) for p in job.files])
 
     # --- the handlers ----------------------------------------------------------------------
 
