@@ -51,14 +51,41 @@ def test_the_table_keeps_seconds_as_data_and_shows_times_and_words():
     assert rows([])["data"] == [] and rows([])["headers"] == ["start", "end", "text"]
 
 
+@pytest.mark.parametrize("language", ["en", "ko"])
+def test_what_speech_detection_left_out_is_a_row_of_its_own_in_the_table_and_the_json(language, tmp_path):
+    """A stretch of 10 s or more judged non-speech shows where it was: a row in the table (in the reader's
+    language, in italics) and a gap row among the JSON file's segments; the subtitles and the text have none."""
+    from whisper_ui.i18n import say as say_in
+    from whisper_ui.transcription import Segment, TranscriptionResult, write_outputs
+
+    speech = [Segment(0, 20.4, 24.0, " Hello there."), Segment(1, 40.0, 43.5, " Goodbye.")]
+    gap_text = say_in("gap_no_speech", language)
+    table = rows(speech, None, ((0.0, 20.0), (24.5, 39.6)), gap_text)
+    assert [row[:2] for row in table["data"]] == [[0.0, 20.0], [20.4, 24.0], [24.5, 39.6], [40.0, 43.5]]
+    assert table["data"][0][2] == f"· {gap_text} (20 s)" and table["data"][2][2] == f"· {gap_text} (15 s)"
+    assert {"en": "no speech detected", "ko": "음성이 감지되지 않아"}[language] in table["data"][0][2]
+    assert table["metadata"]["styling"][0][2] and not table["metadata"]["styling"][1][2]
+    result = TranscriptionResult(text="Hello there. Goodbye.", segments=tuple(speech), language="en",
+                                 language_probability=None, duration=50.0, processing_seconds=1.0, model="tiny.en",
+                                 device="cpu", speech_seconds=9.5, gaps=((0.0, 20.0), (24.5, 39.6)))
+    write_outputs(result, tmp_path, stem="talk")
+    data = json.loads((tmp_path / "talk.json").read_text())
+    assert [(row.get("type"), row["start"]) for row in data["segments"]] == [
+        ("gap", 0.0), (None, 20.4), ("gap", 24.5), (None, 40.0)]
+    assert data["gaps"] == [{"start": 0.0, "end": 20.0}, {"start": 24.5, "end": 39.6}] and data["speech_share"] == 0.19
+    assert "no speech" not in (tmp_path / "talk.srt").read_text() + (tmp_path / "talk.txt").read_text()
+    assert (tmp_path / "talk.srt").read_text().count("-->") == 2
+
+
 @pytest.mark.parametrize("language, expected", [
-    ("en", ["**Language:** en (97%)", "**Audio:** 3.2 s (2.0 s of speech)", "**Processing:** 0.4 s",
+    ("en", ["**Language:** en (97%)", "**Audio:** 3.2 s (2.0 s of speech, 62%)", "**Processing:** 0.4 s",
             "**Real-time factor:** 0.12", "**Model:** tiny.en on cpu (openai-whisper)"]),
-    ("ko", ["**언어:** en (97%)", "**오디오:** 3.2초 (음성 2.0초)", "**처리 시간:** 0.4초", "**실시간 계수:** 0.12",
+    ("ko", ["**언어:** en (97%)", "**오디오:** 3.2초 (음성 2.0초, 62%)", "**처리 시간:** 0.4초", "**실시간 계수:** 0.12",
             "**모델:** tiny.en, cpu (openai-whisper)"])])
 def test_the_summary_line_is_written_from_the_data_in_the_readers_language(language, expected):
     data = {"status": "done", "language": "en", "language_probability": 0.97, "languages": [], "duration": 3.21,
-            "speech_seconds": 2.0, "processing_seconds": 0.4, "real_time_factor": 0.1246, "model": "tiny.en",
+            "speech_seconds": 2.0, "speech_share": 0.623, "processing_seconds": 0.4, "real_time_factor": 0.1246,
+            "model": "tiny.en",
             "device": "cpu", "engine": "openai-whisper", "task": "transcribe"}
     assert summary_line(data, lambda key, **v: say(key, language, **v)).split(" · ") == expected
     running = summary_line(progress(30, 211, 10), lambda key, **v: say(key, language, **v))
