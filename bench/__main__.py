@@ -4,7 +4,9 @@ Each benchmark prints its own table and writes its JSON to ``bench/results/``;
 the summary (ratios first, then the absolute figures) goes to
 ``bench/results/summary-<time>.json`` with the machine, the versions and the
 settings. ``--only overhead,memory`` runs some of them; ``--quick`` runs each
-in a tiny mode that only checks the scripts work.
+in a tiny mode that only checks the scripts work. ``--only accuracy`` runs the
+word-error-rate benchmark (``bench/accuracy.py``), which is not in the default
+run: about two hours on 2 busy CPU cores.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from bench import api, cold_start, concurrency, engines, memory, overhead, responsive, switch, threads
+from bench import accuracy, api, cold_start, concurrency, engines, memory, overhead, responsive, switch, threads
 from bench.common import (
     MB,
     MODELS,
@@ -34,6 +36,7 @@ from bench.common import (
 )
 
 BENCHMARKS = ("overhead", "cold_start", "memory", "switch", "concurrency", "threads", "engines", "api", "responsive")
+OPTIONAL = ("accuracy",)  # by --only alone: hours, not minutes
 
 
 def _run_one(name: str, quick: bool, shared: dict[str, Any]) -> dict[str, Any]:
@@ -56,6 +59,8 @@ def _run_one(name: str, quick: bool, shared: dict[str, Any]) -> dict[str, Any]:
         return api.run(quick)
     if name == "responsive":  # its own server and browser: the Status tab while a job runs
         return responsive.run(quick)
+    if name == "accuracy":  # in this process, one engine at a time: WER with speech detection on and off
+        return accuracy.run(quick)
     raise ValueError(name)
 
 
@@ -132,6 +137,8 @@ def summary_rows(results: dict[str, dict[str, Any]]) -> list[list[Any]]:
                          busy["p95_ms"] / idle["p95_ms"] if idle["p95_ms"] else None,
                          f"< {responsive.TARGET_MS:.0f} ms" if key != "plots_drawn" else "",
                          idle["p95_ms"], busy["p95_ms"], "ms"])
+    if "accuracy" in results:
+        rows.extend(accuracy.summary_rows(results["accuracy"]))
     return rows
 
 
@@ -163,13 +170,14 @@ def _engine_rows(r: dict[str, Any]) -> list[list[Any]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny runs that only check the scripts work")
-    parser.add_argument("--only", default=",".join(BENCHMARKS), help=f"comma-separated, from {', '.join(BENCHMARKS)}")
+    parser.add_argument("--only", default=",".join(BENCHMARKS),
+                        help=f"comma-separated, from {', '.join(BENCHMARKS + OPTIONAL)}")
     parser.add_argument("--results", type=Path, help="folder for the JSON results and logs (default bench/results)")
     args = parser.parse_args()
     if args.results:
         use_results_dir(args.results)
     chosen = [name.strip() for name in args.only.split(",") if name.strip()]
-    unknown = set(chosen) - set(BENCHMARKS)
+    unknown = set(chosen) - set(BENCHMARKS) - set(OPTIONAL)
     if unknown:
         parser.error(f"unknown benchmarks: {', '.join(sorted(unknown))}")
     machine = machine_info()

@@ -306,6 +306,13 @@ def test_the_language_follows_a_confident_window_only():
     assert follow.probability_of("de") == 0.97 and follow.probability_of("en") == 0.9 and follow.probability_of("ko") is None
     started = vad.Follower("ko", 0.9)  # a run that starts in a language the plan found
     assert started.window("ja", 0.79) == "ko" and started.window("ja", 0.8, 10.0) == "ja"
+    # less sure, over 10 s or more: only when the language it was in is given half as much or less (detection
+    # leans on a window's first seconds: a window of 4 s of English, then Spanish, gave es 64 %, en 31 %)
+    mixed = vad.Follower("en", 0.99)
+    assert mixed.window("de", 0.52, 4.9, {"de": 0.52, "en": 0.08}) == "en"  # a short tail
+    assert mixed.window("de", 0.55, 30.0, {"de": 0.55, "en": 0.1}) == "en"  # not sure enough
+    assert mixed.window("de", 0.62, 30.0, {"de": 0.62, "en": 0.35}) == "en"  # the current one too likely
+    assert mixed.window("es", 0.64, 30.0, {"es": 0.64, "en": 0.31}) == "es"
 
 
 def test_gaps_are_the_long_stretches_outside_the_speech():

@@ -575,7 +575,7 @@ class _Following:
             found = max(probs[0], key=probs[0].get)
             caller = sys._getframe(2).f_locals  # whisper.transcribe, through its decode_with_fallback
             seconds = caller.get("segment_size", whisper.audio.N_FRAMES) / whisper.audio.FRAMES_PER_SECOND
-            language = self._follow.window(found, float(probs[0][found]), seconds)
+            language = self._follow.window(found, float(probs[0][found]), seconds, probs[0])
             if isinstance(caller.get("seek"), int):
                 self._language_at[caller["seek"]] = language
             self._window = (mel, features, language)

@@ -336,7 +336,8 @@ class _Following:
         chosen = []
         for found in results:  # a window's (token, probability) pairs, likeliest first
             token, probability = found[0]
-            self.language = self._follow.window(token[2:-2], float(probability), seconds)
+            self.language = self._follow.window(token[2:-2], float(probability), seconds,
+                                                {t[2:-2]: float(p) for t, p in found})
             wanted = f"<|{self.language}|>"
             first = next((pair for pair in found if pair[0] == wanted), (wanted, 0.0))
             chosen.append([first, *(pair for pair in found if pair[0] != wanted)])
