@@ -51,8 +51,8 @@ class VadParameters:
 
 
 FRAME = 512  # Silero's window: 32 ms at 16 kHz
-PIECE_FRAMES = 192  # ~6 s: audio of two of these or more per pass is detected in pieces, a core each
-WARM_FRAMES = 64  # 2 s of the audio before a piece, to rebuild Silero's state
+PIECE_FRAMES = 250  # 8 s: the forward pass runs in independent pieces this long (_probabilities)
+WARM_FRAMES = 62  # 2 s of the audio before a piece, to rebuild Silero's state
 CONFIDENT_SPEECH = 0.85  # a frame this sure is speech
 CONFIDENT_FRAMES = 8  # 8 frames of 32 ms: a region needs this much confident speech to be kept
 
@@ -107,34 +107,39 @@ def speech_regions(audio: np.ndarray, parameters: VadParameters = VadParameters(
 
 
 def _probabilities(model, padded: np.ndarray) -> np.ndarray:
-    """Silero's speech probability of each frame: the larger of a pass forward and a pass backward in time.
+    """Silero's speech probability of each frame: the larger of a pass forward in short pieces and a pass
+    backward in time.
 
     Silero is recurrent, and after 10 s or more of steady noise its state misses a soft onset: an 11 s
     recording after 20 s of quiet brown noise was found speaking from 25.3 s, where the words start at
-    19.9 s, and Whisper never saw its first five seconds (faster-whisper's own ``vad_filter`` loses the
-    same words). The same detector run backwards in time reaches every onset from the speech's side (an
-    onset is an ending there), and the forward pass every ending: the larger of the two probabilities
-    keeps both edges (bench/README.md, Speech detection: onsets after 5-40 s of noise). Non-speech stays
-    below the threshold either way, and the confident-speech rule reads the same merged probabilities.
+    19.9 s, and Whisper never saw its first five seconds (faster-whisper's own ``vad_filter``, one pass
+    forward, loses the same words, or all of them). Two ways around it, together (bench/onsets.py: of 72
+    soft onsets in steady noise, one pass forward lost 13 and was late on 17, by up to 10 s; these two
+    together lost only the 4 that no way found, were late on none, and took no noise, tone or music for
+    speech):
 
-    Each pass costs ~0.1 s per minute of audio on one core: the two run side by side (onnxruntime
-    releases the GIL), and audio long enough for two ``PIECE_FRAMES`` pieces per pass is also cut into
-    pieces, each after ``WARM_FRAMES`` of the audio before it (its state rebuilt there, those frames'
-    answers dropped)."""
+    - forward in independent pieces of ``PIECE_FRAMES`` (8 s), each after ``WARM_FRAMES`` (2 s) of the
+      audio before it, where its state is rebuilt and those frames' answers dropped: no state is older
+      than 10 s;
+    - backward in time over the whole file: an onset is an ending there, which the state never misses.
+
+    Each pass costs ~0.13 s per minute of audio on one core; the pieces and the backward pass run side by
+    side on the cores (onnxruntime releases the GIL). The pieces are the same whatever the cores, and so
+    are the regions."""
     frames = len(padded) // FRAME
-    pieces = max(1, min(_cores() // 2, frames // PIECE_FRAMES))
+    pieces = max(1, round(frames / PIECE_FRAMES))
     bounds = [frames * i // pieces for i in range(pieces + 1)]
     backward = np.ascontiguousarray(padded[::-1])
 
-    def piece(task: tuple[np.ndarray, int]) -> np.ndarray:
-        audio, i = task
+    def run(i: int) -> np.ndarray:
+        if i == pieces:
+            return np.asarray(model(backward)).ravel()[::-1]
         warm = min(WARM_FRAMES, bounds[i])
-        return np.asarray(model(audio[(bounds[i] - warm) * FRAME:bounds[i + 1] * FRAME])).ravel()[warm:]
+        return np.asarray(model(padded[(bounds[i] - warm) * FRAME:bounds[i + 1] * FRAME])).ravel()[warm:]
 
-    tasks = [(audio, i) for audio in (padded, backward) for i in range(pieces)]
-    with ThreadPoolExecutor(min(len(tasks), _cores()), thread_name_prefix="silero") as pool:
-        found = list(pool.map(piece, tasks))
-    return np.maximum(np.concatenate(found[:pieces]), np.concatenate(found[pieces:])[::-1])
+    with ThreadPoolExecutor(min(pieces + 1, _cores()), thread_name_prefix="silero") as pool:
+        found = list(pool.map(run, range(pieces + 1)))
+    return np.maximum(np.concatenate(found[:pieces]), found[pieces])
 
 
 def _cores() -> int:
