@@ -13,6 +13,7 @@ import whisper
 
 from bench.corpus import SENTENCES, speak, wer
 from whisper_ui import vad
+from whisper_ui.engine import LoadedModel
 from whisper_ui.errors import NoSpeechError
 from whisper_ui.manager import ModelManager
 from whisper_ui.transcription import Segment, TranscribeOptions
@@ -376,3 +377,37 @@ def test_joined_speech_times_are_mapped_back_to_the_recording():
     assert (restored[1].start, restored[1].end) == (2.8, 6.4)
     assert vad.whole_file(((0.4, 9.0),), 10 * RATE) and not vad.whole_file(((2.5, 10.0),), 10 * RATE)
     assert not vad.whole_file(((0.0, 4.0), (6.0, 10.0)), 10 * RATE)
+
+
+class ScriptedModel(LoadedModel):
+    """A loaded model whose decode says what it is told (the app's ``LoadedModel.transcribe`` around it,
+    with real speech detection): for the plumbing of what happens after decoding."""
+
+    name, device, fp16, english_only, engine = "scripted", "cpu", False, True, "scripted"
+
+    def __init__(self, said: list[Segment]):
+        self.said = said
+
+    def decode(self, audio, options, task, language, clips, cancel, report=None, follow=None):
+        return list(self.said)
+
+    def unload(self) -> None:
+        pass
+
+
+def test_a_stock_phrase_over_noise_is_cut_and_the_same_words_said_are_kept(speech, tmp_path):
+    """"Thanks for watching!" where speech detection hears only noise is cut, with a notice in the reader's
+    language; said over the speech, it stays; the speech's own segment is untouched."""
+    from whisper_ui.i18n import error_text
+
+    audio = whisper.load_audio(str(noise_around(speech.medium, tmp_path, seconds=12)))
+    duration = len(audio) / RATE
+    said = [Segment(0, 12.5, 20.0, " My name is Peter and I live in London."),
+            Segment(1, duration - 6.0, duration - 2.0, " Thanks for watching!"),
+            Segment(2, 13.0, 16.0, " Thank you for watching.")]  # over the speech: a person said it
+    result = ScriptedModel(said).transcribe(audio, TranscribeOptions(vad=False))
+    assert [s.text for s in result.segments] == [" My name is Peter and I live in London.", " Thank you for watching."]
+    assert [s.id for s in result.segments] == [0, 1]
+    assert len(result.notices) == 1 and "Thanks for watching!" in result.notices[0]
+    assert "Thanks for watching!" in error_text(result.notices[0], "ko") and error_text(result.notices[0], "ko") != result.notices[0]
+    assert "Thanks for watching" not in result.text
