@@ -1,16 +1,19 @@
-"""Speech detection, per-region languages and loop guards: what both engines do around the model.
+"""Speech detection, the language of each window and region, and loop guards: what both engines do
+around the model.
 
 Whisper decodes whatever it is given: 30 seconds of noise cost ``base`` minutes of beam search
 and temperature fallback and produce nothing, or invented words. Silero VAD (the ONNX model
 that faster-whisper ships, run by onnxruntime, no download) finds the speech in the decoded
-16 kHz samples first; only those regions (padded, and merged when the silence between them is
-short) reach the model, and their times stay the recording's. A file with no speech costs no
-model time at all.
+16 kHz samples first, forward in short pieces and backward in time so that no onset after a long
+noise is missed (``_probabilities``); only those regions (padded, and merged when the silence
+between them is short) reach the model, and their times stay the recording's. A file with no
+speech costs no model time at all, and every long stretch left out is reported (``gaps``).
 
-The language is detected per region too, when it is "auto" on a multilingual model: a region
-(speech between pauses of 2 s or more) whose language differs confidently from the file's is
-transcribed in its own language; short or uncertain regions keep the file's (no flip-flopping
-on one-language audio). Without speech detection, each 30-second window is such a region.
+The language, when it is "auto" on a multilingual model, is followed window by window while
+decoding (``Follower``: each engine detects a window's language from the encoder output it then
+decodes): a switch without a pause is followed within one window, and one-language audio does not
+flip-flop. Speech in several regions (between pauses of 2 s or more) is also detected region by
+region first, so that a region starts in its own language.
 
 ``plan`` is engine-independent: it takes the engine's ``detect_language`` and returns the runs
 of regions that each engine then decodes in one call: the run's speech joined (``join``, as
