@@ -1,4 +1,4 @@
-"""``python -m bench`` (``make bench``): all nine benchmarks, then one summary table.
+"""``python -m bench`` (``make bench``): all eleven benchmarks, then one summary table.
 
 Each benchmark prints its own table and writes its JSON to ``bench/results/``;
 the summary (ratios first, then the absolute figures) goes to
@@ -19,7 +19,20 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from bench import accuracy, api, cold_start, concurrency, engines, memory, overhead, responsive, switch, threads
+from bench import (
+    accuracy,
+    api,
+    cold_start,
+    concurrency,
+    engines,
+    language,
+    memory,
+    onsets,
+    overhead,
+    responsive,
+    switch,
+    threads,
+)
 from bench.common import (
     MB,
     MODELS,
@@ -35,7 +48,8 @@ from bench.common import (
     write_results,
 )
 
-BENCHMARKS = ("overhead", "cold_start", "memory", "switch", "concurrency", "threads", "engines", "api", "responsive")
+BENCHMARKS = ("overhead", "cold_start", "memory", "switch", "concurrency", "threads", "engines", "api", "responsive",
+              "onsets", "language")
 OPTIONAL = ("accuracy",)  # by --only alone: hours, not minutes
 
 
@@ -59,6 +73,10 @@ def _run_one(name: str, quick: bool, shared: dict[str, Any]) -> dict[str, Any]:
         return api.run(quick)
     if name == "responsive":  # its own server and browser: the Status tab while a job runs
         return responsive.run(quick)
+    if name == "onsets":  # in this process, Silero alone: how each way finds speech after steady noise
+        return onsets.run(quick)
+    if name == "language":  # in this process: language auto (followed per window) against the raw library
+        return language.run(quick)
     if name == "accuracy":  # in this process, one engine at a time: WER with speech detection on and off
         return accuracy.run(quick)
     raise ValueError(name)

@@ -1,4 +1,4 @@
-"""11. Onsets after steady noise: how each way of running Silero finds speech that starts softly in noise.
+"""13. Onsets after steady noise: how each way of running Silero finds speech that starts softly in noise.
 
 Silero VAD is recurrent: after 10 s or more of steady noise its state can miss a soft onset by seconds,
 or miss the speech entirely (issue 22: an 11 s recording after 20 s of quiet brown noise was found from
