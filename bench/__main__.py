@@ -155,6 +155,18 @@ def summary_rows(results: dict[str, dict[str, Any]]) -> list[list[Any]]:
                          busy["p95_ms"] / idle["p95_ms"] if idle["p95_ms"] else None,
                          f"< {responsive.TARGET_MS:.0f} ms" if key != "plots_drawn" else "",
                          idle["p95_ms"], busy["p95_ms"], "ms"])
+    if "language" in results:  # the app's language auto (followed per window) over the raw library's
+        for label, r in results["language"]["runs"].items():
+            rows.append([f"language: {label} (same text: {'yes' if r['same_text'] else 'NO'})",
+                         r["pairwise_ratio_median"], f"≤ {language.TARGET}" if label.endswith("auto") else "",
+                         median(r["raw_seconds"]), median(r["app_seconds"]), "s"])
+    if "onsets" in results:  # the app's speech detection against one pass forward, on soft onsets after noise
+        ways = results["onsets"]["ways"]
+        one, app = ways["forward"], ways["8 s pieces+backward (app)"]
+        total = len(results["onsets"]["cases"])
+        rows.append([f"onsets after steady noise: lost (late) of {total}, one pass forward vs the app", None,
+                     "late 0", f"{one['lost']} ({sum(1 for x in one['late_seconds'] if x > 0)})",
+                     f"{app['lost']} ({sum(1 for x in app['late_seconds'] if x > 0)})", "recordings"])
     if "accuracy" in results:
         rows.extend(accuracy.summary_rows(results["accuracy"]))
     return rows

@@ -125,14 +125,14 @@ def test_summary_puts_each_benchmark_in_one_table():
 
 
 def test_every_benchmark_runs_in_quick_mode(tmp_path):
-    """``python -m bench --quick``: all nine against the real app, raw worker and floor page (and Chromium); about 150 s."""
+    """``python -m bench --quick``: all eleven against the real app, raw worker and floor page (and Chromium); about 200 s."""
     proc = subprocess.run([sys.executable, "-m", "bench", "--quick", "--results", str(tmp_path)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     summary = json.loads(next(tmp_path.glob("summary-2*.json")).read_text())
     assert summary["failed"] == {} and summary["quick"] is True
     assert set(summary["results_files"]) == {"overhead", "cold_start", "memory", "switch", "concurrency", "threads",
-                                                "engines", "api", "responsive"}
+                                                "engines", "api", "responsive", "onsets", "language"}
     measures = [row[0] for row in summary["summary"]["rows"]]
     assert any(m.startswith("overhead, short clip") for m in measures)
     assert any(m.startswith("cold start to /readyz") for m in measures)
