@@ -20,15 +20,26 @@ raw library transcribes the same samples with the same weights and decoding:
 0-1, ``condition_on_previous_text=False``; the generator seeded as the app seeds it) and
 ``faster_whisper.WhisperModel(folder, compute_type="int8").transcribe(audio, ...)`` with
 ``vad_filter=False`` and ``vad_filter=True`` (faster-whisper's own Silero defaults; the app's CPU
-threads, ``default_cpu_threads()``). One engine is loaded at a time (CTranslate2's OpenMP threads
-would otherwise spin beside torch's), one untimed job after each load.
+threads, ``default_cpu_threads()``; CTranslate2's sampling generator is per thread and seeded once,
+so where a window falls back to sampling, faster-whisper's words, app's or raw, can differ from run
+to run: the room-noise clip's raw WER was 0.18 in one run, 0.09 in the next). One engine is loaded
+at a time (CTranslate2's OpenMP threads would otherwise spin beside torch's), one untimed job after
+each load.
 
 Reported per clip: WER (Whisper's normalisers, ``recordings.wer``), words lost at the onset
 (``recordings.words_lost_at_onset``: reference words before the first one transcribed right; for a
 switch also at the second language), the languages found in each part (segments by their middle;
 the raw library names one language per file), and the model time: the seconds inside the engine's
-``decode`` (``bench.vad.Timed``) for the app, the whole call for the raw library. A markdown copy of
-the tables goes beside the JSON (``bench/results/accuracy-<time>.md``).
+``decode`` (``bench.vad.Timed``) for the app, the whole call for the raw library. A job still
+running after ``--cap`` seconds (300) is cut and left unscored: with detection off, openai-whisper
+spends minutes on each 30 s window of noise (the temperature fallback samples 224-token loops).
+A markdown copy of the tables goes beside the JSON (``bench/results/accuracy-<time>.md``); while it
+runs, every finished job is in ``accuracy-partial-<time>.json`` (a run of hours that dies keeps them).
+
+Time: faster-whisper about 1.6 minutes per minute of audio on a busy 2-core machine (~40 minutes for
+the 25 minutes of audio); openai-whisper base several hours (RTF ~4 per side there, and the noise
+clips without detection run to the cap): ``--engines faster-whisper``, ``--only``, ``--cap``.
+``--quick``: tiny.en on the 10 s clip after noise, both engines (about 80 s).
 """
 
 from __future__ import annotations
@@ -51,7 +62,7 @@ from bench.recordings import Recording
 ENGINES = (("openai-whisper fp32", "openai-whisper", "auto"), ("faster-whisper int8", "faster-whisper", "int8"))
 SIDES = ("on", "off", "raw", "raw vad")  # app with detection, app without, raw library, raw faster-whisper + vad_filter
 KINDS = ("after_noise", "monolingual", "switch")
-CAP_SECONDS = 600.0  # a job still running after this is cut (no text, no WER): noise alone can take minutes a window
+CAP_SECONDS = 300.0  # a job still running after this is cut (no text, no WER): noise alone can take minutes a window
 
 
 # --- one job ----------------------------------------------------------------------------------------
@@ -494,7 +505,7 @@ def markdown(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
     def cell(value: Any) -> str:
         return _cell(value).replace("|", "\\|")
 
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines = ["| " + " | ".join(h.replace("|", "\\|") for h in headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
 
