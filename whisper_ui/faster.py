@@ -290,9 +290,10 @@ class FasterWhisperModel(LoadedModel):
 
             # the batched pipeline always cuts the audio by its own speech detection and decodes without timestamps
             kwargs.pop("vad_filter")
-            segments, _ = BatchedInferencePipeline(self.net).transcribe(audio, batch_size=self.batch_size, **kwargs)
+            segments, info = BatchedInferencePipeline(self.net).transcribe(audio, batch_size=self.batch_size, **kwargs)
         else:
-            segments, _ = self.net.transcribe(audio, **kwargs)
+            segments, info = self.net.transcribe(audio, **kwargs)
+        detected = info.language if language is None and follow is None else None  # the batched pipeline's own
         if report is not None and chunks:
             report = vad.restoring(report, chunks)  # in the time of the audio this decode was given
         collected: list[Segment] = []
@@ -302,7 +303,7 @@ class FasterWhisperModel(LoadedModel):
                     raise CancelledError("The transcription was cancelled.")
                 # its window's language was chosen before the window was decoded, and the next window's
                 # is chosen only after this window's segments have all been taken
-                collected.append(_segment(len(collected), raw, following.language if following else None))
+                collected.append(_segment(len(collected), raw, following.language if following else detected))
                 if report is not None:  # each segment as it is finished (the page shows them as they come)
                     report(collected, min(raw.end, duration))
         if cancel is not None and cancel.is_set():
