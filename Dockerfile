@@ -31,7 +31,7 @@ RUN apt-get update \
 COPY requirements.txt /tmp/requirements.txt
 # CTranslate2 (--engine faster-whisper) is built for CUDA 12 and opens libcublas.so.12, which CUDA 13's
 # torch does not bring: without it faster-whisper's first GPU job fails (seen on an H200). The app
-# loads it from this wheel (whisper_ui/faster.py, cublas_missing); ~580 MB, GPU image only.
+# loads it from this wheel (whisper_ui/engines/faster.py, cublas_missing); ~580 MB, GPU image only.
 RUN python3 -m venv /opt/venv \
  && /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements.txt nvidia-cublas-cu12==12.9.3.13 \
  && rm /tmp/requirements.txt
@@ -102,7 +102,7 @@ ENV PATH=/opt/venv/bin:$PATH \
 # SHA-256 and read back) and makes it the default. A named volume mounted on /models for the first
 # time starts with the image's copy; a bind mount hides it.
 RUN if [ -n "$BAKE_MODEL" ]; then \
-      python -c 'import os, sys; from pathlib import Path; from whisper_ui.models import resolve_checkpoint; resolve_checkpoint(sys.argv[1], Path(os.environ["WHISPER_UI_MODEL_DIR"]))' "$BAKE_MODEL"; \
+      python -c 'import os, sys; from pathlib import Path; from whisper_ui.models.sources import resolve_checkpoint; resolve_checkpoint(sys.argv[1], Path(os.environ["WHISPER_UI_MODEL_DIR"]))' "$BAKE_MODEL"; \
     fi
 
 VOLUME ["/models"]

@@ -75,8 +75,8 @@ def _segments(segments) -> list[dict[str, Any]]:
 
 def app_job(manager, timed, audio: np.ndarray, vad: bool, cap: float | None = None) -> dict[str, Any]:
     """One job through the manager; ``cap``: cancelled after that many seconds (then no text, ``cut_after``)."""
-    from whisper_ui.errors import CancelledError
-    from whisper_ui.transcription import TranscribeOptions
+    from whisper_ui.core.errors import CancelledError
+    from whisper_ui.core.transcription import TranscribeOptions
 
     timed.seconds, timed.calls = 0.0, 0
     cancel = threading.Event()
@@ -138,8 +138,8 @@ def warm_audio() -> np.ndarray:
 def measure_app(engine: str, compute_type: str, model: str, models: Path, clips: Sequence[tuple[Recording, Any]],
                 repeats: int, label: str, cap: float | None) -> dict[str, dict[str, Any]]:
     from bench.vad import Timed
+    from whisper_ui.core.settings import Settings
     from whisper_ui.runtime import create_service
-    from whisper_ui.settings import Settings
 
     service = create_service(Settings(model=model, model_dir=models, device="cpu", engine=engine,
                                       compute_type=compute_type))
@@ -166,16 +166,16 @@ def measure_app(engine: str, compute_type: str, model: str, models: Path, clips:
 
 
 def raw_openai_kwargs() -> dict[str, Any]:
-    from whisper_ui.engine import whisper_kwargs
-    from whisper_ui.transcription import TranscribeOptions
+    from whisper_ui.core.transcription import TranscribeOptions
+    from whisper_ui.engines.openai_whisper import whisper_kwargs
 
     kwargs = whisper_kwargs(TranscribeOptions(beam_size=5, vad=False), task="transcribe", language=None, fp16=False)
     return {**kwargs, "verbose": None}  # the app's False shows tqdm bars (its window news); the same decoding
 
 
 def raw_faster_kwargs(vad_filter: bool) -> dict[str, Any]:
-    from whisper_ui.faster import faster_whisper_kwargs
-    from whisper_ui.transcription import TranscribeOptions
+    from whisper_ui.core.transcription import TranscribeOptions
+    from whisper_ui.engines.faster import faster_whisper_kwargs
 
     return {**faster_whisper_kwargs(TranscribeOptions(beam_size=5, vad=False), task="transcribe", language=None),
             "vad_filter": vad_filter}
@@ -186,7 +186,7 @@ def measure_raw_openai(model: str, models: Path, clips: Sequence[tuple[Recording
     import torch
     import whisper
 
-    from whisper_ui.engine import JOB_SEED
+    from whisper_ui.engines.base import JOB_SEED
 
     net = whisper.load_model(str(models / f"{model}.pt"), device="cpu")
     kwargs = raw_openai_kwargs()
@@ -229,7 +229,7 @@ def measure_raw_faster(model: str, models: Path, clips: Sequence[tuple[Recording
                        label: str, cap: float | None) -> dict[str, dict[str, Any]]:
     from faster_whisper import WhisperModel
 
-    from whisper_ui.faster import default_cpu_threads
+    from whisper_ui.engines.faster import default_cpu_threads
 
     net = WhisperModel(str(models / model), device="cpu", compute_type="int8", cpu_threads=default_cpu_threads())
 

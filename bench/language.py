@@ -1,6 +1,6 @@
 """12. Following the language: the app with language auto against the raw library, one-language speech.
 
-With language *auto* the app follows the language window by window (``whisper_ui.vad.Follower``): each
+With language *auto* the app follows the language window by window (``whisper_ui.engines.vad.Follower``): each
 30-second window's language is detected from the encoder output the window is then decoded from. Raw
 openai-whisper detects once, on the first 30 s, with an encoder pass of its own, then decodes every window
 in that language; raw faster-whisper does the same. So following should cost nothing on one-language
@@ -31,12 +31,13 @@ def _raw(engine: str, loaded, audio, options, language: str | None) -> str:
         import torch
         import whisper
 
-        from whisper_ui.engine import JOB_SEED, whisper_kwargs
+        from whisper_ui.engines.base import JOB_SEED
+        from whisper_ui.engines.openai_whisper import whisper_kwargs
 
         torch.manual_seed(JOB_SEED)
         kwargs = whisper_kwargs(options, task="transcribe", language=language, fp16=False)
         return whisper.transcribe(loaded.net, audio, **kwargs)["text"].strip()
-    from whisper_ui.faster import faster_whisper_kwargs
+    from whisper_ui.engines.faster import faster_whisper_kwargs
 
     segments, _ = loaded.net.transcribe(audio, **faster_whisper_kwargs(options, task="transcribe", language=language))
     return "".join(s.text for s in segments).strip()
@@ -47,10 +48,10 @@ def run(quick: bool = False, repeats: int = 3, seconds: float = 38.0, write: boo
 
     from bench import recordings
     from bench.common import ensure_models
-    from whisper_ui.engine import free_memory
+    from whisper_ui.core.settings import Settings
+    from whisper_ui.core.transcription import TranscribeOptions
+    from whisper_ui.engines.base import free_memory
     from whisper_ui.runtime import create_engines
-    from whisper_ui.settings import Settings
-    from whisper_ui.transcription import TranscribeOptions
 
     models = ensure_models()
     recording = recordings.monolingual("en", 12.0 if quick else seconds)

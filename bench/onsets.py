@@ -39,7 +39,7 @@ QUICK_CASES = [("en", "brownnoise", 20, 0.25, 0.08), ("en", "pinknoise", 5, 0.25
 def _ways():
     from faster_whisper.vad import VadOptions, get_vad_model
 
-    from whisper_ui import vad
+    from whisper_ui.engines import vad
 
     model = get_vad_model()
 

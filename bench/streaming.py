@@ -21,7 +21,7 @@ ENGINES = (("openai-whisper fp32", "openai-whisper"), ("faster-whisper int8", "f
 
 
 def _job(service, path, news: list | None) -> float:
-    from whisper_ui.transcription import TranscribeOptions
+    from whisper_ui.core.transcription import TranscribeOptions
 
     started = time.perf_counter()
 
@@ -35,8 +35,8 @@ def _job(service, path, news: list | None) -> float:
 
 def run(quick: bool = False, repeats: int = 3, write: bool = True) -> dict[str, Any]:
     from bench.engines import ensure_ct2_models
+    from whisper_ui.core.settings import Settings
     from whisper_ui.runtime import create_service
-    from whisper_ui.settings import Settings
 
     models = ensure_ct2_models()
     speech = ensure_speech()

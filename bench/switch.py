@@ -32,8 +32,8 @@ class _InProcess:
     """The fallback: the app's own manager and engine, in this process."""
 
     def __init__(self, first: str):
-        from whisper_ui.engine import WhisperEngine
-        from whisper_ui.manager import ModelManager
+        from whisper_ui.engines.openai_whisper import WhisperEngine
+        from whisper_ui.runtime.manager import ModelManager
 
         self.manager = ModelManager(WhisperEngine(MODELS), first, "cpu")
         self.manager.load(first)

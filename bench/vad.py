@@ -18,7 +18,7 @@ otherwise spin beside torch's):
 
 "Model time" is the time inside the engine's ``decode`` (the wrapped method, as the tests' spy
 does); "wall" is around ``manager.transcribe`` (decode, speech detection, planning). The detector
-alone (``whisper_ui.vad.speech_regions``) is timed per minute of audio on the same clips.
+alone (``whisper_ui.engines.vad.speech_regions``) is timed per minute of audio on the same clips.
 """
 
 from __future__ import annotations
@@ -108,8 +108,8 @@ class Timed:
 
 def _job(manager, timed: Timed, audio, vad: bool, cap: float | None = None) -> dict[str, Any]:
     """One transcription; ``cap``: cancel it after that many seconds (its time is then a lower bound)."""
-    from whisper_ui.errors import CancelledError
-    from whisper_ui.transcription import TranscribeOptions
+    from whisper_ui.core.errors import CancelledError
+    from whisper_ui.core.transcription import TranscribeOptions
 
     timed.seconds, timed.calls = 0.0, 0
     cancel = threading.Event()
@@ -139,8 +139,8 @@ def _summary(jobs: list[dict[str, Any]], reference: str | None) -> dict[str, Any
 def measure_engine(label: str, engine: str, models: Path, parts: dict[str, Any], repeats: int) -> dict[str, Any]:
     import whisper
 
+    from whisper_ui.core.settings import Settings
     from whisper_ui.runtime import create_service
-    from whisper_ui.settings import Settings
 
     service = create_service(Settings(model="tiny.en", model_dir=models, device="cpu", engine=engine,
                                       compute_type="int8" if engine == "faster-whisper" else "auto"))
@@ -185,7 +185,7 @@ def measure_detector(clips: dict[str, Path], repeats: int) -> dict[str, Any]:
     """``speech_regions`` alone: seconds per minute of audio, and what it found."""
     import whisper
 
-    from whisper_ui import vad
+    from whisper_ui.engines import vad
 
     out = {}
     for name, path in clips.items():
@@ -239,7 +239,7 @@ def run(quick: bool = False, repeats: int = 3, write: bool = True) -> dict[str, 
         print(f"{label}:", flush=True)
         data["engines"][label] = measure_engine(label, engine, models, parts, repeats)
     rows, headers = _rows(data)
-    print("\n== speech detection alone (whisper_ui.vad.speech_regions) ==")
+    print("\n== speech detection alone (whisper_ui.engines.vad.speech_regions) ==")
     print(table([[name, d["audio_seconds"], d["per_minute"], d["speech_seconds"], len(d["regions"])]
                  for name, d in data["detector"].items()],
                 ["clip", "audio s", "s per audio minute", "speech found s", "regions"]))

@@ -84,9 +84,9 @@ def no_network(monkeypatch):
 @pytest.fixture(scope="module")
 def service(models_dir, engine_name):
     """The app's service over tiny.en, once per engine (no server: the core as the page calls it)."""
-    from whisper_ui.manager import ModelManager
-    from whisper_ui.service import TranscriptionService
-    from whisper_ui.settings import Settings
+    from whisper_ui.core.settings import Settings
+    from whisper_ui.runtime.manager import ModelManager
+    from whisper_ui.runtime.service import TranscriptionService
 
     settings = Settings(model="tiny.en", model_dir=models_dir, device="cpu", engine=engine_name)
     service = TranscriptionService(settings, ModelManager(make_engine(engine_name, models_dir), "tiny.en", "cpu"))
@@ -97,8 +97,8 @@ def service(models_dir, engine_name):
 
 def make_engine(name: str, model_dir: Path, **settings):
     """The app's own engine ``name`` over ``model_dir`` (``create_engines``, as ``python app.py`` builds it)."""
+    from whisper_ui.core.settings import Settings
     from whisper_ui.runtime import create_engines
-    from whisper_ui.settings import Settings
 
     return create_engines(Settings(model_dir=model_dir, engine=name, **settings))[name]
 

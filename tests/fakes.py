@@ -8,8 +8,8 @@ import time
 import numpy as np
 import torch
 
-from whisper_ui.engine import Engine, LoadedModel
-from whisper_ui.transcription import Segment, TranscriptionResult
+from whisper_ui.core.transcription import Segment, TranscriptionResult
+from whisper_ui.engines.base import Engine, LoadedModel
 
 
 class FakeModel(LoadedModel):

@@ -23,9 +23,9 @@ import openai
 import pytest
 from gradio_client import Client, handle_file
 
-from whisper_ui.errors import ConfigError
-from whisper_ui.openai_api import ApiError, check_key
-from whisper_ui.settings import Settings, load_settings
+from whisper_ui.core.errors import ConfigError
+from whisper_ui.core.settings import Settings, load_settings
+from whisper_ui.web.openai_api import ApiError, check_key
 
 from .conftest import start_server, words
 from .harness import wait_until

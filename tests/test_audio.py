@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import whisper
 
-from whisper_ui import audio
-from whisper_ui.errors import (
+from whisper_ui.core import audio
+from whisper_ui.core.errors import (
     AudioError,
     AudioTooLargeError,
     AudioTooLongError,

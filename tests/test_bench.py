@@ -13,8 +13,8 @@ import pytest
 from bench import common
 from bench.__main__ import summary_rows
 from bench.cold_start import timeline
-from whisper_ui.engine import WhisperModel
-from whisper_ui.transcription import TranscribeOptions
+from whisper_ui.core.transcription import TranscribeOptions
+from whisper_ui.engines.openai_whisper import WhisperModel
 
 from .conftest import ROOT
 
@@ -47,7 +47,7 @@ def test_fast_load_gives_the_weights_whisper_load_model_gives(models_dir):
     import torch.nn.init as init
     import whisper
 
-    from whisper_ui.engine import WhisperEngine
+    from whisper_ui.engines.openai_whisper import WhisperEngine
 
     before = (init.kaiming_uniform_, init.uniform_, init.normal_)
     ours = WhisperEngine(models_dir).load("base", "cpu").net
@@ -59,7 +59,7 @@ def test_fast_load_gives_the_weights_whisper_load_model_gives(models_dir):
 
 
 def test_a_checkpoint_is_hashed_once_per_version(tmp_path, monkeypatch):
-    from whisper_ui import models
+    from whisper_ui.models import sources as models
 
     hashed = []
     real = models.file_sha256
@@ -146,7 +146,7 @@ _PEAK_SCRIPT = """
 import sys, threading, time
 from pathlib import Path
 import psutil
-from whisper_ui import engine
+from whisper_ui.engines import openai_whisper as engine
 process, peak, done = psutil.Process(), [0], threading.Event()
 def sample():
     while not done.is_set():
@@ -179,7 +179,7 @@ def test_loading_drops_the_mapped_checkpoint_pages_as_it_copies(models_dir):
 def test_pages_are_only_dropped_inside_the_checkpoint_mapping(tmp_path):
     import torch
 
-    from whisper_ui.engine import _PageDropper
+    from whisper_ui.engines.openai_whisper import _PageDropper
 
     path = tmp_path / "w.pt"
     torch.save({"a": torch.arange(100_000, dtype=torch.float32)}, path)
@@ -203,7 +203,7 @@ def test_fp16_weights_compute_exactly_what_openai_whisper_computes_in_fp16(model
     import torch
     import whisper
 
-    from whisper_ui.engine import WhisperEngine, _half_weights
+    from whisper_ui.engines.openai_whisper import WhisperEngine, _half_weights
 
     net = WhisperEngine(models_dir).load("tiny.en", "cpu").net
     halved = copy.deepcopy(net)
@@ -224,7 +224,7 @@ def test_fp16_weights_compute_exactly_what_openai_whisper_computes_in_fp16(model
 def test_warm_up_decodes_on_the_model_it_is_given(models_dir):
     """The warm-up runs on the GPU after a load (bench/gpu.py: first job 4.2 s -> warm); here its code path
     runs on the CPU, multilingual (language detection) and English-only."""
-    from whisper_ui.engine import WhisperEngine, warm_up
+    from whisper_ui.engines.openai_whisper import WhisperEngine, warm_up
 
     for name in ("tiny.en", "base"):
         assert 0 < warm_up(WhisperEngine(models_dir).load(name, "cpu").net) < 60

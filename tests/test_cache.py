@@ -12,8 +12,8 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import pytest
 
-from whisper_ui import hfcache
-from whisper_ui.hfcache import CacheEntry, CacheError, cache_roots, clean, find_whisper_caches, select_entries
+from whisper_ui.models import hfcache
+from whisper_ui.models.hfcache import CacheEntry, CacheError, cache_roots, clean, find_whisper_caches, select_entries
 
 from .conftest import run_cli
 

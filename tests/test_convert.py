@@ -11,9 +11,9 @@ import pytest
 import torch
 import whisper
 
-from whisper_ui.convert import convert_ct2, read_ct2_model
-from whisper_ui.errors import ConversionError
-from whisper_ui.models import alignment_heads_mask, read_checkpoint
+from whisper_ui.core.errors import ConversionError
+from whisper_ui.models.convert import convert_ct2, read_ct2_model
+from whisper_ui.models.sources import alignment_heads_mask, read_checkpoint
 
 from .conftest import ROOT, assert_refused, memory_capped, run_cli
 

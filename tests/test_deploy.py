@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from whisper_ui.settings import OPTIONS
+from whisper_ui.core.settings import OPTIONS
 
 from .conftest import APP_COMMAND, ROOT, start_server
 
@@ -140,7 +140,7 @@ def test_image_variants_and_runtime(dockerfile):
         installs = " ".join(args for keyword, args in named[stage] if keyword == "RUN")
         assert re.search(r"apt-get install [^&]*\bffmpeg\b", installs), stage
     # CTranslate2's CUDA 12 cuBLAS, the version the app's message names, in the GPU image only
-    from whisper_ui.faster import CUBLAS_PACKAGE
+    from whisper_ui.engines.faster import CUBLAS_PACKAGE
 
     gpu_runs = " ".join(args for keyword, args in named["runtime-gpu"] if keyword == "RUN")
     assert f"-r /tmp/requirements.txt {CUBLAS_PACKAGE}" in gpu_runs and "cublas" not in cpu_runs
@@ -263,8 +263,8 @@ def test_dockerignore_sends_only_what_the_image_needs(dockerfile):
                 if line.strip() and not line.startswith("#")]
     copied = [source for keyword, args in dockerfile if keyword == "COPY" for source in args.split()[:-1]]
     assert set(copied) == {"requirements.txt", "requirements-ray.txt", "app.py", "whisper_ui"}
-    for path in ("requirements.txt", "requirements-ray.txt", "app.py", "whisper_ui/settings.py",
-                 "whisper_ui/server.py"):
+    for path in ("requirements.txt", "requirements-ray.txt", "app.py", "whisper_ui/core/settings.py",
+                 "whisper_ui/web/server.py"):
         assert not dockerignored(path, patterns), path
     for path in (".venv/bin/python", ".git/HEAD", ".env", "tests/conftest.py", "whisper_ui/__pycache__/cli.pyc",
                  "models/base.pt", "artifacts/x.log"):
@@ -309,7 +309,7 @@ def test_compose_file_is_valid_and_safe():
 
 def app_settings(argv: list[str]):
     """An app command line as the app reads it (its own parser; an unknown flag fails here too)."""
-    from whisper_ui.settings import load_settings
+    from whisper_ui.core.settings import load_settings
 
     assert argv[:2] == ["python", "app.py"], argv
     return load_settings(argv[2:], environ={})

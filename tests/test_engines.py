@@ -17,8 +17,8 @@ import pytest
 import whisper
 
 from bench.corpus import SENTENCES, ensure_corpus, speak, wer
-from whisper_ui.manager import ModelManager
-from whisper_ui.transcription import TranscribeOptions
+from whisper_ui.core.transcription import TranscribeOptions
+from whisper_ui.runtime.manager import ModelManager
 
 from .conftest import ENGINES, make_engine
 
@@ -82,7 +82,7 @@ def test_same_words_over_several_windows(models_dir, tmp_path_factory):
 @pytest.fixture
 def one_gpu(monkeypatch):
     """CTranslate2 sees one CUDA GPU (this machine has none); ``cublas_missing`` asked afresh."""
-    from whisper_ui import faster
+    from whisper_ui.engines import faster
 
     monkeypatch.setattr(faster, "cuda_device_count", lambda: 1)
     monkeypatch.setattr(faster, "supported_compute_types", lambda device: {"float16", "int8", "float32"})

@@ -20,9 +20,9 @@ import pytest
 import whisper
 from tokenizers import Tokenizer
 
-from whisper_ui.convert import read_ct2_model
-from whisper_ui.errors import ConversionError
-from whisper_ui.export_ct2 import export_ct2
+from whisper_ui.core.errors import ConversionError
+from whisper_ui.models.convert import read_ct2_model
+from whisper_ui.models.export_ct2 import export_ct2
 
 from .conftest import run_cli, words
 
@@ -251,8 +251,8 @@ def test_the_faster_whisper_engine_exports_a_checkpoint_once_and_uses_it(models_
     """Only ``tiny.en.pt`` in the model folder: the first load exports ``tiny.en/``, later loads use it as is."""
     import shutil
 
-    from whisper_ui.faster import FasterWhisperEngine
-    from whisper_ui.transcription import TranscribeOptions
+    from whisper_ui.core.transcription import TranscribeOptions
+    from whisper_ui.engines.faster import FasterWhisperEngine
 
     folder = tmp_path / "models"
     folder.mkdir()

@@ -20,10 +20,10 @@ import pytest
 import torch
 from gradio_client import Client, handle_file
 
-from whisper_ui.engine import Engine, LoadedModel
-from whisper_ui.manager import ModelManager
-from whisper_ui.service import TranscriptionService
-from whisper_ui.settings import Settings
+from whisper_ui.core.settings import Settings
+from whisper_ui.engines.base import Engine, LoadedModel
+from whisper_ui.runtime.manager import ModelManager
+from whisper_ui.runtime.service import TranscriptionService
 
 from .conftest import OFFLINE, free_port, make_engine, start_server, words
 from .harness import wait_until
@@ -242,7 +242,7 @@ class InjectOOM(Engine):
 
 @pytest.fixture(scope="module")
 def oom_app(models_dir, tmp_path_factory, engine_name):
-    from whisper_ui.server import launch
+    from whisper_ui.web.server import launch
 
     work = tmp_path_factory.mktemp("oom-app")
     settings = Settings(model="tiny.en", model_dir=models_dir, device="cuda", host="127.0.0.1", port=free_port(),

@@ -33,7 +33,7 @@ import psutil
 import pytest
 from gradio_client import Client, handle_file
 
-from whisper_ui.settings import Settings
+from whisper_ui.core.settings import Settings
 
 from .conftest import ROOT, start_server_own_tmp, words
 from .harness import (
@@ -357,7 +357,7 @@ def traversal_paths(uploaded: str, models_dir: Path, tmp: Path) -> list[str]:
             f"file://{secret}",
             f"//{relative}",
         ]
-    targets += [str(link), str(dir_link / "tiny.en.pt"), str(ROOT / "app.py"), "app.py", "whisper_ui/settings.py",
+    targets += [str(link), str(dir_link / "tiny.en.pt"), str(ROOT / "app.py"), "app.py", "whisper_ui/core/settings.py",
                 str(Path(uploaded).parent.parent.parent / "outputs")]
     return targets
 
@@ -376,9 +376,9 @@ def test_file_route_serves_the_upload_cache_and_nothing_else(hardened, uploaded,
 
 def test_upload_retention_has_a_setting_and_a_safe_default(models_dir):
     from tests.fakes import FakeEngine
-    from whisper_ui.manager import ModelManager
-    from whisper_ui.service import TranscriptionService
-    from whisper_ui.settings import load_settings
+    from whisper_ui.core.settings import load_settings
+    from whisper_ui.runtime.manager import ModelManager
+    from whisper_ui.runtime.service import TranscriptionService
     from whisper_ui.ui import build_app
 
     assert load_settings([], {}).upload_retention_minutes == 60

@@ -24,9 +24,9 @@ import psutil
 import pytest
 from gradio_client import Client, handle_file
 
-from whisper_ui.errors import ConfigError
-from whisper_ui.server import check_share
-from whisper_ui.settings import Settings, load_settings
+from whisper_ui.core.errors import ConfigError
+from whisper_ui.core.settings import Settings, load_settings
+from whisper_ui.web.server import check_share
 
 from .conftest import APP_COMMAND, ROOT, Server, start_server, start_server_own_tmp, words
 
@@ -427,7 +427,7 @@ def test_routes_the_app_does_not_use_answer_404(server, auth_server):
 
 
 def test_request_bodies_are_bounded_before_they_are_read(server, speech):
-    from whisper_ui.server import MAX_REQUEST_BYTES
+    from whisper_ui.web.server import MAX_REQUEST_BYTES
 
     rss = psutil.Process(server.process.pid).memory_info().rss
     big = b'{"data": ["' + b"a" * (3 * MAX_REQUEST_BYTES) + b'"], "fn_index": 0, "session_hash": "x"}'
@@ -450,7 +450,7 @@ def test_request_bodies_are_bounded_before_they_are_read(server, speech):
 
 
 def test_the_initial_prompt_is_bounded_with_a_clear_message(server, speech):
-    from whisper_ui.transcription import MAX_PROMPT_CHARS
+    from whisper_ui.core.transcription import MAX_PROMPT_CHARS
 
     client = Client(server.url, verbose=False)
     for prompt in ("x" * (MAX_PROMPT_CHARS + 1), "word " * 100_000):  # the second near the body limit
@@ -681,7 +681,7 @@ def test_without_a_login_each_client_address_has_its_own(server, speech):
 
 def test_a_share_links_pages_are_the_apps_own():
     """With --share the page may reach the app through https://*.gradio.live, whatever Host the tunnel sends."""
-    from whisper_ui.server import RouteGuard
+    from whisper_ui.web.server import RouteGuard
 
     def scope(origin: str) -> dict:
         return {"headers": [(b"host", b"127.0.0.1:7860"), (b"origin", origin.encode())]}

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from whisper_ui import hub
-from whisper_ui.errors import ModelDownloadError
-from whisper_ui.models import OFFICIAL_MODELS
+from whisper_ui.core.errors import ModelDownloadError
+from whisper_ui.models import hub
+from whisper_ui.models.sources import OFFICIAL_MODELS
 
 REPO = "test-org/faster-whisper-fake"
 REVISION = "0123456789abcdef0123456789abcdef01234567"
@@ -306,7 +306,7 @@ def test_the_pinned_hashes_match_real_copies_of_those_repositories(name, ct2_tin
 
 def test_download_failures_read_as_words_not_errno_codes():
     """What a real failed lookup and a refused connection become in the offline message (no "[Errno -2]")."""
-    from whisper_ui.errors import network_reason
+    from whisper_ui.core.errors import network_reason
 
     with socket.socket() as closed:  # a port nothing listens on
         closed.bind(("127.0.0.1", 0))

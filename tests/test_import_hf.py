@@ -26,9 +26,9 @@ import numpy as np
 import pytest
 import torch
 
-from whisper_ui.convert_hf import convert_hf
-from whisper_ui.errors import ConversionError
-from whisper_ui.models import read_checkpoint
+from whisper_ui.core.errors import ConversionError
+from whisper_ui.models.convert_hf import convert_hf
+from whisper_ui.models.sources import read_checkpoint
 
 from .conftest import ROOT, assert_refused, memory_capped, run_cli, words
 
@@ -163,8 +163,8 @@ def test_import_hf_gives_identical_tensors_and_transcript(hf_tiny_en, tiny_en, m
     assert imported["whisper_ui"]["source"] == "transformers"
     assert imported["whisper_ui"]["source_dir"] == str(hf_tiny_en.resolve())
 
-    from whisper_ui.engine import WhisperEngine
-    from whisper_ui.transcription import TranscribeOptions
+    from whisper_ui.core.transcription import TranscribeOptions
+    from whisper_ui.engines.openai_whisper import WhisperEngine
 
     audio = __import__("whisper").load_audio(str(speech.english))
     options = TranscribeOptions(beam_size=1, word_timestamps=True)

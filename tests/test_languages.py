@@ -10,8 +10,8 @@ import pytest
 import whisper
 
 from bench import recordings
-from whisper_ui.manager import ModelManager
-from whisper_ui.transcription import TranscribeOptions
+from whisper_ui.core.transcription import TranscribeOptions
+from whisper_ui.runtime.manager import ModelManager
 
 from .conftest import make_engine
 

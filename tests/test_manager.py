@@ -8,10 +8,10 @@ import pytest
 import torch
 import whisper
 
-from whisper_ui.engine import Engine
-from whisper_ui.errors import CancelledError, JobTimeoutError, ModelError, OutOfMemoryError
-from whisper_ui.manager import FAILED, NOT_LOADED, READY, ModelManager
-from whisper_ui.transcription import TranscribeOptions
+from whisper_ui.core.errors import CancelledError, JobTimeoutError, ModelError, OutOfMemoryError
+from whisper_ui.core.transcription import TranscribeOptions
+from whisper_ui.engines.base import Engine
+from whisper_ui.runtime.manager import FAILED, NOT_LOADED, READY, ModelManager
 
 from .conftest import make_engine, words
 from .fakes import FakeEngine
@@ -273,7 +273,8 @@ class OOMOnCuda(Engine):
 
 def test_real_oom_fallback_through_the_loader(models_dir, speech, monkeypatch, engine_name):
     """base runs out of memory on 'cuda'; tiny cannot be downloaded here; base on the CPU serves the job."""
-    from whisper_ui import hub, models
+    from whisper_ui.models import hub
+    from whisper_ui.models import sources as models
 
     monkeypatch.setattr(models, "_BASE_URL", "http://127.0.0.1:9/models")  # a closed port: no download
     monkeypatch.setattr(hub, "HF_URL", "http://127.0.0.1:9")
@@ -368,8 +369,8 @@ def test_a_load_that_fails_after_the_switch_loads_the_previous_model_back():
 
 def test_real_engine_switch_same_words(models_dir, speech):
     """openai-whisper -> faster-whisper -> openai-whisper on the same weights: the same words each time."""
+    from whisper_ui.core.settings import Settings
     from whisper_ui.runtime import create_engines
-    from whisper_ui.settings import Settings
 
     manager = ModelManager(create_engines(Settings(model_dir=models_dir)), "tiny.en", device="cpu")
     clip = whisper.load_audio(str(speech.fox))

@@ -7,9 +7,9 @@ import threading
 
 import pytest
 
-from whisper_ui import models
-from whisper_ui.engine import WhisperEngine
-from whisper_ui.errors import CorruptCheckpointError, ModelDownloadError, UnknownModelError
+from whisper_ui.core.errors import CorruptCheckpointError, ModelDownloadError, UnknownModelError
+from whisper_ui.engines.openai_whisper import WhisperEngine
+from whisper_ui.models import sources as models
 
 from .conftest import run_cli
 

@@ -15,8 +15,8 @@ from types import SimpleNamespace
 import pytest
 from gradio_client import Client, handle_file
 
-from whisper_ui.i18n import say
-from whisper_ui.transcription import SubtitleOptions, Word, output_stem
+from whisper_ui.core.i18n import say
+from whisper_ui.core.transcription import SubtitleOptions, Word, output_stem
 from whisper_ui.ui.format import progress, rows, stamp, summary_line
 
 from .conftest import start_server, words
@@ -55,8 +55,8 @@ def test_the_table_keeps_seconds_as_data_and_shows_times_and_words():
 def test_what_speech_detection_left_out_is_a_row_of_its_own_in_the_table_and_the_json(language, tmp_path):
     """A stretch of 10 s or more judged non-speech shows where it was: a row in the table (in the reader's
     language, in italics) and a gap row among the JSON file's segments; the subtitles and the text have none."""
-    from whisper_ui.i18n import say as say_in
-    from whisper_ui.transcription import Segment, TranscriptionResult, write_outputs
+    from whisper_ui.core.i18n import say as say_in
+    from whisper_ui.core.transcription import Segment, TranscriptionResult, write_outputs
 
     speech = [Segment(0, 20.4, 24.0, " Hello there."), Segment(1, 40.0, 43.5, " Goodbye.")]
     gap_text = say_in("gap_no_speech", language)

@@ -136,9 +136,9 @@ def test_the_core_keeps_the_history_and_the_errors_time_without_a_page():
     error kept through jobs and cleared by the next good load, and each job's real-time factor."""
     import numpy as np
 
-    from whisper_ui import status as status_mod
-    from whisper_ui.errors import ModelError, NoSpeechError
-    from whisper_ui.manager import ModelManager
+    from whisper_ui.core.errors import ModelError, NoSpeechError
+    from whisper_ui.runtime import status as status_mod
+    from whisper_ui.runtime.manager import ModelManager
 
     from .fakes import FakeEngine
 

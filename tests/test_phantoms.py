@@ -7,9 +7,9 @@ from urllib.parse import urlparse
 
 import pytest
 
-from whisper_ui.i18n import error_text
-from whisper_ui.phantoms import PHANTOM_MAX_SPEECH_SHARE, PHRASES, cut_phantoms, is_phantom
-from whisper_ui.transcription import Segment, whisper_submodule
+from whisper_ui.core.i18n import error_text
+from whisper_ui.core.transcription import Segment, whisper_submodule
+from whisper_ui.engines.phantoms import PHANTOM_MAX_SPEECH_SHARE, PHRASES, cut_phantoms, is_phantom
 
 EVERY_PHRASE = [(language, phrase) for language, phrases in PHRASES.items() for phrase in phrases]
 

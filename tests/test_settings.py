@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from whisper_ui.errors import ConfigError
-from whisper_ui.settings import OPTIONS, load_settings
+from whisper_ui.core.errors import ConfigError
+from whisper_ui.core.settings import OPTIONS, load_settings
 
 from .conftest import ROOT
 
@@ -133,7 +133,7 @@ def test_engine_compute_type_and_batch_size():
 
 
 def test_batch_size_auto_is_8_on_cuda_and_off_on_the_cpu(tmp_path):
-    from whisper_ui.faster import FasterWhisperEngine
+    from whisper_ui.engines.faster import FasterWhisperEngine
 
     auto = FasterWhisperEngine(tmp_path)
     assert (auto.batch_size_for("cuda"), auto.batch_size_for("cpu")) == (8, 0)
@@ -142,7 +142,7 @@ def test_batch_size_auto_is_8_on_cuda_and_off_on_the_cpu(tmp_path):
 
 
 def test_compute_type_auto_and_an_unsupported_one():
-    from whisper_ui.faster import FasterWhisperEngine, resolve_compute_type, supported_compute_types
+    from whisper_ui.engines.faster import FasterWhisperEngine, resolve_compute_type, supported_compute_types
 
     assert (resolve_compute_type("auto", "cpu"), resolve_compute_type("auto", "cuda")) == ("int8", "float16")
     assert resolve_compute_type("float32", "cuda") == "float32"
@@ -157,7 +157,7 @@ def test_log_records_are_one_escaped_line_of_bounded_length():
     import io
     import logging
 
-    from whisper_ui.cli import LOG_MESSAGE_CHARS, OneLine
+    from whisper_ui.core.logs import LOG_MESSAGE_CHARS, OneLine
 
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
@@ -184,7 +184,7 @@ def test_log_records_are_one_escaped_line_of_bounded_length():
 
 
 def test_an_unknown_language_is_refused_with_a_short_message():
-    from whisper_ui.transcription import TranscribeOptions
+    from whisper_ui.core.transcription import TranscribeOptions
 
     assert TranscribeOptions(language="ko").language == "ko"
     assert TranscribeOptions(language=" English").language == "en"  # a name, as openai-whisper takes it
@@ -221,10 +221,10 @@ def test_backend_and_ray_replicas():
 
 def test_the_local_backend_never_imports_ray(models_dir):
     """Without --backend ray nothing of Ray is imported, even with Ray installed: a server's modules after a job."""
-    code = ("import sys; from whisper_ui.settings import Settings; from whisper_ui.runtime import create_service; "
+    code = ("import sys; from whisper_ui.core.settings import Settings; from whisper_ui.runtime import create_service; "
             f"s = create_service(Settings(model='tiny.en', model_dir=__import__('pathlib').Path({str(models_dir)!r}), "
             "device='cpu')); s.manager.load(); "
-            "import whisper_ui.server, whisper_ui.ui.app; print(sorted(m for m in sys.modules if m.split('.')[0] == 'ray'))")
+            "import whisper_ui.web.server, whisper_ui.ui.app; print(sorted(m for m in sys.modules if m.split('.')[0] == 'ray'))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -17,9 +17,9 @@ import uuid
 import httpx
 import pytest
 
-from whisper_ui.connections import MAX_STREAMS_PER_CLIENT, MAX_UPLOADS_PER_CLIENT
-from whisper_ui.errors import ConfigError
-from whisper_ui.settings import load_settings
+from whisper_ui.core.errors import ConfigError
+from whisper_ui.core.settings import load_settings
+from whisper_ui.web.connections import MAX_STREAMS_PER_CLIENT, MAX_UPLOADS_PER_CLIENT
 
 from .conftest import start_server_own_tmp, words
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import whisper
 
-from whisper_ui.errors import NoSpeechError
-from whisper_ui.manager import ModelManager
-from whisper_ui.transcription import OUTPUT_FORMATS, TranscribeOptions, safe_stem
+from whisper_ui.core.errors import NoSpeechError
+from whisper_ui.core.transcription import OUTPUT_FORMATS, TranscribeOptions, safe_stem
+from whisper_ui.runtime.manager import ModelManager
 
 from .conftest import make_engine, words
 
@@ -91,7 +91,7 @@ def test_a_file_the_page_probed_is_not_probed_again_by_its_job(service, speech, 
     import shutil
     import time
 
-    from whisper_ui import audio
+    from whisper_ui.core import audio
 
     probes = []
     real_probe = audio.probe

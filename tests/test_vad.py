@@ -13,11 +13,11 @@ import pytest
 import whisper
 
 from bench.corpus import SENTENCES, speak, wer
-from whisper_ui import vad
-from whisper_ui.engine import LoadedModel
-from whisper_ui.errors import NoSpeechError
-from whisper_ui.manager import ModelManager
-from whisper_ui.transcription import Segment, TranscribeOptions
+from whisper_ui.core.errors import NoSpeechError
+from whisper_ui.core.transcription import Segment, TranscribeOptions
+from whisper_ui.engines import vad
+from whisper_ui.engines.base import LoadedModel
+from whisper_ui.runtime.manager import ModelManager
 
 from .conftest import make_engine, words
 
@@ -293,7 +293,7 @@ def test_a_loop_of_repeated_segments_or_phrases_is_cut_to_one_with_a_notice():
     assert len(notices) == 1 and "repeated 6 times" in notices[0]
     kept, notices = vad.cut_loops((segment(0, " I see the sea the sea the sea the sea the sea.", 0.0),))
     assert kept[0].text == " I see the sea." and "repeated over and over" in notices[0]
-    from whisper_ui.i18n import error_text  # the page says a notice in the reader's language
+    from whisper_ui.core.i18n import error_text  # the page says a notice in the reader's language
 
     assert error_text(notices[0], "ko").startswith("같은 구절이 계속 반복되어") and "the sea" in error_text(notices[0], "ko")
     said_twice = (segment(0, " Thank you.", 0.0), segment(1, " Thank you.", 1.0), segment(2, " Bye.", 2.0))
@@ -396,7 +396,7 @@ def test_long_audio_is_detected_in_pieces_that_do_not_depend_on_the_cores(speech
 
 def test_joined_speech_times_are_mapped_back_to_the_recording():
     """``restore`` is faster-whisper's ``restore_speech_timestamps``: a word keeps the chunk its middle is in."""
-    from whisper_ui.transcription import Word
+    from whisper_ui.core.transcription import Word
 
     audio = np.arange(10 * RATE, dtype=np.float32)
     joined, chunks = vad.join(audio, ((1.0, 3.0), (6.0, 7.5)))
@@ -430,7 +430,7 @@ class ScriptedModel(LoadedModel):
 def test_a_stock_phrase_over_noise_is_cut_and_the_same_words_said_are_kept(speech, tmp_path):
     """"Thanks for watching!" where speech detection hears only noise is cut, with a notice in the reader's
     language; said over the speech, it stays; the speech's own segment is untouched."""
-    from whisper_ui.i18n import error_text
+    from whisper_ui.core.i18n import error_text
 
     audio = whisper.load_audio(str(noise_around(speech.medium, tmp_path, seconds=12)))
     duration = len(audio) / RATE

@@ -8,37 +8,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import ConfigError, WhisperUIError
-from .settings import Settings, build_parser, cache_environment, load_settings
+from .core.errors import ConfigError, WhisperUIError
+from .core.logs import setup_logging
+from .core.settings import Settings, build_parser, cache_environment, load_settings
 
 log = logging.getLogger("whisper_ui")
-
-
-LOG_MESSAGE_CHARS = 2000
-# control characters a log line must not carry as they are (a newline would forge the next line)
-_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(32), 127)} | {10: "\\n", 13: "\\r", 9: "\\t"}
-
-
-class OneLine(logging.Filter):
-    """Every record one line of at most ``LOG_MESSAGE_CHARS`` characters: values a client sent (a
-    file name, a language, a path) are escaped and cut, whatever logged them. Tracebacks, which
-    the formatter adds after the message, keep their lines."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if len(message) > LOG_MESSAGE_CHARS:
-            message = f"{message[:LOG_MESSAGE_CHARS]}… ({len(message)} characters)"
-        record.msg, record.args = message.translate(_ESCAPES), None
-        return True
-
-
-def setup_logging(level: str = "INFO", stream=None) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=stream)
-    for handler in logging.getLogger().handlers:
-        if not any(isinstance(f, OneLine) for f in handler.filters):
-            handler.addFilter(OneLine())
-    # gradio_client's requests to its own server at start (startup-events, HEAD /): a line each, nothing to act on
-    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 def run_app(argv: Sequence[str] | None = None) -> int:
@@ -48,7 +22,7 @@ def run_app(argv: Sequence[str] | None = None) -> int:
         print(f"app.py: error: {e}", file=sys.stderr)
         return 2
     setup_logging(settings.log_level)
-    from .server import serve
+    from .web.server import serve
 
     try:
         return serve(settings)
@@ -71,7 +45,7 @@ def _human(nbytes: int | None) -> str:
 
 
 def _cmd_models_list(args: argparse.Namespace) -> int:
-    from .models import list_models
+    from .models.sources import list_models
 
     # both forms of each model: openai-whisper's checkpoint NAME.pt and faster-whisper's CTranslate2 folder NAME/
     print(f"model folder: {args.model_dir}")
@@ -88,7 +62,7 @@ def _cmd_models_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_import_ct2(args: argparse.Namespace) -> int:
-    from .convert import import_ct2
+    from .models.convert import import_ct2
 
     path = import_ct2(Path(args.src_dir), args.name, args.model_dir)
     print(f"wrote {path}; load it with --model {args.name}")
@@ -96,7 +70,7 @@ def _cmd_import_ct2(args: argparse.Namespace) -> int:
 
 
 def _cmd_import_hf(args: argparse.Namespace) -> int:
-    from .convert_hf import import_hf
+    from .models.convert_hf import import_hf
 
     path = import_hf(Path(args.src), args.name, args.model_dir)
     print(f"wrote {path}; load it with --model {args.name}")
@@ -104,7 +78,7 @@ def _cmd_import_hf(args: argparse.Namespace) -> int:
 
 
 def _cmd_models_export_ct2(args: argparse.Namespace) -> int:
-    from .export_ct2 import export_ct2
+    from .models.export_ct2 import export_ct2
 
     path = export_ct2(args.name, args.model_dir, overwrite=args.force)
     print(f"wrote {path}; faster-whisper loads it with WhisperModel({str(path)!r})")
@@ -112,7 +86,7 @@ def _cmd_models_export_ct2(args: argparse.Namespace) -> int:
 
 
 def _print_cache_entries(entries, note_kept: bool = True) -> None:
-    from .hfcache import human_size
+    from .models.hfcache import human_size
 
     rows = [("kind", "name", "size", "path")]
     for entry in entries:
@@ -124,7 +98,7 @@ def _print_cache_entries(entries, note_kept: bool = True) -> None:
 
 
 def _cmd_cache_list(args: argparse.Namespace) -> int:
-    from .hfcache import cache_folders, find_whisper_caches, human_size
+    from .models.hfcache import cache_folders, find_whisper_caches, human_size
 
     entries = find_whisper_caches(cache_environment(), sys.platform, keep=args.model_dir)
     if not entries:
@@ -141,7 +115,7 @@ def _cmd_cache_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_cache_clean(args: argparse.Namespace) -> int:
-    from .hfcache import clean, find_whisper_caches, select_entries
+    from .models.hfcache import clean, find_whisper_caches, select_entries
 
     entries = find_whisper_caches(cache_environment(), sys.platform, keep=args.model_dir)
     selected = select_entries(entries, args.name or (), include_model_dir=args.include_model_dir)
@@ -167,7 +141,7 @@ def _cmd_cache_clean(args: argparse.Namespace) -> int:
 
 
 def _model_name(text: str) -> str:
-    from .settings import _model_name as parse
+    from .core.settings import _model_name as parse
 
     try:
         return parse(text)

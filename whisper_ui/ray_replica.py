@@ -1,7 +1,7 @@
 """A model replica on Ray Serve (``--backend ray``): the app's own model manager and engine, one job
 at a time, in a Ray worker process of its own (on its own GPU with ``--ray-gpus-per-replica 1``).
 
-The front (``whisper_ui.ray_backend``) keeps the page, the API, the decoding and the limits; it sends
+The front (``engines.ray_backend``) keeps the page, the API, the decoding and the limits; it sends
 each job's 16 kHz samples (int16, through Ray's object store) and options here and gets the
 segments as they are finished, then the ``TranscriptionResult``. A replica says what it is doing
 (node, device, model, state, memory, jobs done) to a small named actor, the ``Registry``, every
@@ -10,18 +10,21 @@ there. The model is the deployment's ``user_config`` (``{"model", "engine"}``): 
 ``reconfigure`` on each replica, which switches after its running job (the manager's rule: the new
 model's files first, the old one loaded back if the new one fails to load).
 
-Importing this module imports Ray: only ``--backend ray`` does (``whisper_ui.runtime``).
+What the front and the replicas share (the names, the ``Registry``, the deployment) is in
+``engines.ray_serve``; this host sits with the entry points because it builds the manager
+(``runtime``), above the engines. ``whisper_ui.ray_replica:build_app`` is the application's import
+path for ``serve run`` and a RayService's Serve config.
+
+Importing this module imports Ray: only ``--backend ray`` does (the front's first deployment).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
 import socket
 import threading
-import time
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -30,69 +33,19 @@ import numpy as np
 import ray
 from ray import serve
 
-from .errors import WhisperUIError
+from .core.errors import WhisperUIError
+from .engines.ray_serve import HEARTBEAT_SECONDS, deployment, error_record, registry
 
 log = logging.getLogger(__name__)
-
-APP = "whisper-ui"  # the Serve application's name
-REGISTRY = "whisper-ui-registry"  # the named actor replicas report to
-NAMESPACE = "whisper-ui"
-HEARTBEAT_SECONDS = 2.0
-STALE_SECONDS = 8.0  # a replica not heard from for this long is "unresponsive"; after 60 s it is forgotten
-FORGET_SECONDS = 60.0
-
-
-def _code_version() -> str:
-    """The app's code, as a version: a front of other code replaces the replicas (a new model only
-    reconfigures them)."""
-    digest = hashlib.sha256()
-    for path in sorted(Path(__file__).parent.rglob("*.py")):
-        digest.update(path.read_bytes())
-    return "whisper-ui-" + digest.hexdigest()[:16]
-
-
-CODE_VERSION = _code_version()
-
-
-@ray.remote(num_cpus=0)
-class Registry:
-    """What each replica last said of itself, by replica id."""
-
-    def __init__(self):
-        self.replicas: dict[str, dict[str, Any]] = {}
-
-    def report(self, replica_id: str, info: dict[str, Any]) -> None:
-        self.replicas[replica_id] = {**info, "seen": time.time()}
-
-    def gone(self, replica_id: str) -> None:
-        self.replicas.pop(replica_id, None)
-
-    def all(self) -> list[dict[str, Any]]:
-        now = time.time()
-        for key in [k for k, v in self.replicas.items() if now - v["seen"] > FORGET_SECONDS]:
-            del self.replicas[key]
-        return [{**v, "seen_seconds_ago": round(now - v["seen"], 1)} for v in self.replicas.values()]
-
-
-def registry():
-    """The registry actor (created by whoever comes first: it outlives replicas that restart)."""
-    return Registry.options(name=REGISTRY, namespace=NAMESPACE, get_if_exists=True, lifetime="detached").remote()
-
-
-def error_record(error: BaseException) -> dict[str, Any]:
-    """A replica's error as data the front turns back into the same ``WhisperUIError`` class."""
-    return {"type": type(error).__name__, "message": str(error), "key": getattr(error, "key", None),
-            "values": getattr(error, "values", {}) or {}}
-
 
 class WhisperReplica:
     """One replica: ``settings`` are the front's (model folder, engine, device, threads, job time limit)."""
 
     def __init__(self, settings: dict[str, Any]):
-        from .cli import setup_logging
-        from .manager import ModelManager
+        from .core.logs import setup_logging
+        from .core.settings import Settings
         from .runtime import configure_runtime, create_engines
-        from .settings import Settings
+        from .runtime.manager import ModelManager
 
         setup_logging(settings.get("log_level", "INFO"))
         self.settings = Settings().replace(**{**settings, "model_dir": Path(settings.get("model_dir") or Settings().model_dir)})
@@ -114,7 +67,7 @@ class WhisperReplica:
     # --- what the replica says of itself ---------------------------------------------------
 
     def info(self) -> dict[str, Any]:
-        from .status import memory
+        from .runtime.status import memory
 
         state = self.manager.state
         mem = memory(state.engine)
@@ -171,7 +124,7 @@ class WhisperReplica:
     def prepare(self, model: str, engine: str) -> dict[str, Any] | None:
         """Make ``model``'s files ready on this replica's node (download, checksum, conversion) without
         loading it: the front asks before a switch, so a model that cannot be had changes nothing."""
-        from .models import canonical_name
+        from .models.sources import canonical_name
 
         try:
             self.manager.engines[engine].prepare(canonical_name(model))
@@ -227,37 +180,16 @@ class WhisperReplica:
         return last
 
 
-def deployment(bounds: tuple[int, int], gpus: float):
-    """The Serve deployment of ``WhisperReplica``: a fixed number of replicas or autoscaling between ``bounds``
-    on the requests queued at them (each replica one at a time); ``gpus`` per replica."""
-    low, high = bounds
-    options: dict[str, Any] = {"name": "WhisperReplica", "max_ongoing_requests": 1,
-                               "health_check_period_s": 5, "health_check_timeout_s": 30,
-                               "graceful_shutdown_timeout_s": 30,
-                               "ray_actor_options": {"num_cpus": 0 if gpus else 1, "num_gpus": gpus}}
-    if low == high:
-        options["num_replicas"] = low
-    else:
-        options["autoscaling_config"] = {"min_replicas": low, "max_replicas": high, "initial_replicas": max(low, 1),
-                                         "target_ongoing_requests": 1, "upscale_delay_s": 5, "downscale_delay_s": 120}
-    replica = serve.deployment(WhisperReplica).options(**options)
-    # the code's version: a new user_config (the model) then reconfigures the running replicas in place, one job
-    # after another, instead of replacing them (Serve gives each serve.run a random version otherwise;
-    # options(version=...) is gone from Ray 2.60, the attribute it set is what Serve still reads)
-    replica._version = CODE_VERSION
-    return replica
-
-
 def build_app(args: dict[str, Any]):
     """Serve's application builder (``serve run whisper_ui.ray_replica:build_app model=base``, or a RayService's
     ``serveConfigV2`` ``import_path``): ``args`` are settings (model, engine, model_dir, device...); the
     deployment's options (replicas, GPUs) come from the Serve config."""
-    from .settings import Settings
+    from .core.settings import Settings
 
     fields = set(asdict(Settings()))
     settings = {k: v for k, v in args.items() if k in fields}
-    return deployment((1, 1), 0).options(user_config={"model": settings.get("model", "base"),
+    return deployment((1, 1), 0, WhisperReplica).options(user_config={"model": settings.get("model", "base"),
                                     "engine": settings.get("engine", "openai-whisper")}).bind(settings)
 
 
-__all__ = ["APP", "REGISTRY", "Registry", "WhisperReplica", "build_app", "deployment", "error_record", "registry"]
+__all__ = ["WhisperReplica", "build_app"]

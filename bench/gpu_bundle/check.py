@@ -197,7 +197,7 @@ def torch_mod():
 
 
 def nvml_memory() -> dict | None:
-    from whisper_ui import nvml
+    from whisper_ui.runtime import nvml
 
     gpu = nvml.gpu_memory()
     return None if gpu is None else {"name": gpu.name, "used_mb": round(gpu.used_bytes / MB),
@@ -217,7 +217,7 @@ def environment(part: str) -> dict:
             free, total = torch.cuda.mem_get_info()
             env.update(gpu=torch.cuda.get_device_name(0), capability=list(torch.cuda.get_device_capability(0)),
                        gpu_free_mb=round(free / MB), gpu_total_mb=round(total / MB))
-    env["nvml"] = step("NVML (whisper_ui.nvml)", nvml_memory)
+    env["nvml"] = step("NVML (whisper_ui.runtime.nvml)", nvml_memory)
     env["ctranslate2"] = step("ctranslate2 probe", ct2_probe)
     if part == "fw":
         env["cublas_libs"] = step("find cuBLAS libraries", find_libs)
@@ -228,7 +228,7 @@ def environment(part: str) -> dict:
 
 
 def sha256(path: Path) -> str:
-    from whisper_ui.models import file_sha256
+    from whisper_ui.models.sources import file_sha256
 
     return file_sha256(path)
 
@@ -238,7 +238,7 @@ def restore_fp16(models: Path) -> dict:
     sys.path.insert(0, str(HERE))
     import ct2pack
 
-    from whisper_ui.convert import import_ct2
+    from whisper_ui.models.convert import import_ct2
 
     folder = models / "tiny.en"
     folder.mkdir(parents=True, exist_ok=True)
@@ -289,8 +289,8 @@ def restore_for_fw(models: Path) -> dict:
 
 def make_engine(name: str, model_dir: Path, **settings):
     """As tests/conftest.py make_engine: the app's own create_engines over model_dir."""
+    from whisper_ui.core.settings import Settings
     from whisper_ui.runtime import create_engines
-    from whisper_ui.settings import Settings
 
     return create_engines(Settings(model_dir=model_dir, engine=name, **settings))[name]
 
@@ -308,7 +308,7 @@ def _mb(value):  # whisper_ui/ui/format.py: the Status tab's formatting (the ui 
 
 
 def status_snapshot(manager) -> dict:
-    from whisper_ui import status
+    from whisper_ui.runtime import status
 
     s = status.collect(manager)
     mem, m = s["memory"], s["model"]
@@ -339,7 +339,7 @@ def torch_memory() -> dict:
 
 
 def job(manager, clip: dict, options=None) -> dict:
-    from whisper_ui.transcription import TranscribeOptions
+    from whisper_ui.core.transcription import TranscribeOptions
 
     cuda_sync()
     started = time.perf_counter()
@@ -397,7 +397,7 @@ def quiet_whisper_bars() -> None:
 def engine_run(engine_name: str, model_dir: Path, device: str, clips: dict, args, repeats: int = 3,
                settings: dict | None = None) -> dict:
     """Load tiny.en through the app's manager on ``device``, one 10 s job, ``repeats`` 60 s jobs, status."""
-    from whisper_ui.manager import ModelManager
+    from whisper_ui.runtime.manager import ModelManager
 
     out: dict = {"device_asked": device, "settings": settings or {}}
     manager = ModelManager(make_engine(engine_name, model_dir, **(settings or {})), "tiny.en", device)
@@ -550,7 +550,7 @@ def state_dict(manager) -> dict:
 
 def oom_check(engine_name: str, model_dir: Path, clips: dict, leave_mb: int, settings: dict | None = None) -> dict:
     """A real CUDA out of memory: the GPU filled by a torch tensor, then the manager asked to load tiny.en on cuda."""
-    from whisper_ui.manager import ModelManager
+    from whisper_ui.runtime.manager import ModelManager
 
     out: dict = {"leave_mb": leave_mb}
     manager = ModelManager(make_engine(engine_name, model_dir, **(settings or {})), "tiny.en", "auto")
@@ -590,7 +590,7 @@ def oom_check(engine_name: str, model_dir: Path, clips: dict, leave_mb: int, set
 
 def oom_job_check(engine_name: str, model_dir: Path, clips: dict, leave_mb: int, settings: dict | None = None) -> dict:
     """The model loaded on cuda, then the GPU filled, then a job: the manager's job-time fallback."""
-    from whisper_ui.manager import ModelManager
+    from whisper_ui.runtime.manager import ModelManager
 
     out: dict = {"leave_mb": leave_mb}
     manager = ModelManager(make_engine(engine_name, model_dir, **(settings or {})), "tiny.en", "auto")
@@ -667,7 +667,7 @@ def cublas_shim() -> dict:
 
 
 def part_fw(args, clips, models: Path, res: dict) -> dict:
-    from whisper_ui.faster import cuda_device_count
+    from whisper_ui.engines.faster import cuda_device_count
 
     restored = step("model folder for faster-whisper", restore_for_fw, models)
     res["restore"] = restored

@@ -55,7 +55,7 @@ from .errors import (
     NoAudioStreamError,
 )
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("whisper_ui.audio")
 
 SAMPLE_RATE = 16000
 

@@ -19,7 +19,7 @@ KEYED_KEPT = 256
 class WhisperUIError(Exception):
     """Base class: the message is written for the person using the app, in English (the log's and the
     API's language). With a ``key`` (and its ``values``), the page says it in the reader's language
-    (``whisper_ui.i18n.ERRORS``); without one, it shows the English message."""
+    (``whisper_ui.core.i18n.ERRORS``); without one, it shows the English message."""
 
     def __init__(self, *args, key: str | None = None, **values):
         super().__init__(*args)

@@ -92,7 +92,7 @@ class Settings:
     mcp: bool = False  # Gradio's MCP server with one tool, transcribe
     allowed_origins: tuple[str, ...] = ()  # other sites whose pages may send requests (scheme://host[:port])
     admin: tuple[str, ...] = ()  # with a login, the users who may load, switch, unload models and clean caches
-    backend: str = "local"  # local: the model in this process; ray: replicas on Ray Serve (whisper_ui.ray_backend)
+    backend: str = "local"  # local: the model in this process; ray: replicas on Ray Serve (whisper_ui.engines.ray_backend)
     ray_address: str | None = None  # what ray.init(address=...) takes; None: start a local Ray instance
     ray_replicas: int | None = None  # a fixed number of replicas (default 1 unless autoscaling bounds are given)
     ray_min_replicas: int | None = None  # Serve's autoscaling bounds, on the requests queued at the replicas
@@ -500,5 +500,5 @@ CACHE_VARIABLES = ("HF_HOME", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "TRANSFOR
 
 
 def cache_environment() -> dict[str, str]:
-    """The variables that locate the old model caches (for ``whisper_ui.hfcache``)."""
+    """The variables that locate the old model caches (for ``whisper_ui.models.hfcache``)."""
     return {name: os.environ[name] for name in CACHE_VARIABLES if name in os.environ}

@@ -9,10 +9,10 @@ Model files live in the same model folder as openai-whisper's: a CTranslate2
 folder ``<model-dir>/NAME/`` (``model.bin``, ``config.json``,
 ``tokenizer.json``, ``vocabulary.*``) is used as it is; when only
 ``NAME.pt`` is there, it is exported once into that folder (lossless fp16,
-``whisper_ui.export_ct2``), so one offline copy serves both engines; an
+``whisper_ui.models.export_ct2``), so one offline copy serves both engines; an
 official name with neither is downloaded from the ``Systran/faster-whisper-*``
 repositories at a pinned revision, every file's hash checked
-(``whisper_ui.hub``).
+(``whisper_ui.models.hub``).
 
 faster-whisper transcribes lazily: segments come from a generator, one
 30-second window at a time. Progress follows the segments' end times, and a
@@ -33,12 +33,12 @@ from typing import Any
 
 import numpy as np
 
+from ..core.errors import CancelledError, ConversionError, ModelError
+from ..core.transcription import Segment, TranscribeOptions, Word
 from . import vad
-from .engine import Clips, Engine, LoadedModel, LoadEvents, OnDecoded
-from .errors import CancelledError, ConversionError, ModelError
-from .transcription import Segment, TranscribeOptions, Word
+from .base import Clips, Engine, LoadedModel, LoadEvents, OnDecoded
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("whisper_ui.faster")
 
 SAMPLE_RATE = 16000
 AUTO_CUDA_BATCH = 8  # --batch-size auto on a GPU
@@ -179,14 +179,14 @@ class FasterWhisperEngine(Engine):
 
     def model_folder(self, model: str, events: LoadEvents | None = None) -> Path:
         """The CTranslate2 folder of ``model``: there already, exported from ``NAME.pt``, or downloaded."""
-        from .models import model_info
+        from ..models.sources import model_info
 
         events = events or LoadEvents()
         info = model_info(model, self.model_dir)
         if info.ct2_on_disk:
             return info.ct2_dir
         if info.on_disk:
-            from .export_ct2 import export_ct2
+            from ..models.export_ct2 import export_ct2
 
             log.info("model %s: exporting %s once into the CTranslate2 folder %s", info.name, info.path, info.ct2_dir)
             try:
@@ -195,7 +195,7 @@ class FasterWhisperEngine(Engine):
                 if info.ct2_on_disk:  # another process sharing the model folder exported it meanwhile
                     return info.ct2_dir
                 raise
-        from .hub import download_ct2
+        from ..models.hub import download_ct2
 
         events.on_download()  # only official names get here: model_info refuses other names with no files
         return download_ct2(info.name, info.ct2_dir, events.on_progress)
@@ -214,7 +214,7 @@ class FasterWhisperEngine(Engine):
             net = CT2Whisper(str(folder), device=device, compute_type=compute_type,
                              cpu_threads=self.cpu_threads or default_cpu_threads())
         except (RuntimeError, ValueError, OSError) as e:
-            from .engine import is_cuda_oom
+            from .base import is_cuda_oom
 
             if is_cuda_oom(e):
                 raise
@@ -223,7 +223,7 @@ class FasterWhisperEngine(Engine):
                 f"delete the folder and download it again, or export it from {model}.pt with "
                 f"`python -m whisper_ui models export-ct2 {model}`."
             ) from e
-        from .models import canonical_name
+        from ..models.sources import canonical_name
 
         return FasterWhisperModel(canonical_name(model), net, device, compute_type, self.batch_size_for(device))
 

@@ -24,8 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cache
 
-from .errors import keyed_text
-from .transcription import Segment
+from ..core.errors import keyed_text
+from ..core.transcription import Segment
 
 # A phantom is cut when speech detection judged less than this share of its time speech. A real
 # "thanks for watching" is mostly speech; a phantom over silence is ~0, and its times may reach a

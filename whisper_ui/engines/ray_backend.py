@@ -26,14 +26,14 @@ from typing import Any
 
 import numpy as np
 
-from . import errors
-from .engine import Engine, LoadedModel, LoadEvents, OnProgress
-from .errors import CancelledError, ModelError, WhisperUIError
-from .models import canonical_name
-from .settings import Settings
-from .transcription import TranscribeOptions, TranscriptionResult
+from ..core import errors
+from ..core.errors import CancelledError, ModelError, WhisperUIError
+from ..core.settings import Settings
+from ..core.transcription import TranscribeOptions, TranscriptionResult
+from ..models.sources import canonical_name
+from .base import Engine, LoadedModel, LoadEvents, OnProgress
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("whisper_ui.ray_backend")
 
 RAY_MISSING = ("--backend ray needs Ray Serve, which is not installed: pip install -r requirements-ray.txt "
                "(or use --backend local)")
@@ -49,7 +49,7 @@ def check_installed() -> None:
 
 
 def rebuilt(record: dict[str, Any]) -> WhisperUIError:
-    """A replica's error record (``ray_replica.error_record``) as the same error class here."""
+    """A replica's error record (``ray_serve.error_record``) as the same error class here."""
     cls = getattr(errors, record.get("type") or "", None)
     if not (isinstance(cls, type) and issubclass(cls, WhisperUIError)):
         cls = ModelError
@@ -81,7 +81,7 @@ def declared() -> bool:
     """Whether the application is deployed from a Serve config (``serve deploy``, a RayService's serveConfigV2):
     then its config, not this front, says the model, and ``serve.run`` here would silently replace it. Read
     from Serve's controller as its dashboard does (no public call says it)."""
-    from .ray_replica import APP
+    from .ray_serve import APP
 
     try:
         from ray.serve.context import _get_global_client
@@ -130,7 +130,7 @@ class RayBackend:
             import ray
             from ray import serve
 
-            from .ray_replica import APP, NAMESPACE, registry
+            from .ray_serve import APP, NAMESPACE, registry
 
             if not ray.is_initialized():
                 kwargs: dict[str, Any] = {"namespace": NAMESPACE, "logging_level": logging.WARNING,
@@ -166,13 +166,13 @@ class RayBackend:
             pass
 
     def replicas(self) -> list[dict[str, Any]]:
-        """Each replica as it last said (``ray_replica.Registry``), ``state`` "unresponsive" when it has not
+        """Each replica as it last said (``ray_serve.Registry``), ``state`` "unresponsive" when it has not
         spoken for a while (dead, or restarting); an empty list before Ray is started."""
         if self._registry is None:
             return []
         import ray
 
-        from .ray_replica import STALE_SECONDS
+        from .ray_serve import STALE_SECONDS
 
         try:
             found = ray.get(self._registry.all.remote(), timeout=5)
@@ -202,7 +202,7 @@ class RayBackend:
         """Every replica serves ``model`` with ``engine`` (the first call deploys them); the ready replicas' record."""
         from ray import serve
 
-        from .ray_replica import APP, deployment
+        from .ray_serve import APP, deployment
 
         self.start()
         config = {"model": model, "engine": engine}

@@ -32,10 +32,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .errors import keyed_text
-from .transcription import Segment
+from ..core.errors import keyed_text
+from ..core.transcription import Segment
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("whisper_ui.vad")
 
 SAMPLE_RATE = 16000
 WINDOW_SECONDS = 30.0

@@ -35,9 +35,9 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from .errors import ConversionError
+from ..core.errors import ConversionError
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("whisper_ui.convert")
 
 # CTranslate2's DataType enum
 _DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16, 5: "bfloat16"}

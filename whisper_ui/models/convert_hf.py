@@ -37,10 +37,10 @@ from typing import Any
 
 import numpy as np
 
+from ..core.errors import ConversionError
 from .convert import INPUT_ERRORS, describe, one_line, read_json_object, short_repr, write_checkpoint
-from .errors import ConversionError
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("whisper_ui.convert_hf")
 
 SAFETENSORS_FILE, SAFETENSORS_INDEX = "model.safetensors", "model.safetensors.index.json"
 PYTORCH_FILE, PYTORCH_INDEX = "pytorch_model.bin", "pytorch_model.bin.index.json"

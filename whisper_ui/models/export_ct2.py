@@ -46,10 +46,10 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConversionError, UnknownModelError
-from .models import alignment_heads_mask, model_info, read_checkpoint, replace_folder
+from ..core.errors import ConversionError, UnknownModelError
+from .sources import alignment_heads_mask, model_info, read_checkpoint, replace_folder
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("whisper_ui.export_ct2")
 
 # openai-whisper's rule: the vocabulary size says English-only or multilingual, and how many languages
 _BASE_VOCAB = 51765

@@ -44,9 +44,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 from urllib.parse import urlsplit
 
-from .errors import WhisperUIError
+from ..core.errors import WhisperUIError
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("whisper_ui.hfcache")
 
 HUB = "huggingface-hub"  # models--org--name folders (huggingface_hub, transformers >= 4.22)
 LEGACY = "transformers-legacy"  # <sha256(url)>.<sha256(etag)> files with a .json sidecar (transformers < 4.22)

@@ -33,10 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
-from .errors import ModelDownloadError, network_reason
-from .models import ProgressCallback, canonical_name, model_info, replace_folder
+from ..core.errors import ModelDownloadError, network_reason
+from .sources import ProgressCallback, canonical_name, model_info, replace_folder
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("whisper_ui.hub")
 
 HF_URL = "https://huggingface.co"
 # identity: a compressed answer would carry another ETag and other bytes than the file's

@@ -34,9 +34,9 @@ from typing import Any
 
 import numpy as np
 
-from .errors import CorruptCheckpointError, ModelDownloadError, UnknownModelError, network_reason
+from ..core.errors import CorruptCheckpointError, ModelDownloadError, UnknownModelError, network_reason
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("whisper_ui.models")
 
 _BASE_URL = "https://openaipublic.azureedge.net/main/whisper/models"
 

@@ -1,9 +1,11 @@
-"""What the app runs on, built from settings: the engines, the model manager and the service, and the
-engine's runtime (torch threads). Below both ``cli`` (the commands) and ``server`` (the web app)."""
+"""What the app runs on, without Gradio: the model manager (``manager``), the service the page and the
+API call (``service``), what the Status tab shows (``status``, ``nvml``), and, here, how they are built
+from settings with the engines (``create_service``, ``create_engines``) and the engine's runtime (torch
+threads). Above the engines; below the page (``ui``), the web app (``web``) and the entry points."""
 
 from __future__ import annotations
 
-from .settings import Settings
+from ..core.settings import Settings
 
 
 def create_service(settings: Settings, engine=None):
@@ -23,13 +25,13 @@ def create_service(settings: Settings, engine=None):
 
 def create_engines(settings: Settings) -> dict:
     """Both engines over the same model folder; ``--engine`` picks the one used at start. With ``--backend
-    ray`` both run in replicas on Ray Serve (``whisper_ui.ray_backend``), and this process never loads a model."""
+    ray`` both run in replicas on Ray Serve (``whisper_ui.engines.ray_backend``), and this process never loads a model."""
     if settings.backend == "ray":
-        from .ray_backend import ray_engines
+        from ..engines.ray_backend import ray_engines
 
         return ray_engines(settings)
-    from .engine import WhisperEngine
-    from .faster import FasterWhisperEngine
+    from ..engines.faster import FasterWhisperEngine
+    from ..engines.openai_whisper import WhisperEngine
 
     return {"openai-whisper": WhisperEngine(settings.model_dir, settings.threads),
             "faster-whisper": FasterWhisperEngine(settings.model_dir, settings.compute_type, settings.batch_size,
@@ -43,11 +45,11 @@ def configure_runtime(settings: Settings) -> None:
     if settings.backend == "ray":
         return
     if settings.engine == "openai-whisper":
-        from .engine import configure_torch
+        from ..engines.openai_whisper import configure_torch
 
         configure_torch(settings.threads)
     else:
-        from .faster import log_runtime
+        from ..engines.faster import log_runtime
 
         log_runtime(settings.threads)
 

@@ -12,7 +12,7 @@ faster-whisper) switch by the same rules as models. A second lock guards only
 the small state record, so the status can be read at any time without waiting
 for a job.
 
-A remote engine (``whisper_ui.ray_backend``: replicas on Ray Serve, each one job at a time)
+A remote engine (``whisper_ui.engines.ray_backend``: replicas on Ray Serve, each one job at a time)
 lets the gate pass as many jobs at once as it has replicas; a load still waits for all of them.
 
 CUDA out of memory, while loading or transcribing, frees memory and moves to
@@ -30,12 +30,12 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .engine import Engine, LoadedModel, LoadEvents, OnProgress, free_memory, is_cuda_oom, trim_heap
-from .errors import CancelledError, JobTimeoutError, ModelError, OutOfMemoryError, WhisperUIError, keyed_text
-from .models import canonical_name, smaller_model
-from .transcription import TranscribeOptions, TranscriptionResult
+from ..core.errors import CancelledError, JobTimeoutError, ModelError, OutOfMemoryError, WhisperUIError, keyed_text
+from ..core.transcription import TranscribeOptions, TranscriptionResult
+from ..engines.base import Engine, LoadedModel, LoadEvents, OnProgress, free_memory, is_cuda_oom, trim_heap
+from ..models.sources import canonical_name, smaller_model
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("whisper_ui.manager")
 
 NOT_LOADED, DOWNLOADING, LOADING, READY, FAILED = "not loaded", "downloading", "loading", "ready", "failed"
 RECENT_JOBS = 20  # jobs kept for the Status tab's table

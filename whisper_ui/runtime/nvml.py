@@ -19,7 +19,7 @@ import logging
 import os
 from dataclasses import dataclass
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("whisper_ui.nvml")
 
 _SUCCESS = 0
 

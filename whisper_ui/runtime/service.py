@@ -1,7 +1,7 @@
 """The application service: what the page and the API do, without Gradio.
 
 Handlers in the UI layer call these methods and turn ``WhisperUIError`` into
-``gr.Error``; the OpenAI-compatible routes (``whisper_ui.openai_api``) and the MCP
+``gr.Error``; the OpenAI-compatible routes (``whisper_ui.web.openai_api``) and the MCP
 tool call the same methods and turn it into an HTTP status.
 
 One queue for the model: the page's jobs wait in Gradio's queue, the API's in
@@ -25,13 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import audio as audio_mod
-from .engine import OnProgress
-from .errors import BusyError, NoSpeechError, UnknownModelError
-from .manager import ModelManager
-from .models import ModelInfo, file_version, list_models, model_info
-from .settings import Settings
-from .transcription import (
+from ..core import audio as audio_mod
+from ..core.errors import BusyError, NoSpeechError, UnknownModelError
+from ..core.settings import Settings
+from ..core.transcription import (
     OUTPUT_FORMATS,
     SubtitleOptions,
     TranscribeOptions,
@@ -40,8 +37,11 @@ from .transcription import (
     safe_stem,
     write_outputs,
 )
+from ..engines.base import OnProgress
+from ..models.sources import ModelInfo, file_version, list_models, model_info
+from .manager import ModelManager
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("whisper_ui.service")
 
 PROBE_CACHE_SIZE = 64  # uploads probed for the page's estimate and not yet transcribed
 

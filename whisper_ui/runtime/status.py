@@ -19,8 +19,8 @@ from dataclasses import asdict
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from ..engines.base import imported_torch
 from . import nvml
-from .engine import imported_torch
 from .manager import ModelManager
 
 _MB = 1024 * 1024

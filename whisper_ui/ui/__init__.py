@@ -1,6 +1,6 @@
 """The Gradio page: Upload, Microphone, Model and Status tabs.
 
-Thin on purpose: handlers call the service (``whisper_ui.service``) and turn its ``WhisperUIError``
+Thin on purpose: handlers call the service (``whisper_ui.runtime.service``) and turn its ``WhisperUIError``
 into ``gr.Error``. One module per tab (``upload``, ``microphone``, ``model``, ``status``), the jobs
 they run (``jobs``), their inputs (``inputs``), how results read (``format``), and ``app``, which puts
 them together. Every listener that uses the model shares one queue (``MODEL_QUEUE``, one at a time);

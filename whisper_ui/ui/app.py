@@ -7,8 +7,8 @@ from typing import Any
 
 import gradio as gr
 
-from ..i18n import RUNTIME
-from ..service import TranscriptionService
+from ..core.i18n import RUNTIME
+from ..runtime.service import TranscriptionService
 from .inputs import AUTO, UPLOAD_TYPES, i18n, upload_input
 from .jobs import Jobs
 from .microphone import microphone_tab

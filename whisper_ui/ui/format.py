@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 
-from ..transcription import TranscriptionResult
+from ..core.transcription import TranscriptionResult
 
 
 def clock(seconds: float) -> str:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import gradio as gr
 
-from .. import audio as audio_mod
-from ..errors import WhisperUIError
-from ..i18n import TRANSLATIONS
-from ..languages import language_choices
-from ..transcription import MAX_LINE_WIDTH, MAX_PROMPT_CHARS, OUTPUT_FORMATS, SubtitleOptions, TranscribeOptions
+from ..core import audio as audio_mod
+from ..core.errors import WhisperUIError
+from ..core.i18n import TRANSLATIONS
+from ..core.languages import language_choices
+from ..core.transcription import MAX_LINE_WIDTH, MAX_PROMPT_CHARS, OUTPUT_FORMATS, SubtitleOptions, TranscribeOptions
 from .words import refuse
 
 AUTO = "auto"

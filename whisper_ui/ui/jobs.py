@@ -13,9 +13,9 @@ import time
 import gradio as gr
 import numpy as np
 
-from ..errors import CancelledError, WhisperUIError
-from ..i18n import TRANSLATIONS
-from ..service import TranscriptionService
+from ..core.errors import CancelledError, WhisperUIError
+from ..core.i18n import TRANSLATIONS
+from ..runtime.service import TranscriptionService
 from . import words
 from .format import progress, rows, summary
 from .inputs import AUTO, chosen_formats, i18n, job_options, subtitle_options

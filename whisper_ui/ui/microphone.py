@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ..service import TranscriptionService
+from ..runtime.service import TranscriptionService
 from .inputs import i18n, microphone_input, options_panel, results_panel
 from .jobs import Jobs
 from .notice import show_notice

@@ -9,11 +9,11 @@ import sys
 
 import gradio as gr
 
-from ..errors import WhisperUIError
-from ..i18n import say
-from ..manager import DOWNLOADING, FAILED, LOADING, NOT_LOADED, READY
-from ..service import TranscriptionService
-from ..settings import cache_environment
+from ..core.errors import WhisperUIError
+from ..core.i18n import say
+from ..core.settings import cache_environment
+from ..runtime.manager import DOWNLOADING, FAILED, LOADING, NOT_LOADED, READY
+from ..runtime.service import TranscriptionService
 from .format import mb, size
 from .inputs import i18n
 from .words import message, page_error, text
@@ -146,14 +146,14 @@ def model_tab(service: TranscriptionService, demo: gr.Blocks, model_events: dict
     # --- old caches (migration) ------------------------------------------------------
 
     def _cache_entries(deletable_only: bool = True):
-        from ..hfcache import find_whisper_caches, select_entries
+        from ..models.hfcache import find_whisper_caches, select_entries
 
         entries = find_whisper_caches(cache_environment(), sys.platform, keep=settings.model_dir)
         return select_entries(entries, ()) if deletable_only else entries
 
     def cache_rows(request: gr.Request):
         """The table, its summary, and the Clean button only when there is something to clean."""
-        from ..hfcache import human_size
+        from ..models.hfcache import human_size
 
         entries = _cache_entries(deletable_only=False)
         rows = [[e.kind, text(request, "model_kept", name=e.name) if e.in_model_dir else e.name, human_size(e.size),
@@ -166,7 +166,7 @@ def model_tab(service: TranscriptionService, demo: gr.Blocks, model_events: dict
         return table, summary, gr.Button(visible=bool(deletable))
 
     def ask_clean(request: gr.Request):
-        from ..hfcache import human_size
+        from ..models.hfcache import human_size
 
         admin(request, "clean")
         entries = _cache_entries()
@@ -177,7 +177,7 @@ def model_tab(service: TranscriptionService, demo: gr.Blocks, model_events: dict
                                           size=human_size(sum(e.size for e in entries)))
 
     def confirm_clean(request: gr.Request):
-        from ..hfcache import clean, human_size
+        from ..models.hfcache import clean, human_size
 
         admin(request, "clean")
         report = clean(_cache_entries(), dry_run=False)

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ..errors import keyed
-from ..manager import DOWNLOADING, FAILED, LOADING
-from ..service import TranscriptionService
+from ..core.errors import keyed
+from ..runtime.manager import DOWNLOADING, FAILED, LOADING
+from ..runtime.service import TranscriptionService
 from .words import language, message, text
 
 

@@ -11,8 +11,8 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from .. import status as status_mod
-from ..service import TranscriptionService
+from ..runtime import status as status_mod
+from ..runtime.service import TranscriptionService
 from .format import mb
 from .inputs import i18n
 from .words import message, text

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ..errors import WhisperUIError
-from ..service import TranscriptionService
+from ..core.errors import WhisperUIError
+from ..runtime.service import TranscriptionService
 from .inputs import UPLOAD_TYPES, i18n, options_panel, results_panel, upload_input
 from .jobs import Jobs
 from .notice import show_notice

@@ -8,8 +8,8 @@ import logging
 
 import gradio as gr
 
-from ..errors import CancelledError, ModelError
-from ..i18n import error_text, language_of, say
+from ..core.errors import CancelledError, ModelError
+from ..core.i18n import error_text, language_of, say
 
 log = logging.getLogger("whisper_ui.ui")
 
@@ -21,7 +21,7 @@ def language(request: gr.Request | None) -> str:
 
 
 def text(request: gr.Request | None, key: str, **values) -> str:
-    """``key``'s words (``whisper_ui.i18n``) in the request's language."""
+    """``key``'s words (``whisper_ui.core.i18n``) in the request's language."""
     return say(key, language(request), **values)
 
 

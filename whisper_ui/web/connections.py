@@ -29,7 +29,7 @@ import time
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("whisper_ui.connections")
 
 MAX_UPLOADS_PER_CLIENT = 8  # uploads in progress at once, per client address
 MAX_STREAMS_PER_CLIENT = 32  # open event streams (heartbeats of pages, streams of jobs), per client address

@@ -26,7 +26,7 @@ import urllib.parse
 from http.cookies import SimpleCookie
 from pathlib import Path
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("whisper_ui.isolation")
 
 FILE_PREFIX = "/gradio_api/file="
 MAX_REMEMBERED = 100_000  # sessions, events or files: past this the oldest are forgotten (memory stays bounded)

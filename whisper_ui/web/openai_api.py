@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import (
+from ..core.errors import (
     AudioTooLargeError,
     BusyError,
     CancelledError,
@@ -39,13 +39,13 @@ from .errors import (
     UnknownModelError,
     WhisperUIError,
 )
-from .manager import DOWNLOADING, FAILED, LOADING
-from .models import canonical_name
-from .service import TranscriptionService
-from .settings import Settings
-from .transcription import WRITER_OPTIONS, TranscribeOptions, TranscriptionResult, safe_stem, whisper_submodule
+from ..core.settings import Settings
+from ..core.transcription import WRITER_OPTIONS, TranscribeOptions, TranscriptionResult, safe_stem, whisper_submodule
+from ..models.sources import canonical_name
+from ..runtime.manager import DOWNLOADING, FAILED, LOADING
+from ..runtime.service import TranscriptionService
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("whisper_ui.openai_api")
 
 ALIAS = "whisper-1"  # OpenAI's model name: here, the loaded model
 RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")

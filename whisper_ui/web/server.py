@@ -7,7 +7,7 @@ size limit, no monitoring page, no analytics.
 With ``--auth``, Gradio's login guards the page, the API and the file routes;
 the health routes are added beside Gradio's (``app_kwargs``), outside its login,
 so a load balancer or ``HEALTHCHECK`` can reach them: they tell only the model's
-state. The OpenAI-compatible routes (``whisper_ui.openai_api``) are added the same way, with
+state. The OpenAI-compatible routes (``whisper_ui.web.openai_api``) are added the same way, with
 their own bearer-key check, and ``--mcp`` turns on Gradio's MCP server, its one tool kept
 (``ui.mcp_tools_only``) and its path guarded by the same keys (``McpGuard``). A share
 link is public, so ``check_share`` refuses it without a login before anything starts, and
@@ -26,13 +26,13 @@ import threading
 import time
 from pathlib import Path
 
+from ..core.errors import ConfigError, public_reason
+from ..core.settings import Settings
+from ..runtime.manager import ModelManager
+from ..runtime.service import TranscriptionService
 from .connections import ClientCaps, guard_server, replay
-from .errors import ConfigError, public_reason
-from .manager import ModelManager
-from .service import TranscriptionService
-from .settings import Settings
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("whisper_ui.server")
 
 
 def health_routes(manager: ModelManager) -> list:
@@ -353,8 +353,8 @@ def check_startup(settings: Settings) -> None:
     """Refuse at start, before any model loads, what cannot work: a ``--model`` that is neither official
     nor in the model folder, and a port another program holds (Gradio's own message names its
     ``GRADIO_SERVER_PORT``, not this app's ``--port``, and comes after the model has loaded)."""
-    from .errors import UnknownModelError
-    from .models import list_models, model_info
+    from ..core.errors import UnknownModelError
+    from ..models.sources import list_models, model_info
 
     try:
         model_info(settings.model, settings.model_dir)
@@ -377,7 +377,7 @@ def launch(service: TranscriptionService, settings: Settings, prevent_thread_loc
     """Build and launch the page; returns the Blocks (running in the background if prevent_thread_lock)."""
     check_share(settings)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    os.environ["ORT_DISABLE_TELEMETRY"] = "1"  # onnxruntime's (speech detection): see whisper_ui.vad
+    os.environ["ORT_DISABLE_TELEMETRY"] = "1"  # onnxruntime's (speech detection): see whisper_ui.engines.vad
     # Gradio reads this when the app is created (uploads) and when it is imported (its other
     # temporary folders): everything goes to this process's own folder
     os.environ["GRADIO_TEMP_DIR"] = str(service.uploads_dir)
@@ -385,10 +385,10 @@ def launch(service: TranscriptionService, settings: Settings, prevent_thread_loc
     guard_server(settings.read_timeout, settings.max_connections_per_client)
     from starlette.middleware import Middleware
 
+    from ..ui import build_app, mcp_tools_only, share_model_queue
+    from ..ui import launch_kwargs as ui_launch_kwargs
     from .isolation import Isolation
     from .openai_api import McpGuard, api_routes
-    from .ui import build_app, mcp_tools_only, share_model_queue
-    from .ui import launch_kwargs as ui_launch_kwargs
 
     credentials = list(settings.credentials)
     if credentials:
@@ -452,7 +452,7 @@ def launch(service: TranscriptionService, settings: Settings, prevent_thread_loc
 
 
 def serve(settings: Settings) -> int:
-    from .runtime import configure_runtime, create_service
+    from ..runtime import configure_runtime, create_service
 
     check_share(settings)  # before anything loads
     check_startup(settings)
