@@ -47,7 +47,6 @@ from __future__ import annotations
 import gc
 import json
 import sys
-import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -58,6 +57,7 @@ import numpy as np
 from bench import common, recordings
 from bench.common import MODELS, finish, median, parser, ratio, table
 from bench.recordings import Recording
+from bench.vad import timed_job
 
 ENGINES = (("openai-whisper fp32", "openai-whisper", "auto"), ("faster-whisper int8", "faster-whisper", "int8"))
 SIDES = ("on", "off", "raw", "raw vad")  # app with detection, app without, raw library, raw faster-whisper + vad_filter
@@ -75,25 +75,13 @@ def _segments(segments) -> list[dict[str, Any]]:
 
 def app_job(manager, timed, audio: np.ndarray, vad: bool, cap: float | None = None) -> dict[str, Any]:
     """One job through the manager; ``cap``: cancelled after that many seconds (then no text, ``cut_after``)."""
-    from whisper_ui.core.errors import CancelledError
     from whisper_ui.core.transcription import TranscribeOptions
 
-    timed.seconds, timed.calls = 0.0, 0
-    cancel = threading.Event()
-    timer = threading.Timer(cap, cancel.set) if cap else None
-    started = time.perf_counter()
-    if timer:
-        timer.start()
-    try:
-        result = manager.transcribe(audio, TranscribeOptions(vad=vad, beam_size=5), cancel)
-    except CancelledError:
-        return _cut(cap, time.perf_counter() - started, timed.seconds)
-    finally:
-        if timer:
-            timer.cancel()
-    return {"wall": time.perf_counter() - started, "model": timed.seconds, "text": result.text,
-            "language": result.language, "speech_seconds": result.speech_seconds,
-            "segments": _segments(result.segments)}
+    result, wall = timed_job(manager, timed, audio, TranscribeOptions(vad=vad, beam_size=5), cap)
+    if result is None:
+        return _cut(cap, wall, timed.seconds)
+    return {"wall": wall, "model": timed.seconds, "text": result.text, "language": result.language,
+            "speech_seconds": result.speech_seconds, "segments": _segments(result.segments)}
 
 
 def _cut(cap: float | None, wall: float, model: float | None = None) -> dict[str, Any]:

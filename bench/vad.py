@@ -106,10 +106,10 @@ class Timed:
         model.decode = decode
 
 
-def _job(manager, timed: Timed, audio, vad: bool, cap: float | None = None) -> dict[str, Any]:
-    """One transcription; ``cap``: cancel it after that many seconds (its time is then a lower bound)."""
+def timed_job(manager, timed: Timed, audio, options, cap: float | None = None):
+    """One transcription with ``options``; ``cap``: cancel it after that many seconds. Returns the result
+    (None when cut) and the wall seconds; ``timed`` holds the model seconds and decode calls."""
     from whisper_ui.core.errors import CancelledError
-    from whisper_ui.core.transcription import TranscribeOptions
 
     timed.seconds, timed.calls = 0.0, 0
     cancel = threading.Event()
@@ -118,14 +118,24 @@ def _job(manager, timed: Timed, audio, vad: bool, cap: float | None = None) -> d
     if timer:
         timer.start()
     try:
-        result = manager.transcribe(audio, TranscribeOptions(vad=vad), cancel)
+        result = manager.transcribe(audio, options, cancel)
     except CancelledError:
-        return {"wall": time.perf_counter() - started, "model": timed.seconds, "decode_calls": timed.calls,
-                "processing": None, "speech_seconds": None, "text": "", "cancelled_after": cap}
+        result = None
     finally:
         if timer:
             timer.cancel()
-    return {"wall": time.perf_counter() - started, "model": timed.seconds, "decode_calls": timed.calls,
+    return result, time.perf_counter() - started
+
+
+def _job(manager, timed: Timed, audio, vad: bool, cap: float | None = None) -> dict[str, Any]:
+    """One transcription (its time is a lower bound when cut after ``cap`` seconds)."""
+    from whisper_ui.core.transcription import TranscribeOptions
+
+    result, wall = timed_job(manager, timed, audio, TranscribeOptions(vad=vad), cap)
+    if result is None:
+        return {"wall": wall, "model": timed.seconds, "decode_calls": timed.calls, "processing": None,
+                "speech_seconds": None, "text": "", "cancelled_after": cap}
+    return {"wall": wall, "model": timed.seconds, "decode_calls": timed.calls,
             "processing": result.processing_seconds, "speech_seconds": result.speech_seconds, "text": result.text,
             "cancelled_after": None}
 

@@ -273,8 +273,9 @@ def test_dockerignore_sends_only_what_the_image_needs(dockerfile):
 
 def test_every_variable_named_is_a_setting():
     known = {option.env for option in OPTIONS}
-    files = [DOCKERFILE, COMPOSE, COMPOSE_RAY, ROOT / ".env.example", ROOT / "README.md", *WORKFLOWS,
-             ROOT / "deploy" / "README.md", *sorted(KUBERAY.glob("*.yaml"))]
+    files = [DOCKERFILE, COMPOSE, COMPOSE_RAY, ROOT / ".env.example", ROOT / "README.md", ROOT / "README.ko.md",
+             *WORKFLOWS, ROOT / "deploy" / "README.md", *sorted(KUBERAY.glob("*.yaml")),
+             *sorted((ROOT / "docs").rglob("*.md"))]
     for path in files:
         named = set(re.findall(r"WHISPER_UI_[A-Z0-9_]*[A-Z0-9]", path.read_text()))
         assert named <= known, (path.name, named - known)
@@ -571,7 +572,7 @@ def test_workflows_are_valid_and_run_every_check():
 
 
 def test_deploy_docs_show_the_commands():
-    text = (ROOT / "README.md").read_text()
+    text = (ROOT / "docs" / "deploying.md").read_text() + (ROOT / "docs" / "security.md").read_text()
     for command in ("docker run --gpus all -p 7860:7860 -v whisper-models:/models", "docker compose up",
                     "models import-ct2", "--auth", "--share-without-auth", "--build-arg VARIANT=cpu",
                     "--build-arg BAKE_MODEL="):

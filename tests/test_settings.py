@@ -194,12 +194,12 @@ def test_an_unknown_language_is_refused_with_a_short_message():
         assert len(str(raised.value)) < 200
 
 
-def test_the_readme_settings_table_has_every_flag():
-    """README's settings table names every flag with its variable (each new flag gets a row)."""
-    rows = [line for line in (ROOT / "README.md").read_text().splitlines() if line.startswith("| `--")]
+def test_the_docs_settings_table_has_every_flag():
+    """docs/settings.md's table names every flag with its variable (each new flag gets a row)."""
+    rows = [line for line in (ROOT / "docs" / "settings.md").read_text().splitlines() if line.startswith("| `--")]
     for option in OPTIONS:
         row = next((r for r in rows if re.search(rf"`{option.flag}[` ]", r.split("|")[1])), None)
-        assert row is not None, f"{option.flag} has no row in README's settings table"
+        assert row is not None, f"{option.flag} has no row in docs/settings.md's table"
         assert f"`{option.env}`" in row, (option.flag, option.env)
 
 
