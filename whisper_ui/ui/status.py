@@ -6,6 +6,7 @@ it never waits for a job). The history is sampled in the core (``status.History`
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 from typing import Any
 
 import gradio as gr
@@ -142,8 +143,14 @@ def status_tab(service: TranscriptionService, demo: gr.Blocks, model_queue: str)
     def all_plots(request: gr.Request):
         return new_plots(request, None)
 
-    # --- layout and wiring ---------------------------------------------------------------
+    tab, c = _layout(remote)
+    _wire(demo, tab, c, remote, status, status_fields, new_plots, all_plots)
+    return tab, c.timer
 
+
+def _layout(remote: bool) -> tuple[gr.Tab, SimpleNamespace]:
+    """The tab and its components: today's figures beside the plots, the replicas (``remote``: --backend ray),
+    the recent jobs, the versions, the JSON, the refresh button, the hidden /status button and the timer."""
     with gr.Tab(i18n("wui_tab_status"), id="status", elem_id="tab-status") as tab:
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):  # today's figures
@@ -177,15 +184,24 @@ def status_tab(service: TranscriptionService, demo: gr.Blocks, model_queue: str)
         api = gr.Button(visible=False)  # /status (the API): its own snapshot, never the page's
         timer = gr.Timer(STATUS_SECONDS, active=False)
         shown = gr.State(None)  # what this page's plots show (new_plots)
+    return tab, SimpleNamespace(
+        device=device, cuda_memory=cuda_memory, rss=rss, system_memory=system_memory, state_box=state_box,
+        load_time=load_time, model_box=model_box, jobs=jobs, last_error=last_error, memory_plot=memory_plot,
+        jobs_plot=jobs_plot, replicas=replicas, recent=recent, versions=versions, status_json=status_json,
+        refresh=refresh, api=api, timer=timer, shown=shown)
 
-    status_outputs = [device, cuda_memory, rss, system_memory, state_box, model_box, load_time, jobs,
-                      last_error, versions, status_json, *([replicas] if remote else [])]
-    plot_outputs = [memory_plot, jobs_plot, recent, shown]
-    api.click(status, None, status_json, api_name="status", queue=False)
+
+def _wire(demo: gr.Blocks, tab: gr.Tab, c: SimpleNamespace, remote: bool, status, status_fields, new_plots,
+          all_plots) -> None:
+    """The events: /status (the API), the timer's tick, the page's load, the tab's select and the refresh
+    button (the fields first, then the plots), and the timer started when the tab is chosen."""
+    status_outputs = [c.device, c.cuda_memory, c.rss, c.system_memory, c.state_box, c.model_box, c.load_time, c.jobs,
+                      c.last_error, c.versions, c.status_json, *([c.replicas] if remote else [])]
+    plot_outputs = [c.memory_plot, c.jobs_plot, c.recent, c.shown]
+    c.api.click(status, None, c.status_json, api_name="status", queue=False)
     private = dict(api_visibility="private", queue=False)
-    timer.tick(status_fields, None, status_outputs, **private).then(new_plots, shown, plot_outputs, **private)
+    c.timer.tick(status_fields, None, status_outputs, **private).then(new_plots, c.shown, plot_outputs, **private)
     # the page's load fills the tab too (one snapshot a page view): a first click shows figures at once
-    for event in (demo.load, tab.select, refresh.click):
+    for event in (demo.load, tab.select, c.refresh.click):
         event(status_fields, None, status_outputs, **private).then(all_plots, None, plot_outputs, **private)
-    tab.select(lambda: gr.Timer(active=True), None, timer, api_visibility="private", queue=False)
-    return tab, timer
+    tab.select(lambda: gr.Timer(active=True), None, c.timer, api_visibility="private", queue=False)
