@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from types import SimpleNamespace
 
 import gradio as gr
 
@@ -35,16 +36,35 @@ ACTIONS = {"load": "model_action_load", "unload": "model_action_unload", "clean"
 
 
 def model_tab(service: TranscriptionService, demo: gr.Blocks, model_events: dict) -> gr.Tab:
-    settings = service.settings
-    manager = service.manager
+    """The tab: what serves and the models offered (with load / switch / unload), the old caches, and the
+    hidden buttons the /load_model and /unload_model API endpoints hang on; then their events."""
+    handlers, c = ModelHandlers(service), SimpleNamespace()  # c: the tab's components, by name
+    with gr.Tab(i18n("wui_tab_model"), id="model", elem_id="tab-model") as tab:
+        _model_controls(handlers, c)
+        _cache_controls(c)
+        with gr.Row(visible=False):  # what the /load_model and /unload_model API endpoints hang on
+            c.api_load, c.api_unload = gr.Button(), gr.Button()
+    _wire(handlers, c, demo, tab, model_events)
+    return tab
 
+
+class ModelHandlers:
+    """What the tab's events call: the model's state and table, load / unload (administrators only), and
+    the old caches; each says what it shows in the reader's language."""
+
+    def __init__(self, service: TranscriptionService):
+        self.service = service
+        self.settings = service.settings
+        self.manager = service.manager
+
+    @staticmethod
     def info_toast(request, key: str, **values) -> None:
         gr.Info(text(request, key, **values), title=text(request, "info_title"))
 
-    def choices(request: gr.Request | None) -> list[tuple[str, str]]:
+    def choices(self, request: gr.Request | None) -> list[tuple[str, str]]:
         """(label, name): "base · on disk · 145 MB", "small · download 484 MB"."""
         pairs = []
-        for info in service.offered_models():
+        for info in self.service.offered_models():
             if info.on_disk or info.ct2_on_disk:  # either form serves both engines (converted once, locally)
                 label = text(request, "model_on_disk", name=info.name,
                              size=size(info.size_bytes if info.on_disk else info.ct2_size_bytes))
@@ -55,10 +75,10 @@ def model_tab(service: TranscriptionService, demo: gr.Blocks, model_events: dict
             pairs.append((label, info.name))
         return pairs
 
-    def model_rows(request: gr.Request | None) -> dict:
-        state, no = manager.state, text(request, "model_no")
+    def model_rows(self, request: gr.Request | None) -> dict:
+        state, no = self.manager.state, text(request, "model_no")
         rows = []
-        for info in service.offered_models():
+        for info in self.service.offered_models():
             loaded = f"✔ {state.engine}" if state.ready and state.model == info.name else ""
             rows.append([info.name if info.official else text(request, "model_local", name=info.name),
                          size(info.size_bytes) if info.on_disk else no,
@@ -66,7 +86,8 @@ def model_tab(service: TranscriptionService, demo: gr.Blocks, model_events: dict
                          f"~{mb(info.approx_memory_mb)}", loaded])
         return {"headers": [text(request, key) for key in MODEL_COLUMNS], "data": rows}
 
-    def model_state_text(request: gr.Request | None) -> str:
+    def model_state_text(self, request: gr.Request | None) -> str:
+        manager = self.manager
         state = manager.state
         status = text(request, STATUS_KEYS[state.status]) if state.status in STATUS_KEYS else state.status
         serving = text(request, "model_serving", model=state.model, device=state.device or "-",
@@ -87,75 +108,84 @@ def model_tab(service: TranscriptionService, demo: gr.Blocks, model_events: dict
             lines.append(text(request, "model_error", message=message(request, state.error)))
         return "  \n".join(lines)
 
-    def is_admin(request: gr.Request | None) -> bool:
+    def is_admin(self, request: gr.Request | None) -> bool:
         """Without a login everyone is; with one, the users ``--admin`` names."""
-        return not settings.credentials or getattr(request, "username", None) in settings.admin
+        return not self.settings.credentials or getattr(request, "username", None) in self.settings.admin
 
-    def admin(request: gr.Request | None, action: str, **values) -> str:
+    def admin(self, request: gr.Request | None, action: str, **values) -> str:
         """The user doing an admin ``action`` (a key of ACTIONS), logged; anyone else gets an error (checked
         here, in the server: the page's read-only Model tab is only a courtesy)."""
         user = getattr(request, "username", None)
-        if not is_admin(request):
+        if not self.is_admin(request):
             log.warning("refused to %s for user %s: not an admin (--admin)", say(ACTIONS[action], "en", **values),
                         ascii(user))
             raise gr.Error(text(request, "model_admin_only", action=text(request, ACTIONS[action], **values)),
                            title=text(request, "model_not_allowed"))
-        log.info("%s %s: %s", "admin" if settings.credentials else "local user", user or "-",
+        log.info("%s %s: %s", "admin" if self.settings.credentials else "local user", user or "-",
                  say(ACTIONS[action], "en", **values))
         return user or ""
 
-    def load_model(name: str, engine: str | None = None, progress=gr.Progress(track_tqdm=True),
+    def load_model(self, name: str, engine: str | None = None, progress=gr.Progress(track_tqdm=True),
                    request: gr.Request = None):
         if not name:
             raise gr.Error(text(request, "model_choose_first"), title=text(request, "error_title"))
-        admin(request, "load", name=name, engine=engine or manager.engine_name)
+        self.admin(request, "load", name=name, engine=engine or self.manager.engine_name)
         progress(0, desc=text(request, "model_loading", name=name))
         try:
-            state = manager.load(name, engine or None)
+            state = self.manager.load(name, engine or None)
         except WhisperUIError as e:
             raise page_error(e, request) from e
         if state.fallback:
             gr.Warning(message(request, state.fallback), title=text(request, "warning_title"))
         else:
-            info_toast(request, "model_ready", model=state.model, device=state.device, engine=state.engine,
-                       compute_type=state.compute_type)
-        return model_state_text(request), model_rows(request)
+            self.info_toast(request, "model_ready", model=state.model, device=state.device, engine=state.engine,
+                            compute_type=state.compute_type)
+        return self.model_state_text(request), self.model_rows(request)
 
-    def ask_unload(request: gr.Request):
-        admin(request, "unload")
-        state = manager.state
+    def ask_unload(self, request: gr.Request):
+        self.admin(request, "unload")
+        state = self.manager.state
         if state.status == NOT_LOADED or not state.model:
-            info_toast(request, "model_nothing_loaded")
+            self.info_toast(request, "model_nothing_loaded")
             return gr.Row(visible=False), ""
         return gr.Row(visible=True), text(request, "model_unload_question", model=state.model)
 
-    def unload_model(request: gr.Request = None):
-        admin(request, "unload")
-        manager.unload()
-        return model_state_text(request), model_rows(request)
+    def unload_model(self, request: gr.Request = None):
+        self.admin(request, "unload")
+        self.manager.unload()
+        return self.model_state_text(request), self.model_rows(request)
 
-    def refresh_models(request: gr.Request):
+    def refresh_models(self, request: gr.Request):
         """What serves the next job: the state, the table, and the choices showing the model and engine."""
-        state = manager.state
-        pairs = choices(request)
-        serving = state.model or manager.default_model  # nothing loaded yet: the next job loads the default
+        state = self.manager.state
+        pairs = self.choices(request)
+        serving = state.model or self.manager.default_model  # nothing loaded yet: the next job loads the default
         value = serving if serving in {name for _, name in pairs} else None
-        return (model_state_text(request), model_rows(request), gr.Dropdown(choices=pairs, value=value),
-                gr.Dropdown(value=manager.engine_name))
+        return (self.model_state_text(request), self.model_rows(request), gr.Dropdown(choices=pairs, value=value),
+                gr.Dropdown(value=self.manager.engine_name))
+
+    def load_shown(self, name: str, engine: str | None = None, progress=gr.Progress(track_tqdm=True),
+                   request: gr.Request = None):
+        self.load_model(name, engine, progress, request)
+        return self.refresh_models(request)
+
+    def unload_shown(self, request: gr.Request):
+        self.unload_model(request)
+        return self.refresh_models(request)
 
     # --- old caches (migration) ------------------------------------------------------
 
-    def _cache_entries(deletable_only: bool = True):
+    def _cache_entries(self, deletable_only: bool = True):
         from ..models.hfcache import find_whisper_caches, select_entries
 
-        entries = find_whisper_caches(cache_environment(), sys.platform, keep=settings.model_dir)
+        entries = find_whisper_caches(cache_environment(), sys.platform, keep=self.settings.model_dir)
         return select_entries(entries, ()) if deletable_only else entries
 
-    def cache_rows(request: gr.Request):
+    def cache_rows(self, request: gr.Request):
         """The table, its summary, and the Clean button only when there is something to clean."""
         from ..models.hfcache import human_size
 
-        entries = _cache_entries(deletable_only=False)
+        entries = self._cache_entries(deletable_only=False)
         rows = [[e.kind, text(request, "model_kept", name=e.name) if e.in_model_dir else e.name, human_size(e.size),
                  str(e.path)] for e in entries]
         deletable = [e for e in entries if not e.in_model_dir]
@@ -165,97 +195,99 @@ def model_tab(service: TranscriptionService, demo: gr.Blocks, model_events: dict
         table = {"headers": [text(request, key) for key in CACHE_COLUMNS], "data": rows}
         return table, summary, gr.Button(visible=bool(deletable))
 
-    def ask_clean(request: gr.Request):
+    def ask_clean(self, request: gr.Request):
         from ..models.hfcache import human_size
 
-        admin(request, "clean")
-        entries = _cache_entries()
+        self.admin(request, "clean")
+        entries = self._cache_entries()
         if not entries:
-            info_toast(request, "model_nothing_to_clean")
+            self.info_toast(request, "model_nothing_to_clean")
             return gr.Row(visible=False), ""
         return gr.Row(visible=True), text(request, "model_clean_question", count=len(entries),
                                           size=human_size(sum(e.size for e in entries)))
 
-    def confirm_clean(request: gr.Request):
+    def confirm_clean(self, request: gr.Request):
         from ..models.hfcache import clean, human_size
 
-        admin(request, "clean")
-        report = clean(_cache_entries(), dry_run=False)
+        self.admin(request, "clean")
+        report = clean(self._cache_entries(), dry_run=False)
         for error in report.errors:
             gr.Warning(str(error), title=text(request, "warning_title"))
-        info_toast(request, "model_cleaned", count=len(report.entries), size=human_size(report.freed_bytes))
-        return gr.Row(visible=False), *cache_rows(request)
+        self.info_toast(request, "model_cleaned", count=len(report.entries), size=human_size(report.freed_bytes))
+        return gr.Row(visible=False), *self.cache_rows(request)
 
-    # --- layout and wiring ---------------------------------------------------------------
 
-    with gr.Tab(i18n("wui_tab_model"), id="model", elem_id="tab-model") as tab:
-        model_state = gr.Markdown(elem_id="model-state")
-        model_state.wui_api_name = "state"  # what /load_model and /unload_model call it (jobs.name_api_outputs)
-        with gr.Row():
-            offered = choices(None)
-            choice = gr.Dropdown(offered, value=settings.model if settings.model in {n for _, n in offered} else None,
-                                 label=i18n("wui_model"), elem_id="model-choice", allow_custom_value=False)
-            engine_choice = gr.Dropdown(list(manager.engines), value=manager.engine_name,
-                                        label=i18n("wui_engine"), info=i18n("wui_engine_info"),
-                                        elem_id="model-engine", allow_custom_value=False)
-            read_only_note = gr.Markdown(i18n("wui_read_only"), visible=False, elem_id="model-read-only")
-            load_button = gr.Button(i18n("wui_load"), variant="primary", elem_id="model-load")
-            unload_button = gr.Button(i18n("wui_unload"), elem_id="model-unload")
-        with gr.Row(visible=False, elem_id="unload-confirm-row") as unload_row:
-            unload_text = gr.Markdown(elem_id="unload-question")
-            unload_yes = gr.Button(i18n("wui_unload_yes"), variant="stop", elem_id="unload-confirm")
-            unload_no = gr.Button(i18n("wui_unload_no"), elem_id="unload-keep")
-        models_table = gr.Dataframe(model_rows(None), label=i18n("wui_models"), interactive=False,
-                                    elem_id="model-table")
-        with gr.Accordion(i18n("wui_old_caches"), open=False):
-            cache_summary = gr.Markdown(elem_id="cache-summary")
-            cache_table = gr.Dataframe(headers=[say(key, "en") for key in CACHE_COLUMNS], interactive=False,
-                                       label=i18n("wui_old_caches"), elem_id="cache-table")
-            clean_button = gr.Button(i18n("wui_clean"), variant="stop", elem_id="cache-clean", visible=False)
-            with gr.Row(visible=False) as confirm_row:
-                confirm_text = gr.Markdown(elem_id="cache-question")
-                confirm_button = gr.Button(i18n("wui_confirm_delete"), variant="stop", elem_id="cache-confirm")
-                keep_button = gr.Button(i18n("wui_keep"), elem_id="cache-keep")
-        with gr.Row(visible=False):  # what the /load_model and /unload_model API endpoints hang on
-            api_load, api_unload = gr.Button(), gr.Button()
+# --- layout and wiring ---------------------------------------------------------------
 
+
+def _model_controls(handlers: ModelHandlers, c: SimpleNamespace) -> None:
+    """What serves, the model and engine choices with load / unload (and the unload's question), and the
+    table of the models offered: each put in ``c``."""
+    settings, manager = handlers.settings, handlers.manager
+    c.model_state = gr.Markdown(elem_id="model-state")
+    c.model_state.wui_api_name = "state"  # what /load_model and /unload_model call it (jobs.name_api_outputs)
+    with gr.Row():
+        offered = handlers.choices(None)
+        c.choice = gr.Dropdown(offered, value=settings.model if settings.model in {n for _, n in offered} else None,
+                               label=i18n("wui_model"), elem_id="model-choice", allow_custom_value=False)
+        c.engine_choice = gr.Dropdown(list(manager.engines), value=manager.engine_name,
+                                      label=i18n("wui_engine"), info=i18n("wui_engine_info"),
+                                      elem_id="model-engine", allow_custom_value=False)
+        c.read_only_note = gr.Markdown(i18n("wui_read_only"), visible=False, elem_id="model-read-only")
+        c.load_button = gr.Button(i18n("wui_load"), variant="primary", elem_id="model-load")
+        c.unload_button = gr.Button(i18n("wui_unload"), elem_id="model-unload")
+    with gr.Row(visible=False, elem_id="unload-confirm-row") as c.unload_row:
+        c.unload_text = gr.Markdown(elem_id="unload-question")
+        c.unload_yes = gr.Button(i18n("wui_unload_yes"), variant="stop", elem_id="unload-confirm")
+        c.unload_no = gr.Button(i18n("wui_unload_no"), elem_id="unload-keep")
+    c.models_table = gr.Dataframe(handlers.model_rows(None), label=i18n("wui_models"), interactive=False,
+                                  elem_id="model-table")
+
+
+def _cache_controls(c: SimpleNamespace) -> None:
+    """The old caches, folded: their summary and table, the Clean button and its question; put in ``c``."""
+    with gr.Accordion(i18n("wui_old_caches"), open=False):
+        c.cache_summary = gr.Markdown(elem_id="cache-summary")
+        c.cache_table = gr.Dataframe(headers=[say(key, "en") for key in CACHE_COLUMNS], interactive=False,
+                                     label=i18n("wui_old_caches"), elem_id="cache-table")
+        c.clean_button = gr.Button(i18n("wui_clean"), variant="stop", elem_id="cache-clean", visible=False)
+        with gr.Row(visible=False) as c.confirm_row:
+            c.confirm_text = gr.Markdown(elem_id="cache-question")
+            c.confirm_button = gr.Button(i18n("wui_confirm_delete"), variant="stop", elem_id="cache-confirm")
+            c.keep_button = gr.Button(i18n("wui_keep"), elem_id="cache-keep")
+
+
+def _wire(h: ModelHandlers, c: SimpleNamespace, demo: gr.Blocks, tab: gr.Tab, model_events: dict) -> None:
+    """Load and unload (the API's and the page's, with the unload's question), who may use the controls,
+    the refresh when the tab is chosen, and the old caches' clean with its question."""
     private = dict(api_visibility="private", queue=False)
-    shown = [model_state, models_table, choice, engine_choice]
+    shown = [c.model_state, c.models_table, c.choice, c.engine_choice]
     # the API's load and unload (hidden buttons) give (state, table), as they always have; the page's give
     # what serves with them, the dropdowns too, in one update (and again after a failure)
-    api_load.click(load_model, [choice, engine_choice], [model_state, models_table], api_name="load_model",
-                   **model_events)
-    api_unload.click(unload_model, None, [model_state, models_table], api_name="unload_model", **model_events)
-
-    def load_shown(name: str, engine: str | None = None, progress=gr.Progress(track_tqdm=True),
-                   request: gr.Request = None):
-        load_model(name, engine, progress, request)
-        return refresh_models(request)
-
-    def unload_shown(request: gr.Request):
-        unload_model(request)
-        return refresh_models(request)
-
-    loaded = load_button.click(load_shown, [choice, engine_choice], shown, api_visibility="private", **model_events)
-    unload_button.click(ask_unload, None, [unload_row, unload_text], **private)
-    unload_no.click(lambda: gr.Row(visible=False), None, unload_row, **private)
-    unload_yes.click(lambda: gr.Row(visible=False), None, unload_row, **private)
-    unloaded = unload_yes.click(unload_shown, None, shown, api_visibility="private", **model_events)
+    c.api_load.click(h.load_model, [c.choice, c.engine_choice], [c.model_state, c.models_table],
+                     api_name="load_model", **model_events)
+    c.api_unload.click(h.unload_model, None, [c.model_state, c.models_table], api_name="unload_model",
+                       **model_events)
+    loaded = c.load_button.click(h.load_shown, [c.choice, c.engine_choice], shown, api_visibility="private",
+                                 **model_events)
+    c.unload_button.click(h.ask_unload, None, [c.unload_row, c.unload_text], **private)
+    c.unload_no.click(lambda: gr.Row(visible=False), None, c.unload_row, **private)
+    c.unload_yes.click(lambda: gr.Row(visible=False), None, c.unload_row, **private)
+    unloaded = c.unload_yes.click(h.unload_shown, None, shown, api_visibility="private", **model_events)
     for failed in (loaded.failure, unloaded.failure):  # the choices show what serves, not the failed choice
-        failed(refresh_models, None, shown, **private)
+        failed(h.refresh_models, None, shown, **private)
 
     def model_controls(request: gr.Request):
-        allowed = is_admin(request)
+        allowed = h.is_admin(request)
         return (*(gr.update(interactive=allowed) for _ in admin_controls),
                 gr.update(visible=not allowed))
 
-    admin_controls = [choice, engine_choice, load_button, unload_button, clean_button]
+    admin_controls = [c.choice, c.engine_choice, c.load_button, c.unload_button, c.clean_button]
     for event in (demo.load, tab.select):
-        event(model_controls, None, [*admin_controls, read_only_note], **private)
-    tab.select(refresh_models, None, shown, **private)
-    tab.select(cache_rows, None, [cache_table, cache_summary, clean_button], **private)
-    clean_button.click(ask_clean, None, [confirm_row, confirm_text], **private)
-    keep_button.click(lambda: gr.Row(visible=False), None, confirm_row, **private)
-    confirm_button.click(confirm_clean, None, [confirm_row, cache_table, cache_summary, clean_button],
-                         api_visibility="private", concurrency_id="cache", concurrency_limit=1)
-    return tab
+        event(model_controls, None, [*admin_controls, c.read_only_note], **private)
+    tab.select(h.refresh_models, None, shown, **private)
+    tab.select(h.cache_rows, None, [c.cache_table, c.cache_summary, c.clean_button], **private)
+    c.clean_button.click(h.ask_clean, None, [c.confirm_row, c.confirm_text], **private)
+    c.keep_button.click(lambda: gr.Row(visible=False), None, c.confirm_row, **private)
+    c.confirm_button.click(h.confirm_clean, None, [c.confirm_row, c.cache_table, c.cache_summary, c.clean_button],
+                           api_visibility="private", concurrency_id="cache", concurrency_limit=1)
