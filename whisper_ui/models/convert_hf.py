@@ -345,111 +345,136 @@ def convert_hf(src: Path) -> dict[str, Any]:
 
 
 def _convert_hf(src: Path) -> dict[str, Any]:
-    import torch
     from whisper.model import sinusoids
 
     folder = resolve_source(src)
     files = _weight_files(folder)
     config = _check_config(folder)
-    variables = load_hf_weights(files)
-    if any(k.startswith("model.encoder.") for k in variables):
-        prefix = "model."  # WhisperForConditionalGeneration
-    elif any(k.startswith("encoder.") for k in variables):
-        prefix = ""  # WhisperModel
-    else:
-        raise ConversionError(f"{folder} has no encoder weights (model.encoder.*): not a Whisper checkpoint.")
-    if not any(k.startswith(f"{prefix}decoder.") for k in variables):
-        raise ConversionError(
-            f"{folder} has no decoder weights: an encoder-only model (such as WhisperForAudioClassification) "
-            "cannot transcribe."
-        )
-
-    used: set[str] = set()
-
-    def take(name: str) -> Any:
-        key = prefix + name
-        if key not in variables:
-            raise ConversionError(f"{folder} has no tensor {key}: not a Whisper checkpoint this tool knows.")
-        used.add(key)
-        return variables[key]
-
-    state: dict[str, Any] = {}
-
-    def linear(dst: str, src_name: str, bias: bool = True) -> None:
-        state[f"{dst}.weight"] = take(f"{src_name}.weight")
-        if bias:
-            state[f"{dst}.bias"] = take(f"{src_name}.bias")
-
-    layer_norm = linear  # a weight and a bias, like a linear layer
-
-    def attention(dst: str, src_name: str) -> None:
-        linear(f"{dst}.query", f"{src_name}.q_proj")
-        linear(f"{dst}.key", f"{src_name}.k_proj", bias=False)
-        linear(f"{dst}.value", f"{src_name}.v_proj")
-        linear(f"{dst}.out", f"{src_name}.out_proj")
-        key_bias = prefix + f"{src_name}.k_proj.bias"
-        if key_bias in variables:
-            if torch.any(variables[key_bias] != 0):
-                raise ConversionError(f"{key_bias} is not zero; Whisper's key projection has no bias, so this is not Whisper.")
-            used.add(key_bias)
-
-    def mlp(dst: str, src_name: str) -> None:
-        layer_norm(f"{dst}.mlp_ln", f"{src_name}.final_layer_norm")
-        linear(f"{dst}.mlp.0", f"{src_name}.fc1")
-        linear(f"{dst}.mlp.2", f"{src_name}.fc2")
-
+    tensors = _HFTensors(folder, load_hf_weights(files))
     n_audio_layer = _config_int(config, "encoder_layers", 0, folder)
     n_text_layer = _config_int(config, "decoder_layers", 0, folder)
-    linear("encoder.conv1", "encoder.conv1")
-    linear("encoder.conv2", "encoder.conv2")
-    for i in range(n_audio_layer):
-        src_layer, dst = f"encoder.layers.{i}", f"encoder.blocks.{i}"
-        layer_norm(f"{dst}.attn_ln", f"{src_layer}.self_attn_layer_norm")
-        attention(f"{dst}.attn", f"{src_layer}.self_attn")
-        mlp(dst, src_layer)
-    layer_norm("encoder.ln_post", "encoder.layer_norm")
-
-    state["decoder.token_embedding.weight"] = take("decoder.embed_tokens.weight")
-    state["decoder.positional_embedding"] = take("decoder.embed_positions.weight")
-    for i in range(n_text_layer):
-        src_layer, dst = f"decoder.layers.{i}", f"decoder.blocks.{i}"
-        layer_norm(f"{dst}.attn_ln", f"{src_layer}.self_attn_layer_norm")
-        attention(f"{dst}.attn", f"{src_layer}.self_attn")
-        layer_norm(f"{dst}.cross_attn_ln", f"{src_layer}.encoder_attn_layer_norm")
-        attention(f"{dst}.cross_attn", f"{src_layer}.encoder_attn")
-        mlp(dst, src_layer)
-    layer_norm("decoder.ln", "decoder.layer_norm")
+    state = tensors.relabel(n_audio_layer, n_text_layer)
 
     conv1, token_embedding = state["encoder.conv1.weight"], state["decoder.token_embedding.weight"]
-    if prefix + "encoder.embed_positions.weight" in variables:
-        state["encoder.positional_embedding"] = take("encoder.embed_positions.weight")
+    if tensors.prefix + "encoder.embed_positions.weight" in tensors.variables:
+        state["encoder.positional_embedding"] = tensors.take("encoder.embed_positions.weight")
     else:  # a fixed sinusoid table that some exports leave out
         n_audio_ctx = _config_int(config, "max_source_positions", 1500, folder)
         if not 0 < n_audio_ctx <= _MAX_AUDIO_CTX or conv1.dim() != 3 or conv1.shape[0] % 2:
             raise ConversionError(f"{folder}: max_source_positions ({n_audio_ctx}) or encoder.conv1.weight "
                                   f"{tuple(conv1.shape)} is not a Whisper encoder's.")
         state["encoder.positional_embedding"] = sinusoids(n_audio_ctx, conv1.shape[0]).to(conv1.dtype)
+    tensors.check_all_used(token_embedding)
 
-    projection = variables.get("proj_out.weight")
-    if projection is not None:
-        used.add("proj_out.weight")
-        if not torch.equal(projection, token_embedding):
+    dims = _dims(state, config, folder, n_audio_layer, n_text_layer)
+    expected = _check_shapes(state, dims, folder)
+    return _checkpoint(state, expected, dims, config, folder)
+
+
+class _HFTensors:
+    """A Transformers checkpoint's tensors, relabelled into openai-whisper's state dict (``state``), with the
+    names used kept (``used``): a tensor left over is one this converter does not know."""
+
+    def __init__(self, folder: Path, variables: dict[str, Any]):
+        if any(k.startswith("model.encoder.") for k in variables):
+            prefix = "model."  # WhisperForConditionalGeneration
+        elif any(k.startswith("encoder.") for k in variables):
+            prefix = ""  # WhisperModel
+        else:
+            raise ConversionError(f"{folder} has no encoder weights (model.encoder.*): not a Whisper checkpoint.")
+        if not any(k.startswith(f"{prefix}decoder.") for k in variables):
             raise ConversionError(
-                f"{folder}: the output projection (proj_out) differs from the token embedding (tie_word_embeddings "
-                "is off). openai-whisper ties them, so this fine-tune cannot be converted without changing it."
+                f"{folder} has no decoder weights: an encoder-only model (such as WhisperForAudioClassification) "
+                "cannot transcribe."
             )
-    leftover = sorted(k for k in variables if k not in used)
-    if leftover:
-        raise ConversionError(f"{folder} has tensors this converter does not know: {', '.join(leftover[:5])}")
+        self.folder, self.variables, self.prefix = folder, variables, prefix
+        self.used: set[str] = set()
+        self.state: dict[str, Any] = {}
 
-    dec_pos = state["decoder.positional_embedding"]
+    def take(self, name: str) -> Any:
+        key = self.prefix + name
+        if key not in self.variables:
+            raise ConversionError(f"{self.folder} has no tensor {key}: not a Whisper checkpoint this tool knows.")
+        self.used.add(key)
+        return self.variables[key]
+
+    def linear(self, dst: str, src_name: str, bias: bool = True) -> None:
+        self.state[f"{dst}.weight"] = self.take(f"{src_name}.weight")
+        if bias:
+            self.state[f"{dst}.bias"] = self.take(f"{src_name}.bias")
+
+    layer_norm = linear  # a weight and a bias, like a linear layer
+
+    def attention(self, dst: str, src_name: str) -> None:
+        import torch
+
+        self.linear(f"{dst}.query", f"{src_name}.q_proj")
+        self.linear(f"{dst}.key", f"{src_name}.k_proj", bias=False)
+        self.linear(f"{dst}.value", f"{src_name}.v_proj")
+        self.linear(f"{dst}.out", f"{src_name}.out_proj")
+        key_bias = self.prefix + f"{src_name}.k_proj.bias"
+        if key_bias in self.variables:
+            if torch.any(self.variables[key_bias] != 0):
+                raise ConversionError(f"{key_bias} is not zero; Whisper's key projection has no bias, so this is not Whisper.")
+            self.used.add(key_bias)
+
+    def mlp(self, dst: str, src_name: str) -> None:
+        self.layer_norm(f"{dst}.mlp_ln", f"{src_name}.final_layer_norm")
+        self.linear(f"{dst}.mlp.0", f"{src_name}.fc1")
+        self.linear(f"{dst}.mlp.2", f"{src_name}.fc2")
+
+    def relabel(self, n_audio_layer: int, n_text_layer: int) -> dict[str, Any]:
+        """The encoder's and the decoder's tensors (all but the encoder's positions) under openai-whisper's names."""
+        self.linear("encoder.conv1", "encoder.conv1")
+        self.linear("encoder.conv2", "encoder.conv2")
+        for i in range(n_audio_layer):
+            src_layer, dst = f"encoder.layers.{i}", f"encoder.blocks.{i}"
+            self.layer_norm(f"{dst}.attn_ln", f"{src_layer}.self_attn_layer_norm")
+            self.attention(f"{dst}.attn", f"{src_layer}.self_attn")
+            self.mlp(dst, src_layer)
+        self.layer_norm("encoder.ln_post", "encoder.layer_norm")
+
+        self.state["decoder.token_embedding.weight"] = self.take("decoder.embed_tokens.weight")
+        self.state["decoder.positional_embedding"] = self.take("decoder.embed_positions.weight")
+        for i in range(n_text_layer):
+            src_layer, dst = f"decoder.layers.{i}", f"decoder.blocks.{i}"
+            self.layer_norm(f"{dst}.attn_ln", f"{src_layer}.self_attn_layer_norm")
+            self.attention(f"{dst}.attn", f"{src_layer}.self_attn")
+            self.layer_norm(f"{dst}.cross_attn_ln", f"{src_layer}.encoder_attn_layer_norm")
+            self.attention(f"{dst}.cross_attn", f"{src_layer}.encoder_attn")
+            self.mlp(dst, src_layer)
+        self.layer_norm("decoder.ln", "decoder.layer_norm")
+        return self.state
+
+    def check_all_used(self, token_embedding: Any) -> None:
+        """The output projection, if any, is the token embedding (openai-whisper ties them), and no tensor is left."""
+        import torch
+
+        projection = self.variables.get("proj_out.weight")
+        if projection is not None:
+            self.used.add("proj_out.weight")
+            if not torch.equal(projection, token_embedding):
+                raise ConversionError(
+                    f"{self.folder}: the output projection (proj_out) differs from the token embedding "
+                    "(tie_word_embeddings is off). openai-whisper ties them, so this fine-tune cannot be converted "
+                    "without changing it."
+                )
+        leftover = sorted(k for k in self.variables if k not in self.used)
+        if leftover:
+            raise ConversionError(f"{self.folder} has tensors this converter does not know: {', '.join(leftover[:5])}")
+
+
+def _dims(state: dict[str, Any], config: dict[str, Any], folder: Path, n_audio_layer: int,
+          n_text_layer: int) -> dict[str, int]:
+    """openai-whisper's ``dims``, from the tensors' shapes and the config's head counts (which must divide them)."""
+    conv1, dec_pos = state["encoder.conv1.weight"], state["decoder.positional_embedding"]
     dims = {
         "n_mels": int(conv1.shape[1]),
         "n_audio_ctx": int(state["encoder.positional_embedding"].shape[0]),
         "n_audio_state": int(conv1.shape[0]),
         "n_audio_head": _config_int(config, "encoder_attention_heads", 0, folder),
         "n_audio_layer": n_audio_layer,
-        "n_vocab": int(token_embedding.shape[0]),
+        "n_vocab": int(state["decoder.token_embedding.weight"].shape[0]),
         "n_text_ctx": int(dec_pos.shape[0]),
         "n_text_state": int(dec_pos.shape[1]),
         "n_text_head": _config_int(config, "decoder_attention_heads", 0, folder),
@@ -461,12 +486,25 @@ def _convert_hf(src: Path) -> dict[str, Any]:
                 f"{folder / 'config.json'}: {side}_attention_heads ({dims[head_key]}) does not divide d_model "
                 f"({dims[state_key]}): the config does not match the weights."
             )
+    return dims
+
+
+def _check_shapes(state: dict[str, Any], dims: dict[str, int], folder: Path) -> dict[str, Any]:
+    """openai-whisper's parameters for ``dims`` (``_expected_state``), once ``state`` has each with its shape."""
     expected = _expected_state(dims)
     wrong = [f"{k} {tuple(v.shape)} (expected {tuple(expected[k].shape)})"
              for k, v in state.items() if k in expected and tuple(v.shape) != tuple(expected[k].shape)]
     wrong += [f"{k} missing" for k in expected if k not in state]
     if wrong:
         raise ConversionError(f"{folder}: tensors with the wrong shape for a Whisper model: {', '.join(wrong[:5])}")
+    return expected
+
+
+def _checkpoint(state: dict[str, Any], expected: dict[str, Any], dims: dict[str, int], config: dict[str, Any],
+                folder: Path) -> dict[str, Any]:
+    """The openai-whisper checkpoint: dims, the tensors in openai-whisper's order, where they came from, and the
+    alignment heads of ``generation_config.json`` (if it names any)."""
+    import torch
 
     checkpoint: dict[str, Any] = {
         "dims": dims,
@@ -475,7 +513,7 @@ def _convert_hf(src: Path) -> dict[str, Any]:
     }
     if config.get("_name_or_path"):
         checkpoint["whisper_ui"]["name_or_path"] = str(config["_name_or_path"])
-    heads = _alignment_heads(folder, n_text_layer, dims["n_text_head"])
+    heads = _alignment_heads(folder, dims["n_text_layer"], dims["n_text_head"])
     if heads is not None:
         checkpoint["alignment_heads"] = torch.from_numpy(heads)
     else:
