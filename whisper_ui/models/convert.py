@@ -223,6 +223,30 @@ def _convert_ct2(src: Path) -> dict[str, Any]:
     import torch
 
     model_bin, config = _check_model_dir(src)
+    variables = _whisper_variables(src, model_bin)
+    tensors = _CT2Tensors(model_bin, variables)
+    n_audio_layer, n_text_layer = tensors.count_layers("encoder"), tensors.count_layers("decoder")
+    if not n_audio_layer or not n_text_layer:
+        raise ConversionError(f"{model_bin} has no encoder or decoder layers: not a Whisper model.")
+    state = tensors.relabel(n_audio_layer, n_text_layer)
+    tensors.check_all_used()
+
+    dims = _dims(state, variables, model_bin, n_audio_layer, n_text_layer)
+    heads = _alignment_heads(config, model_bin.parent / "config.json", n_text_layer, dims["n_text_head"])
+    checkpoint: dict[str, Any] = {
+        "dims": dims,
+        "model_state_dict": {k: torch.from_numpy(np.array(v)) for k, v in state.items()},
+        "whisper_ui": {"source": "ctranslate2", "source_dir": str(Path(src).resolve())},
+    }
+    if heads.any():
+        checkpoint["alignment_heads"] = torch.from_numpy(heads)
+    else:
+        log.warning("%s names no alignment heads: word timestamps will use openai-whisper's default heads", src)
+    return checkpoint
+
+
+def _whisper_variables(src: Path, model_bin: Path) -> dict[str, np.ndarray]:
+    """``model.bin``'s variables, its aliases among them, once it is a Whisper model that is not quantized."""
     spec, variables, aliases = read_ct2_model(model_bin)
     if spec != "WhisperSpec":
         raise ConversionError(f"{src} holds a CTranslate2 '{spec[:100]}' model, not a Whisper model.")
@@ -237,85 +261,98 @@ def _convert_ct2(src: Path) -> dict[str, Any]:
             f"{src} is a quantized (int8) model; it cannot be converted without loss. "
             "Use a float16 or float32 faster-whisper model."
         )
+    return variables
 
-    used: set[str] = set()
 
-    def take(name: str) -> np.ndarray:
-        if name not in variables:
-            raise ConversionError(f"{model_bin} has no variable {name}: not a Whisper model this tool knows.")
-        used.add(name)
-        return variables[name]
+class _CT2Tensors:
+    """A CTranslate2 Whisper model's variables, relabelled into openai-whisper's state dict (``state``), with
+    the names used kept (``used``): a variable left over is one this converter does not know."""
 
-    state: dict[str, np.ndarray] = {}
+    def __init__(self, model_bin: Path, variables: dict[str, np.ndarray]):
+        self.model_bin, self.variables = model_bin, variables
+        self.used: set[str] = set()
+        self.state: dict[str, np.ndarray] = {}
 
-    def linear(dst: str, src_name: str, bias: bool = True) -> None:
-        state[f"{dst}.weight"] = take(f"{src_name}/weight")
+    def take(self, name: str) -> np.ndarray:
+        if name not in self.variables:
+            raise ConversionError(f"{self.model_bin} has no variable {name}: not a Whisper model this tool knows.")
+        self.used.add(name)
+        return self.variables[name]
+
+    def linear(self, dst: str, src_name: str, bias: bool = True) -> None:
+        self.state[f"{dst}.weight"] = self.take(f"{src_name}/weight")
         if bias:
-            state[f"{dst}.bias"] = take(f"{src_name}/bias")
+            self.state[f"{dst}.bias"] = self.take(f"{src_name}/bias")
 
-    def layer_norm(dst: str, src_name: str) -> None:
-        state[f"{dst}.weight"] = take(f"{src_name}/gamma")
-        state[f"{dst}.bias"] = take(f"{src_name}/beta")
+    def layer_norm(self, dst: str, src_name: str) -> None:
+        self.state[f"{dst}.weight"] = self.take(f"{src_name}/gamma")
+        self.state[f"{dst}.bias"] = self.take(f"{src_name}/beta")
 
-    def split(dst_prefix: str, src_name: str, parts: tuple[str, ...]) -> None:
-        weight, bias = take(f"{src_name}/weight"), take(f"{src_name}/bias")
+    def split(self, dst_prefix: str, src_name: str, parts: tuple[str, ...]) -> None:
+        weight, bias = self.take(f"{src_name}/weight"), self.take(f"{src_name}/bias")
         for part, w, b in zip(parts, np.split(weight, len(parts)), np.split(bias, len(parts)), strict=True):
-            state[f"{dst_prefix}.{part}.weight"] = w
+            self.state[f"{dst_prefix}.{part}.weight"] = w
             if part == "key":
                 if np.any(b != 0):
                     raise ConversionError(
                         f"{src_name} has a non-zero key bias; Whisper has none, so this is not a Whisper model."
                     )
             else:
-                state[f"{dst_prefix}.{part}.bias"] = b
+                self.state[f"{dst_prefix}.{part}.bias"] = b
 
-    def mlp(dst: str, src_name: str) -> None:
-        layer_norm(f"{dst}.mlp_ln", f"{src_name}/ffn/layer_norm")
-        linear(f"{dst}.mlp.0", f"{src_name}/ffn/linear_0")
-        linear(f"{dst}.mlp.2", f"{src_name}/ffn/linear_1")
+    def mlp(self, dst: str, src_name: str) -> None:
+        self.layer_norm(f"{dst}.mlp_ln", f"{src_name}/ffn/layer_norm")
+        self.linear(f"{dst}.mlp.0", f"{src_name}/ffn/linear_0")
+        self.linear(f"{dst}.mlp.2", f"{src_name}/ffn/linear_1")
 
-    def count_layers(side: str) -> int:
+    def count_layers(self, side: str) -> int:
         n = 0
-        while f"{side}/layer_{n}/ffn/linear_0/weight" in variables:
+        while f"{side}/layer_{n}/ffn/linear_0/weight" in self.variables:
             n += 1
         return n
 
-    n_audio_layer, n_text_layer = count_layers("encoder"), count_layers("decoder")
-    if not n_audio_layer or not n_text_layer:
-        raise ConversionError(f"{model_bin} has no encoder or decoder layers: not a Whisper model.")
+    def relabel(self, n_audio_layer: int, n_text_layer: int) -> dict[str, np.ndarray]:
+        """The encoder's and the decoder's variables under openai-whisper's names."""
+        self.linear("encoder.conv1", "encoder/conv1")
+        self.linear("encoder.conv2", "encoder/conv2")
+        self.state["encoder.positional_embedding"] = self.take("encoder/position_encodings/encodings")
+        for i in range(n_audio_layer):
+            src_layer, dst = f"encoder/layer_{i}", f"encoder.blocks.{i}"
+            self.layer_norm(f"{dst}.attn_ln", f"{src_layer}/self_attention/layer_norm")
+            self.split(f"{dst}.attn", f"{src_layer}/self_attention/linear_0", ("query", "key", "value"))
+            self.linear(f"{dst}.attn.out", f"{src_layer}/self_attention/linear_1")
+            self.mlp(dst, src_layer)
+        self.layer_norm("encoder.ln_post", "encoder/layer_norm")
 
-    linear("encoder.conv1", "encoder/conv1")
-    linear("encoder.conv2", "encoder/conv2")
-    state["encoder.positional_embedding"] = take("encoder/position_encodings/encodings")
-    for i in range(n_audio_layer):
-        src_layer, dst = f"encoder/layer_{i}", f"encoder.blocks.{i}"
-        layer_norm(f"{dst}.attn_ln", f"{src_layer}/self_attention/layer_norm")
-        split(f"{dst}.attn", f"{src_layer}/self_attention/linear_0", ("query", "key", "value"))
-        linear(f"{dst}.attn.out", f"{src_layer}/self_attention/linear_1")
-        mlp(dst, src_layer)
-    layer_norm("encoder.ln_post", "encoder/layer_norm")
+        self.state["decoder.token_embedding.weight"] = self.take("decoder/embeddings/weight")
+        self.state["decoder.positional_embedding"] = self.take("decoder/position_encodings/encodings")
+        for i in range(n_text_layer):
+            src_layer, dst = f"decoder/layer_{i}", f"decoder.blocks.{i}"
+            self.layer_norm(f"{dst}.attn_ln", f"{src_layer}/self_attention/layer_norm")
+            self.split(f"{dst}.attn", f"{src_layer}/self_attention/linear_0", ("query", "key", "value"))
+            self.linear(f"{dst}.attn.out", f"{src_layer}/self_attention/linear_1")
+            self.layer_norm(f"{dst}.cross_attn_ln", f"{src_layer}/attention/layer_norm")
+            self.linear(f"{dst}.cross_attn.query", f"{src_layer}/attention/linear_0")
+            self.split(f"{dst}.cross_attn", f"{src_layer}/attention/linear_1", ("key", "value"))
+            self.linear(f"{dst}.cross_attn.out", f"{src_layer}/attention/linear_2")
+            self.mlp(dst, src_layer)
+        self.layer_norm("decoder.ln", "decoder/layer_norm")
+        return self.state
 
-    state["decoder.token_embedding.weight"] = take("decoder/embeddings/weight")
-    state["decoder.positional_embedding"] = take("decoder/position_encodings/encodings")
-    for i in range(n_text_layer):
-        src_layer, dst = f"decoder/layer_{i}", f"decoder.blocks.{i}"
-        layer_norm(f"{dst}.attn_ln", f"{src_layer}/self_attention/layer_norm")
-        split(f"{dst}.attn", f"{src_layer}/self_attention/linear_0", ("query", "key", "value"))
-        linear(f"{dst}.attn.out", f"{src_layer}/self_attention/linear_1")
-        layer_norm(f"{dst}.cross_attn_ln", f"{src_layer}/attention/layer_norm")
-        linear(f"{dst}.cross_attn.query", f"{src_layer}/attention/linear_0")
-        split(f"{dst}.cross_attn", f"{src_layer}/attention/linear_1", ("key", "value"))
-        linear(f"{dst}.cross_attn.out", f"{src_layer}/attention/linear_2")
-        mlp(dst, src_layer)
-    layer_norm("decoder.ln", "decoder/layer_norm")
+    def check_all_used(self) -> None:
+        """The output projection is the token embedding (openai-whisper ties them), and no variable is left
+        but the config's scalars."""
+        projection = self.take("decoder/projection/weight")
+        if not np.array_equal(projection, self.state["decoder.token_embedding.weight"]):
+            raise ConversionError("The output projection differs from the token embedding; openai-whisper ties them.")
+        leftover = sorted(k for k in self.variables if k not in self.used and not _CONFIG_SCALARS.match(k))
+        if leftover:
+            raise ConversionError(f"{self.model_bin} has variables this converter does not know: {', '.join(leftover[:5])}")
 
-    projection = take("decoder/projection/weight")
-    if not np.array_equal(projection, state["decoder.token_embedding.weight"]):
-        raise ConversionError("The output projection differs from the token embedding; openai-whisper ties them.")
-    leftover = sorted(k for k in variables if k not in used and not _CONFIG_SCALARS.match(k))
-    if leftover:
-        raise ConversionError(f"{model_bin} has variables this converter does not know: {', '.join(leftover[:5])}")
 
+def _dims(state: dict[str, np.ndarray], variables: dict[str, np.ndarray], model_bin: Path, n_audio_layer: int,
+          n_text_layer: int) -> dict[str, int]:
+    """openai-whisper's ``dims``, from the tensors' shapes and the heads ``model.bin`` names (which must divide them)."""
     conv1 = state["encoder.conv1.weight"]
     enc_pos, dec_pos = state["encoder.positional_embedding"], state["decoder.positional_embedding"]
     dims = {
@@ -334,17 +371,7 @@ def _convert_ct2(src: Path) -> dict[str, Any]:
         if dims[head_key] <= 0 or dims[state_key] % dims[head_key]:
             raise ConversionError(f"{model_bin}: {side}/num_heads ({dims[head_key]}) does not divide the model width "
                                   f"({dims[state_key]}): not a Whisper model.")
-    heads = _alignment_heads(config, model_bin.parent / "config.json", n_text_layer, dims["n_text_head"])
-    checkpoint: dict[str, Any] = {
-        "dims": dims,
-        "model_state_dict": {k: torch.from_numpy(np.array(v)) for k, v in state.items()},
-        "whisper_ui": {"source": "ctranslate2", "source_dir": str(Path(src).resolve())},
-    }
-    if heads.any():
-        checkpoint["alignment_heads"] = torch.from_numpy(heads)
-    else:
-        log.warning("%s names no alignment heads: word timestamps will use openai-whisper's default heads", src)
-    return checkpoint
+    return dims
 
 
 def save_checkpoint(checkpoint: dict[str, Any], path: Path) -> Path:
