@@ -154,7 +154,11 @@ def _cores() -> int:
 
 def _speech_chunks(speech_probs: np.ndarray, audio_length_samples: int, vad_options) -> list[dict[str, int]]:
     """faster-whisper 1.2.1's ``get_speech_timestamps`` (MIT; adapted from silero-vad) from its
-    probabilities on: the same chunks, without running the model again. Kept as it is there."""
+    probabilities on: the same chunks, without running the model again. Kept as it is there.
+
+    It reads best as one: it is upstream's function line for line (but for the model's run, done before it
+    by ``_probabilities``), so a later faster-whisper's can be compared with it by ``diff``; cut into
+    helpers, that comparison, and the assurance that the chunks are faster-whisper's, would be lost."""
     sampling_rate = SAMPLE_RATE
     threshold = vad_options.threshold
     neg_threshold = vad_options.neg_threshold
