@@ -156,73 +156,13 @@ async def read_form(request, folder: Path, max_file_bytes: int) -> Form:
     if length and length.isdigit() and int(length) > max_file_bytes + FORM_FIELDS_MAX_BYTES:
         raise _too_large(max_file_bytes)
 
-    fields: dict[str, list[str]] = {}
-    state: dict[str, Any] = {"name": None, "filename": None, "header": b"", "value": b"", "headers": {},
-                             "buffer": bytearray(), "out": None, "file_bytes": 0, "field_bytes": 0}
-    result = {"file": None, "filename": None}
-    error: list[ApiError] = []
-
-    def on_part_begin():
-        state.update(name=None, filename=None, headers={}, buffer=bytearray(), out=None)
-
-    def on_header_field(data, start, end):
-        state["header"] += data[start:end]
-
-    def on_header_value(data, start, end):
-        state["value"] += data[start:end]
-
-    def on_header_end():
-        state["headers"][state["header"].lower()] = state["value"]
-        state["header"], state["value"] = b"", b""
-
-    def on_headers_finished():
-        _, options = parse_options_header(state["headers"].get(b"content-disposition", b""))
-        name = options.get(b"name", b"").decode("utf-8", "replace")
-        filename = options.get(b"filename")
-        state["name"] = name
-        if name == "file" and filename is not None:
-            if result["file"] is not None:
-                error.append(ApiError(400, "Send one file.", "invalid_value", "file"))
-                return
-            state["filename"] = filename.decode("utf-8", "replace")
-            suffix = re.sub(r"[^\w]", "", Path(state["filename"]).suffix)[:10]
-            path = folder / (safe_stem(state["filename"]) + (f".{suffix}" if suffix else ""))
-            state["out"] = open(path, "wb")  # noqa: SIM115 - closed at the part's end or below
-            result["file"], result["filename"] = path, state["filename"]
-
-    def on_part_data(data, start, end):
-        if error:
-            return
-        chunk = data[start:end]
-        if state["out"] is not None:
-            state["file_bytes"] += len(chunk)
-            if state["file_bytes"] > max_file_bytes:
-                error.append(_too_large(max_file_bytes))
-                return
-            state["out"].write(chunk)
-        else:
-            state["field_bytes"] += len(chunk)
-            if state["field_bytes"] > FORM_FIELDS_MAX_BYTES:
-                error.append(ApiError(413, "The form's fields are too large.", "request_too_large"))
-                return
-            state["buffer"] += chunk
-
-    def on_part_end():
-        if state["out"] is not None:
-            state["out"].close()
-            state["out"] = None
-        elif state["name"] and not error:
-            fields.setdefault(state["name"], []).append(bytes(state["buffer"]).decode("utf-8", "replace"))
-
-    parser = MultipartParser(params[b"boundary"], {
-        "on_part_begin": on_part_begin, "on_part_data": on_part_data, "on_part_end": on_part_end,
-        "on_header_field": on_header_field, "on_header_value": on_header_value, "on_header_end": on_header_end,
-        "on_headers_finished": on_headers_finished})
+    parts = _FormParts(folder, max_file_bytes)
+    parser = MultipartParser(params[b"boundary"], parts.callbacks())
     try:
         async for chunk in request.stream():
             parser.write(chunk)
-            if error:
-                raise error[0]
+            if parts.error:
+                raise parts.error[0]
         parser.finalize()
     except ApiError:
         raise
@@ -233,11 +173,90 @@ async def read_form(request, folder: Path, max_file_bytes: int) -> Form:
             raise
         raise ApiError(400, "The multipart body could not be read.", "invalid_multipart") from e
     finally:
-        if state["out"] is not None:
-            state["out"].close()
-    if error:
-        raise error[0]
-    return Form(fields, result["file"], result["filename"])
+        if parts.out is not None:
+            parts.out.close()
+    if parts.error:
+        raise parts.error[0]
+    return Form(parts.fields, parts.file, parts.filename)
+
+
+class _FormParts:
+    """The multipart parser's callbacks and what they gather: the fields (in memory, at most
+    ``FORM_FIELDS_MAX_BYTES`` together), the one file (written into ``folder`` as it comes, at most
+    ``max_file_bytes``), and the first error (``error``: the parser is not stopped from inside)."""
+
+    def __init__(self, folder: Path, max_file_bytes: int):
+        self.folder, self.max_file_bytes = folder, max_file_bytes
+        self.fields: dict[str, list[str]] = {}
+        self.file: Path | None = None
+        self.filename: str | None = None
+        self.error: list[ApiError] = []
+        # the part being read
+        self.name: str | None = None
+        self.part_filename: str | None = None
+        self.header, self.value, self.headers = b"", b"", {}
+        self.buffer, self.out = bytearray(), None
+        self.file_bytes = self.field_bytes = 0
+
+    def callbacks(self) -> dict[str, Any]:
+        return {"on_part_begin": self.on_part_begin, "on_part_data": self.on_part_data,
+                "on_part_end": self.on_part_end, "on_header_field": self.on_header_field,
+                "on_header_value": self.on_header_value, "on_header_end": self.on_header_end,
+                "on_headers_finished": self.on_headers_finished}
+
+    def on_part_begin(self):
+        self.name, self.part_filename, self.headers, self.buffer, self.out = None, None, {}, bytearray(), None
+
+    def on_header_field(self, data, start, end):
+        self.header += data[start:end]
+
+    def on_header_value(self, data, start, end):
+        self.value += data[start:end]
+
+    def on_header_end(self):
+        self.headers[self.header.lower()] = self.value
+        self.header, self.value = b"", b""
+
+    def on_headers_finished(self):
+        from python_multipart.multipart import parse_options_header
+
+        _, options = parse_options_header(self.headers.get(b"content-disposition", b""))
+        name = options.get(b"name", b"").decode("utf-8", "replace")
+        filename = options.get(b"filename")
+        self.name = name
+        if name == "file" and filename is not None:
+            if self.file is not None:
+                self.error.append(ApiError(400, "Send one file.", "invalid_value", "file"))
+                return
+            self.part_filename = filename.decode("utf-8", "replace")
+            suffix = re.sub(r"[^\w]", "", Path(self.part_filename).suffix)[:10]
+            path = self.folder / (safe_stem(self.part_filename) + (f".{suffix}" if suffix else ""))
+            self.out = open(path, "wb")  # noqa: SIM115 - closed at the part's end or in read_form
+            self.file, self.filename = path, self.part_filename
+
+    def on_part_data(self, data, start, end):
+        if self.error:
+            return
+        chunk = data[start:end]
+        if self.out is not None:
+            self.file_bytes += len(chunk)
+            if self.file_bytes > self.max_file_bytes:
+                self.error.append(_too_large(self.max_file_bytes))
+                return
+            self.out.write(chunk)
+        else:
+            self.field_bytes += len(chunk)
+            if self.field_bytes > FORM_FIELDS_MAX_BYTES:
+                self.error.append(ApiError(413, "The form's fields are too large.", "request_too_large"))
+                return
+            self.buffer += chunk
+
+    def on_part_end(self):
+        if self.out is not None:
+            self.out.close()
+            self.out = None
+        elif self.name and not self.error:
+            self.fields.setdefault(self.name, []).append(bytes(self.buffer).decode("utf-8", "replace"))
 
 
 def _too_large(max_bytes: int) -> ApiError:
