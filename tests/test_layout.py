@@ -150,3 +150,34 @@ def test_the_page_is_a_module_per_tab_each_small():
     modules = {p.stem: len(p.read_text().splitlines()) for p in (PACKAGE / "ui").glob("*.py")}
     assert {"upload", "microphone", "model", "status", "jobs", "format", "app"} <= set(modules)
     assert max(modules.values()) <= 300, modules
+
+
+MAX_FUNCTION_LINES = 80
+
+
+def long_functions(source: str, limit: int = MAX_FUNCTION_LINES) -> list[tuple[str, int]]:
+    """(name, lines) of each function or method in ``source``, at any depth, longer than ``limit`` lines
+    (from its ``def`` to its last line) whose docstring does not say that it "reads best as one"."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            lines = node.end_lineno - node.lineno + 1
+            if lines > limit and "reads best as one" not in (ast.get_docstring(node) or ""):
+                found.append((node.name, lines))
+    return found
+
+
+def test_no_function_is_over_80_lines_unless_its_docstring_says_why():
+    """A function a reader can hold at once: at most 80 lines, unless it reads best as one and says why."""
+    long = {f"{name}.{function} ({lines} lines)" for name, path in MODULES.items()
+            for function, lines in long_functions(path.read_text())}
+    assert long == set(), "\n".join(sorted(long))
+
+
+def test_the_length_check_finds_a_long_function_at_any_depth():
+    body = "".join(f"    x{i} = {i}\n" for i in range(80))
+    nested = "class A:\n    def m(self):\n" + body.replace("    ", "        ")
+    assert long_functions("def f():\n" + body) == [("f", 81)]
+    assert long_functions("async def f():\n" + body[:-len("    x79 = 79\n")]) == []
+    assert long_functions(nested) == [("m", 81)]
+    assert long_functions('def f():\n    """It reads best as one: why."""\n' + body) == []
