@@ -147,6 +147,7 @@ import sys, threading, time
 from pathlib import Path
 import psutil
 from whisper_ui.engines import openai_whisper as engine
+from whisper_ui.engines.base import free_memory
 process, peak, done = psutil.Process(), [0], threading.Event()
 def sample():
     while not done.is_set():
@@ -154,11 +155,11 @@ def sample():
         time.sleep(0.001)
 models = engine.WhisperEngine(Path(sys.argv[1]))
 models.load("tiny.en", "cpu").unload()
-engine.free_memory()
+free_memory()
 sampler = threading.Thread(target=sample)
 sampler.start()
 model = models.load("base", "cpu")
-engine.free_memory()
+free_memory()
 done.set()
 sampler.join()
 print(peak[0] / process.memory_info().rss)
