@@ -57,7 +57,7 @@ import numpy as np
 from bench import common, recordings
 from bench.common import MODELS, finish, median, parser, ratio, table
 from bench.recordings import Recording
-from bench.vad import timed_job
+from bench.vad import Timed, timed_job
 
 ENGINES = (("openai-whisper fp32", "openai-whisper", "auto"), ("faster-whisper int8", "faster-whisper", "int8"))
 SIDES = ("on", "off", "raw", "raw vad")  # app with detection, app without, raw library, raw faster-whisper + vad_filter
@@ -125,7 +125,6 @@ def warm_audio() -> np.ndarray:
 
 def measure_app(engine: str, compute_type: str, model: str, models: Path, clips: Sequence[tuple[Recording, Any]],
                 repeats: int, label: str, cap: float | None) -> dict[str, dict[str, Any]]:
-    from bench.vad import Timed
     from whisper_ui.core.settings import Settings
     from whisper_ui.runtime import create_service
 
