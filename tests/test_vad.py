@@ -205,8 +205,9 @@ def test_the_first_words_after_steady_noise_reach_the_transcript(engine_name, se
     region = vad.speech_regions(audio)[0]
     assert off.words and region[0] <= off.words[0].start, (region, off.words[:3])
     assert on.words[0].start <= off.words[0].start + 0.5, (on.words[:3], off.words[:3])
+    # the first sentence; not the last short one, which tiny.en greedy may leave out with or without detection:
+    # where CTranslate2 picks other CPU kernels (CT2_FORCE_CPU_ISA, another CI host) its window ends at "10."
     assert {"quick", "brown", "jumps", "lazy"} <= words(on.text), on.text
-    assert {"hello", "world"} <= words(on.text), on.text
     assert on.gaps == ((0.0, round(region[0], 2)),)  # the 20 s of noise: a gap the user sees
 
 
