@@ -69,10 +69,10 @@ def _run_one(name: str, quick: bool, shared: dict[str, Any]) -> dict[str, Any]:
         return threads.run(quick, **pair)
     if name == "engines":  # its own children and server: other engines, other weights
         return engines.run(quick)
-    if name == "api":  # its own server: the OpenAI-compatible route against the page's /transcribe
-        return api.run(quick)
-    if name == "responsive":  # its own server and browser: the Status tab while a job runs
-        return responsive.run(quick)
+    if name == "api":  # the OpenAI-compatible route against the page's /transcribe (its own server unless quick)
+        return api.run(quick, app=shared.get("app"))
+    if name == "responsive":  # a browser (and its own server unless quick): the Status tab while a job runs
+        return responsive.run(quick, app=shared.get("app"))
     if name == "onsets":  # in this process, Silero alone: how each way finds speech after steady noise
         return onsets.run(quick)
     if name == "language":  # in this process: language auto (followed per window) against the raw library
@@ -151,8 +151,9 @@ def summary_rows(results: dict[str, dict[str, Any]]) -> list[list[Any]]:
         r = results["responsive"]
         for label, key in responsive.MEASURES:
             idle, busy = r["idle"][key], r["busy"][key]
-            rows.append([f"{label}, p95 while a job runs (p50 {busy['p50_ms']:.0f} ms)",
-                         busy["p95_ms"] / idle["p95_ms"] if idle["p95_ms"] else None,
+            p50 = f"{busy['p50_ms']:.0f} ms" if busy["p50_ms"] is not None else "none measured"
+            rows.append([f"{label}, p95 while a job runs (p50 {p50})",
+                         busy["p95_ms"] / idle["p95_ms"] if idle["p95_ms"] and busy["p95_ms"] is not None else None,
                          f"< {responsive.TARGET_MS:.0f} ms" if key != "plots_drawn" else "",
                          idle["p95_ms"], busy["p95_ms"], "ms"])
     if "language" in results:  # the app's language auto (followed per window) over the raw library's
@@ -178,7 +179,8 @@ def _engine_rows(r: dict[str, Any]) -> list[list[Any]]:
     openai = engines.OPENAI.label
     for model, m in r["models"].items():
         for clip, figures in m["clips"].items():
-            for int8 in (engines.FASTER_INT8.label, engines.FASTER_INT8_ALL_CORES.label):
+            for int8 in (label for label in (engines.FASTER_INT8.label, engines.FASTER_INT8_ALL_CORES.label)
+                         if label in figures):
                 o, f = figures[openai], figures[int8]
                 rows.append([f"engines, {model}, {clip} clip: {int8} / openai-whisper wall "
                              f"({o['seconds_median'] / f['seconds_median']:.1f}x faster; WER {median(f['wer_text']):.3f} "
@@ -190,7 +192,7 @@ def _engine_rows(r: dict[str, Any]) -> list[list[Any]]:
             rows.append([f"engines, {model}: python app.py's RSS with the model loaded, faster-whisper int8 / "
                          "openai-whisper", f / o, f"≤ {engines.RSS_TARGET}", o / MB, f / MB, "MB"])
     a = r["app_overhead"]
-    for side in ("app", a["all_cores_side"]):
+    for side in (side for side in ("app", a["all_cores_side"]) if side):
         rows.append([f"engines, {side} / raw faster-whisper int8, {a['model']}, {a['clip']} clip (ratio of medians "
                      f"{a[side]['ratio']:.3f})", a[side]["pairwise_ratio_median"], f"≤ {a['target']}",
                      a["raw"]["median"], a[side]["median"], "s"])

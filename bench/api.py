@@ -13,13 +13,15 @@ flipping each repeat. The target: the REST route is no slower (ratio <= 1).
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from typing import Any
 
 from bench.common import MODELS, audio_seconds, ensure_models, ensure_speech, finish, log_dir, median, parser, start_app
 
 
 def run(quick: bool = False, repeats: int = 7, model: str = "tiny.en", clip: str = "short",
-        write: bool = True) -> dict[str, Any]:
+        write: bool = True, app=None) -> dict[str, Any]:
+    """``app``: a server already running ``model`` (``python -m bench --quick`` shares one)."""
     import httpx
     from gradio_client import handle_file
 
@@ -29,7 +31,8 @@ def run(quick: bool = False, repeats: int = 7, model: str = "tiny.en", clip: str
     repeats = 1 if quick else repeats
     times: dict[str, list[float]] = {"rest": [], "gradio_client": []}
     texts: dict[str, str] = {}
-    with start_app(log_dir("api"), "--model", model, models=MODELS) as app, httpx.Client(timeout=600) as http:
+    with (nullcontext(app) if app else start_app(log_dir("api"), "--model", model, models=MODELS)) as app, \
+            httpx.Client(timeout=600) as http:
         client = app.client()
         data = path.read_bytes()
 

@@ -61,6 +61,7 @@ from bench.common import (
     RssSampler,
     _version,
     audio_seconds,
+    cache_lock,
     ct2_tiny_en,
     ensure_models,
     ensure_speech,
@@ -93,6 +94,8 @@ FASTER_INT8 = Config("faster-whisper int8", "faster-whisper", "int8")
 FASTER_INT8_ALL_CORES = Config(f"faster-whisper int8, {CORES} threads", "faster-whisper", "int8", threads=CORES)
 CONFIGS = (OPENAI, FASTER_INT8, Config("faster-whisper float32", "faster-whisper", "float32"),
            Config("faster-whisper int8 batch 8", "faster-whisper", "int8", 8), FASTER_INT8_ALL_CORES)
+# --quick checks the code paths, not the figures: one configuration per engine, one server per side
+QUICK_CONFIGS = (OPENAI, FASTER_INT8)
 
 SPEED_TARGET = 3.0  # faster-whisper int8 at least 3x faster end to end than openai-whisper
 RSS_TARGET = 0.5  # and at most half its RSS with the model loaded
@@ -110,20 +113,23 @@ def ensure_ct2_models(folder: Path = MODELS) -> Path:
     from whisper_ui.models.sources import is_ct2_dir
 
     ensure_models(folder)
-    for name in ("tiny.en", "base"):
-        target = folder / name
-        if is_ct2_dir(target):
-            continue
-        with tempfile.TemporaryDirectory(dir=folder) as tmp:
-            staging = Path(tmp) / name
-            staging.mkdir()
-            if name == "tiny.en":
-                for file in ct2_tiny_en().iterdir():
-                    (staging / file.name).symlink_to(file)
-            else:
-                join_ct2_base(staging)
-            staging.rename(target)  # whole or not at all
+    with cache_lock(folder):
+        for name in ("tiny.en", "base"):
+            if not is_ct2_dir(folder / name):
+                _stage_ct2(name, folder)
     return folder
+
+
+def _stage_ct2(name: str, folder: Path) -> None:
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        staging = Path(tmp) / name
+        staging.mkdir()
+        if name == "tiny.en":
+            for file in ct2_tiny_en().iterdir():
+                (staging / file.name).symlink_to(file)
+        else:
+            join_ct2_base(staging)
+        staging.rename(folder / name)  # whole or not at all
 
 
 # --- the child process --------------------------------------------------------------
@@ -234,12 +240,12 @@ def _rotated(configs: tuple[Config, ...], i: int) -> tuple[Config, ...]:
 
 
 def measure_model(model: str, clips: dict[str, Clip], counts: dict[str, int], logs: Path,
-                  warm_up: Path | None) -> dict[str, Any]:
+                  warm_up: Path | None, configs: tuple[Config, ...] = CONFIGS) -> dict[str, Any]:
     """All configurations of one model, each in its own child, taking turns on each clip."""
     data: dict[str, Any] = {"workers": {}, "clips": {}}
     with ExitStack() as stack:
         workers: dict[str, EngineWorker] = {}
-        for config in CONFIGS:  # one after the other: each load is timed alone
+        for config in configs:  # one after the other: each load is timed alone
             child = stack.enter_context(EngineWorker(logs, f"{model}-{config.label}"))
             loaded = child.load_app(config, model)
             workers[config.label] = child
@@ -247,14 +253,14 @@ def measure_model(model: str, clips: dict[str, Clip], counts: dict[str, int], lo
             print(f"  {model} {config.label}: loaded in {loaded['seconds']:.2f} s, "
                   f"RSS {data['workers'][config.label]['rss_loaded'] / MB:.0f} MB", flush=True)
         if warm_up is not None:  # the first job after a load pays one-off set-up costs (cold_start.py measures it)
-            for config in CONFIGS:
+            for config in configs:
                 workers[config.label].job(warm_up)
         for label, clip in clips.items():
             runs: dict[str, dict[str, list]] = {c.label: {"seconds": [], "cpu_seconds": [], "model_seconds": [],
                                                           "rss_peak": [], "load_average": [], "text": []}
-                                                   for c in CONFIGS}
+                                                   for c in configs}
             for i in range(counts[label]):
-                for config in _rotated(CONFIGS, i):
+                for config in _rotated(configs, i):
                     load_average = os.getloadavg()[0]  # the machine is shared: how busy it was
                     reply, peak = workers[config.label].job(clip.path)
                     run = runs[config.label]
@@ -267,7 +273,7 @@ def measure_model(model: str, clips: dict[str, Clip], counts: dict[str, int], lo
                     print(f"  {model} {label} round {i + 1} {config.label}: {reply['seconds']:.2f} s, "
                           f"WER {wer(clip.text, reply['text']):.3f}", flush=True)
             data["clips"][label] = _clip_figures(runs, clip)
-        for config in CONFIGS:
+        for config in configs:
             data["workers"][config.label]["rss_after_jobs"] = settled_rss(workers[config.label].ps, 0.5)
     return data
 
@@ -296,11 +302,10 @@ def _clip_figures(runs: dict[str, dict[str, list]], clip: Clip) -> dict[str, Any
 BUSY = "import time\nend = time.monotonic() + 600\nwhile time.monotonic() < end: pass"  # one core, 10 min at most
 
 
-def measure_contention(clip: Clip, rounds: int, logs: Path, model: str = "tiny.en",
-                       warm_up: Path | None = None) -> dict[str, Any]:
+def measure_contention(clip: Clip, rounds: int, logs: Path, model: str = "tiny.en", warm_up: Path | None = None,
+                       configs: tuple[Config, ...] = (FASTER_INT8, FASTER_INT8_ALL_CORES)) -> dict[str, Any]:
     """faster-whisper int8 with the default threads and with every core, each job on an idle machine
     and then beside one process spinning on a core (another job's ffmpeg, a neighbour on a shared host)."""
-    configs = (FASTER_INT8, FASTER_INT8_ALL_CORES)
     runs: dict[str, dict[str, list[float]]] = {c.label: {"idle": [], "busy": []} for c in configs}
     with ExitStack() as stack:
         workers = {c.label: stack.enter_context(EngineWorker(logs, f"contention-{c.label}")) for c in configs}
@@ -353,7 +358,7 @@ def measure_app_rss(logs: Path, model: str, job: Path) -> dict[str, Any]:
 
 
 def measure_app_overhead(clip: Clip, repeats: int, logs: Path, model: str = "tiny.en",
-                         warm_up: Path | None = None) -> dict[str, Any]:
+                         warm_up: Path | None = None, all_cores_side: bool = True) -> dict[str, Any]:
     """``python app.py --engine faster-whisper --compute-type int8`` through gradio_client against
     ``WhisperModel.transcribe`` in a plain child, the same options, taking turns (the order rotating each
     round) with the same server started with ``--threads`` = every core. The raw library gets the app's
@@ -372,13 +377,12 @@ def measure_app_overhead(clip: Clip, repeats: int, logs: Path, model: str = "tin
     # the same with its own vad_filter and the same parameters
     kwargs.update(vad_filter=True, vad_parameters=asdict(VadParameters()))
     server_args = ("--engine", "faster-whisper", "--compute-type", "int8", "--batch-size", "0", "--model", model)
-    all_cores = f"app --threads {CORES}"
-    sides = ("raw", "app", all_cores)
+    all_cores = f"app --threads {CORES}" if all_cores_side else None
+    servers_args = {"app": server_args, **({all_cores: (*server_args, "--threads", str(CORES))} if all_cores else {})}
+    sides = ("raw", *servers_args)
     with ExitStack() as stack:
         raw = stack.enter_context(EngineWorker(logs, "raw-faster-whisper"))
-        servers = {"app": stack.enter_context(start_app(logs, *server_args, models=MODELS)),
-                   all_cores: stack.enter_context(start_app(logs, *server_args, "--threads", str(CORES),
-                                                            models=MODELS))}
+        servers = {side: stack.enter_context(start_app(logs, *args, models=MODELS)) for side, args in servers_args.items()}
         raw.load_raw(MODELS / model, "int8", default_cpu_threads())
         clients = {side: server.client() for side, server in servers.items()}
         seen = dict.fromkeys(servers, 0)
@@ -401,7 +405,7 @@ def measure_app_overhead(clip: Clip, repeats: int, logs: Path, model: str = "tin
         runs: dict[str, dict[str, list]] = {side: {"seconds": [], "cpu_seconds": [], "model_seconds": [], "text": []}
                                             for side in sides}
         for i in range(repeats):
-            for side in sides[i % 3:] + sides[:i % 3]:
+            for side in sides[i % len(sides):] + sides[:i % len(sides)]:
                 reply = job(side, clip.path)
                 for key, values in runs[side].items():
                     values.append(reply[key])
@@ -412,7 +416,7 @@ def measure_app_overhead(clip: Clip, repeats: int, logs: Path, model: str = "tin
                             "audio_seconds": audio_seconds(clip.path), "decode_options": kwargs, "target": OVERHEAD_TARGET,
                             "raw": {**raw_run, "median": median(raw_run["seconds"]),
                                     "wer_text": [wer(clip.text, t) for t in raw_run["text"]]}}
-    for side in ("app", all_cores):
+    for side in servers:
         run = runs[side]
         data[side] = {
             **run,
@@ -440,12 +444,13 @@ def run(quick: bool = False, repeats: int = 3, long_repeats: int | None = None,
     corpus = ensure_corpus()
     clips = {"short": corpus.short, "long": corpus.long}
     warm_up: Path | None = ensure_speech().sentences[0]  # ~3 s: the first job after a load is not measured
+    configs = CONFIGS
     if quick:
-        models, clips, warm_up, repeats, long_repeats, overhead_repeats = (
-            ("tiny.en",), {"short": corpus.short}, None, 1, 1, 1)
+        models, clips, warm_up, repeats, long_repeats, overhead_repeats, configs = (
+            ("tiny.en",), {"short": corpus.short}, None, 1, 1, 1, QUICK_CONFIGS)
     logs = log_dir("engines")
     data: dict[str, Any] = {
-        "quick": quick, "configs": [asdict(c) for c in CONFIGS], "threads_setting": 0,
+        "quick": quick, "configs": [asdict(c) for c in configs], "threads_setting": 0,
         "clips": {label: {"file": c.path.name, "audio_seconds": audio_seconds(c.path), "words": len(normalise(c.text)),
                           "text": c.text} for label, c in clips.items()},
         "versions": _versions(), "models": {},
@@ -453,11 +458,13 @@ def run(quick: bool = False, repeats: int = 3, long_repeats: int | None = None,
     data["load_average_start"] = os.getloadavg()
     for model in models:
         counts = {"short": repeats, "long": long_repeats or LONG_REPEATS.get(model, 1)}
-        data["models"][model] = measure_model(model, clips, counts, logs, warm_up)
+        data["models"][model] = measure_model(model, clips, counts, logs, warm_up, configs)
     data["app_rss"] = {model: measure_app_rss(logs, model, warm_up or clips["short"].path) for model in models}
-    data["contention"] = measure_contention(clips["short"], 1 if quick else 3, logs, warm_up=warm_up)
+    data["contention"] = measure_contention(clips["short"], 1 if quick else 3, logs, warm_up=warm_up,
+                                            configs=(FASTER_INT8,) if quick else (FASTER_INT8, FASTER_INT8_ALL_CORES))
     overhead_clip = clips["long"] if "long" in clips else clips["short"]
-    data["app_overhead"] = measure_app_overhead(overhead_clip, overhead_repeats, logs, warm_up=warm_up)
+    data["app_overhead"] = measure_app_overhead(overhead_clip, overhead_repeats, logs, warm_up=warm_up,
+                                                all_cores_side=not quick)
     data["app_overhead"]["clip"] = "long" if "long" in clips else "short"
     data["load_average_end"] = os.getloadavg()
     rows, headers = _rows(data)
@@ -476,7 +483,7 @@ def run(quick: bool = False, repeats: int = 3, long_repeats: int | None = None,
     print(table([[side, o[side]["ratio"], o[side]["pairwise_ratio_median"], o[side]["cpu_ratio"], f"≤ {o['target']}",
                   o["raw"]["median"], o[side]["median"], o[side]["outside_model_median"], len(o[side]["seconds"]),
                   "yes" if o[side]["same_text"] else "NO", median(o[side]["wer_vs_raw"])]
-                 for side in ("app", o["all_cores_side"])],
+                 for side in ("app", o["all_cores_side"]) if side],
                 ["server", "app/raw", "pairs", "CPU app/raw", "target", "raw s", "app s", "app outside model s", "n",
                  "same text", "WER vs raw"]))
     return finish("engines", data, rows, headers, write)
@@ -493,7 +500,7 @@ def _rows(data: dict[str, Any]) -> tuple[list[list[Any]], list[str]]:
         openai_rss = workers[OPENAI.label]["rss_loaded"]
         for clip, figures in m["clips"].items():
             openai = figures[OPENAI.label]
-            for config in CONFIGS:
+            for config in (c for c in CONFIGS if c.label in figures):
                 f, w = figures[config.label], workers[config.label]
                 rows.append([
                     model, clip, config.label,
