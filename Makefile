@@ -16,8 +16,13 @@ TEST_APT := ffmpeg espeak-ng sox chromium fonts-nanum strace
 run: apt-run $(VENV)/.run-installed
 	$(PY) app.py $(ARGS)
 
+# two processes, each running one test file at a time (a file's servers and models are shared by its
+# tests): about half the CPU waits on servers, browsers and ffmpeg, so two keep both cores busy here.
+# TEST_WORKERS=0 runs in one process; plain `pytest` does too.
+TEST_WORKERS ?= 2
+
 test: apt-test $(VENV)/.dev-installed
-	$(PY) -m pytest $(ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(ARGS)
 
 lint: $(VENV)/.dev-installed
 	$(PY) -m ruff check .

