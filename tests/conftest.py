@@ -23,6 +23,8 @@ import pytest
 
 from bench import common
 from bench.common import free_port
+from bench.corpus import SENTENCES
+from bench.corpus import speak as corpus_speak
 
 ROOT = Path(__file__).resolve().parent.parent
 # a host without internet: downloads go through a proxy on a closed port and fail at once
@@ -116,7 +118,8 @@ class Speech:
     morning: Path  # "Good morning. The weather today is sunny and warm."
     spanish: Path  # Spanish, for language detection and translation
     medium: Path  # about 10 s: the three English sentences
-    long: Path  # about 70 s: the sentences above, joined with pauses
+    long: Path  # about 70 s: the sentences above, joined with pauses (its windows repeat: the model's slowest)
+    varied: Path  # about 65 s: 14 different sentences (bench/corpus.py), "The city council met on Tuesday…" first
 
 
 @pytest.fixture(scope="session")
@@ -138,7 +141,8 @@ def speech(tmp_path_factory) -> Speech:
     subprocess.run(["sox", *parts, str(long)], check=True)
     medium = folder / "medium.wav"
     subprocess.run(["sox", str(english), str(fox), str(morning), str(medium)], check=True)
-    return Speech(english, fox, morning, spanish, medium, long)
+    varied = corpus_speak(SENTENCES[:14], folder, "varied").path
+    return Speech(english, fox, morning, spanish, medium, long, varied)
 
 
 @dataclass
