@@ -19,7 +19,13 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
+# Before torch or CTranslate2 loads, here and in every server and script a test starts: OpenMP threads
+# that wait sleep instead of spinning. `make test` runs two workers on two cores, each with models of
+# two threads; spinning, two 60 s transcriptions at once took 60 s each (14.5 s alone), sleeping 24 s.
+# Same numbers, same words: only how a waiting thread waits.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import pytest  # noqa: E402
 
 from bench import common
 from bench.common import free_port
@@ -61,6 +67,16 @@ def models_dir(tmp_path_factory, ct2_tiny_en, ct2_base) -> Path:
 
 
 ENGINES = ("openai-whisper", "faster-whisper")
+
+# the files that take longest (minutes, on a quiet run here), first: `make test`'s two workers take files in
+# this order, and a long one left for the end keeps one worker busy while the other has nothing to do
+LONGEST_FIRST = ("test_bench.py", "test_vad.py", "test_hardening.py", "test_import_hf.py", "test_browser.py",
+                 "test_transcription.py", "test_api.py", "test_languages.py", "test_health_auth.py")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
 
 
 @pytest.fixture(params=ENGINES, scope="module")
