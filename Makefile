@@ -22,7 +22,7 @@ run: apt-run $(VENV)/.run-installed
 TEST_WORKERS ?= 2
 
 test: apt-test $(VENV)/.dev-installed
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(ARGS)
 
 lint: $(VENV)/.dev-installed
 	$(PY) -m ruff check .

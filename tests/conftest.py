@@ -69,7 +69,8 @@ def models_dir(tmp_path_factory, ct2_tiny_en, ct2_base) -> Path:
 ENGINES = ("openai-whisper", "faster-whisper")
 
 # the files that take longest (minutes, on a quiet run here), first: `make test`'s two workers take files in
-# this order, and a long one left for the end keeps one worker busy while the other has nothing to do
+# this order (--no-loadscope-reorder: xdist would order them by their number of tests), and a long one left
+# for the end keeps one worker busy while the other has nothing to do
 LONGEST_FIRST = ("test_bench.py", "test_vad.py", "test_hardening.py", "test_import_hf.py", "test_browser.py",
                  "test_transcription.py", "test_api.py", "test_languages.py", "test_health_auth.py")
 
