@@ -71,8 +71,10 @@ ENGINES = ("openai-whisper", "faster-whisper")
 # the files that take longest (minutes, on a quiet run here), first: `make test`'s two workers take files in
 # this order (--no-loadscope-reorder: xdist would order them by their number of tests), and a long one left
 # for the end keeps one worker busy while the other has nothing to do
-LONGEST_FIRST = ("test_bench.py", "test_vad.py", "test_hardening.py", "test_import_hf.py", "test_browser.py",
-                 "test_transcription.py", "test_api.py", "test_languages.py", "test_health_auth.py")
+LONGEST_FIRST = ("test_bench.py", "test_hardening.py", "test_import_hf.py", "test_browser.py", "test_vad.py",
+                 "test_api.py", "test_languages.py", "test_health_auth.py", "test_convert.py", "test_ui_api.py",
+                 "test_manager.py", "test_ray.py", "test_transcription.py", "test_screenshots.py",
+                 "test_page_status.py", "test_faults.py", "test_engines.py")
 
 
 def pytest_collection_modifyitems(items):
