@@ -40,7 +40,7 @@ def app(models_dir, tmp_path_factory):
 def status_page(browser, app, locale):  # noqa: F811 - the fixture, passed on
     page = open_page(browser, app, locale=locale)
     select_tab(page, "status")
-    wait_until(lambda: textarea(page, "status-state") != "", timeout=10)
+    wait_until(lambda: textarea(page, "status-state") != "", timeout=30)
     return page
 
 
@@ -59,16 +59,16 @@ def test_figures_plots_and_recent_jobs_in_the_readers_language(browser, app, spe
     Client(app.url, verbose=False).predict(handle_file(str(speech.english)), "transcribe", "en", 1,
                                            api_name="/transcribe")
     done = words["jobs"].format(running=0, waiting=0, done=before + 1)
-    wait_until(lambda: jobs_line(page).startswith(done), timeout=10)  # the timer, no reload
+    wait_until(lambda: jobs_line(page).startswith(done), timeout=30)  # the timer, no reload
     # the plots: memory (process, system) and jobs (running, waiting) over time, titled in the reader's words
     memory, jobs = page.locator("#status-memory-plot"), page.locator("#status-jobs-plot")
-    wait_until(lambda: all(w in memory.inner_text() for w in words["memory"]), timeout=10)
+    wait_until(lambda: all(w in memory.inner_text() for w in words["memory"]), timeout=30)
     assert "MB" in memory.inner_text()
-    wait_until(lambda: all(w in jobs.inner_text() for w in words["counts"]), timeout=10)
+    wait_until(lambda: all(w in jobs.inner_text() for w in words["counts"]), timeout=30)
     assert memory.locator("canvas, svg").count() >= 1 and jobs.locator("canvas, svg").count() >= 1
     # each job's real-time factor, newest first
     recent = page.locator("#status-recent")
-    wait_until(lambda: "tiny.en" in recent.inner_text(), timeout=10)
+    wait_until(lambda: "tiny.en" in recent.inner_text(), timeout=30)
     assert words["rtf"] in recent.inner_text()
     first_row = recent.inner_text().split(words["rtf"], 1)[1].split()[:5]  # the row under the headers
     assert re.fullmatch(r"\d\d:\d\d:\d\d", first_row[0]) and first_row[1] == "tiny.en", first_row
@@ -101,7 +101,7 @@ def test_jobs_waiting_are_counted_once_and_the_fields_agree_with_the_json(browse
             return field.startswith("1 running, 3 waiting") and re.search(r'"waiting"\s*:\s*3\b', shown) \
                 and re.search(r'"running"\s*:\s*1\b', shown)
 
-        wait_until(agree, timeout=10)
+        wait_until(agree, timeout=30)
     finally:
         for job in reversed(jobs):
             job.cancel()
@@ -120,12 +120,12 @@ def test_last_error_has_a_time_and_clears_when_the_model_is_healthy_again(browse
         client.predict("small", api_name="/load_model")
     s = client.predict(api_name="/status")["model"]
     assert s["status"] == "ready" and "small" in s["last_error"] and time.time() - s["last_error_at"] < 60
-    wait_until(lambda: textarea(page, "status-error") != "-", timeout=10)
+    wait_until(lambda: textarea(page, "status-error") != "-", timeout=30)
     shown = textarea(page, "status-error")
     assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(0 ?" + words["ago"] + r"\): ", shown), shown
     assert "small" in shown and words["download"] in shown, shown
     client.predict("tiny.en", api_name="/load_model")  # a good load: healthy again
-    wait_until(lambda: textarea(page, "status-error") == "-", timeout=10)
+    wait_until(lambda: textarea(page, "status-error") == "-", timeout=30)
     s = client.predict(api_name="/status")["model"]
     assert (s["last_error"], s["last_error_at"], s["status"]) == (None, None, "ready")
     page.context.close()
