@@ -176,8 +176,8 @@ def run(quick: bool = False, repeats: int = 20, seconds: float = 60.0, model: st
     repeats, seconds = (2, 3 * TIMER_SECONDS + 1) if quick else (repeats, seconds)
     data: dict[str, Any] = {"model": model, "engine": engine, "clip": clip.name, "repeats": repeats,
                             "seconds": seconds, "target_p95_ms": TARGET_MS, "quick": quick}
-    own = start_app(log_dir("responsive"), "--model", model, "--engine", engine, models=MODELS) if app is None else None
-    with (own or nullcontext(app)) as app, sync_playwright() as p:
+    with (nullcontext(app) if app else start_app(log_dir("responsive"), "--model", model, "--engine", engine,
+                                                 models=MODELS)) as app, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
         try:
             _first_paints(browser, app.url, 1)  # untimed: the first page pays one-off costs (the server's too)
