@@ -3,8 +3,6 @@
 import json
 import os
 import struct
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -15,7 +13,8 @@ from whisper_ui.core.errors import ConversionError
 from whisper_ui.models.convert import convert_ct2, read_ct2_model
 from whisper_ui.models.sources import alignment_heads_mask, read_checkpoint
 
-from .conftest import ROOT, assert_refused, memory_capped, run_cli
+from . import forked_cli
+from .conftest import assert_refused, run_cli
 
 
 def _model(checkpoint):
@@ -131,10 +130,11 @@ def test_truncated_model_bin_is_refused(tmp_path, ct2_tiny_en):
 # --- hostile input: one line on stderr, no traceback, nothing written -----------
 
 
-def import_ct2_cli(folder, model_dir, **kwargs):
-    return subprocess.run([sys.executable, "-m", "whisper_ui", "models", "import-ct2", str(folder), "--name", "x",
-                           "--model-dir", str(model_dir)], cwd=ROOT, capture_output=True, text=True, timeout=300,
-                          **kwargs)
+def import_ct2_cli(folder, model_dir, headroom: int | None = None):
+    """``python -m whisper_ui models import-ct2``, forked from a helper that imported torch once
+    (tests/forked_cli.py); ``headroom``: the memory it may map (conftest.memory_capped's cap)."""
+    return forked_cli.run_cli("models", "import-ct2", str(folder), "--name", "x", "--model-dir", str(model_dir),
+                              headroom=headroom)
 
 
 class CT2File:
@@ -291,7 +291,7 @@ MODEL_BIN_CASES = _model_bin_cases()
 def test_damaged_model_bin_is_one_line_and_allocates_nothing(case, tmp_path):
     data, message = MODEL_BIN_CASES[case]
     folder = ct2_folder(tmp_path / "src", data)
-    proc = import_ct2_cli(folder, tmp_path / "out", preexec_fn=memory_capped())
+    proc = import_ct2_cli(folder, tmp_path / "out", headroom=2 << 30)
     assert_refused(proc, tmp_path / "out", str(folder / "model.bin"), message)
 
 

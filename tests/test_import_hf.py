@@ -30,6 +30,7 @@ from whisper_ui.core.errors import ConversionError
 from whisper_ui.models.convert_hf import convert_hf
 from whisper_ui.models.sources import read_checkpoint
 
+from . import forked_cli
 from .conftest import ROOT, assert_refused, memory_capped, run_cli, words
 
 
@@ -318,10 +319,12 @@ def _strace_fast() -> list[str]:
 def import_hf_cli(src: Path, model_dir: Path, outside: Path | None = None):
     """``models import-hf`` in a subprocess; with ``outside``, under strace (where it runs) to check that no file
     in ``outside`` is opened."""
-    command = [sys.executable, "-m", "whisper_ui", "models", "import-hf", str(src), "--name", "x",
-               "--model-dir", str(model_dir)]
+    args = ["models", "import-hf", str(src), "--name", "x", "--model-dir", str(model_dir)]
+    if outside is None:  # forked from a helper that imported torch once (tests/forked_cli.py): same CLI, same cap
+        return forked_cli.run_cli(*args)
+    command = [sys.executable, "-m", "whisper_ui", *args]
     trace = model_dir.parent / f"{model_dir.name}.strace"
-    if outside is not None and shutil.which("strace"):
+    if shutil.which("strace"):
         command = ["strace", "-f", "-qq", *_strace_fast(), "-e", "trace=open,openat,openat2", "-o", str(trace), *command]
     proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, preexec_fn=memory_capped())
     if trace.exists():  # every path opened, with ``..`` and links followed (now: they are all still there)
