@@ -235,6 +235,16 @@ def repeated_recordings(times: int = 7) -> np.ndarray:
     return np.concatenate([part for _ in range(times) for piece in pieces for part in (piece, pause)])
 
 
+def test_faster_whisper_falls_back_with_five_samples_whatever_the_beam():
+    """The fix below, as faster-whisper receives it: the lost window came at random (one run of five), so the
+    recordings' test cannot catch every return of the bug; this check does."""
+    from whisper_ui.engines.faster import faster_whisper_kwargs
+
+    for beam in (1, 2, 5, 8):
+        kwargs = faster_whisper_kwargs(TranscribeOptions(beam_size=beam), "transcribe", "en")
+        assert kwargs["beam_size"] == beam and kwargs["best_of"] == max(beam, 5), kwargs
+
+
 @pytest.mark.parametrize("detection", [True, False], ids=["detection-on", "detection-off"])
 def test_greedy_decoding_keeps_every_window_of_real_speech(service, detection):
     """Beam 1 transcribes what beam 5 does. faster-whisper greedy fell back with one sample per temperature
@@ -244,13 +254,20 @@ def test_greedy_decoding_keeps_every_window_of_real_speech(service, detection):
     service.manager.load()
     result = service.manager.transcribe(repeated_recordings(), TranscribeOptions(beam_size=1, language="en",
                                                                                  vad=detection))
-    text = " ".join(re.sub(r"[^a-z]+", " ", result.text.lower()).split())
-    # no window is lost: a lost 30 s window takes about three rounds of every phrase with it, so each phrase
-    # comes back at least five times of seven. A short phrase of a round may be left out alone (the model's
-    # greedy choice, as without the bug: "hello world" twice in one run under two test workers, fox 7/7).
+    # no window is lost: the bug skipped a whole 30 s window as silence, a stretch of ~30 s of speech
+    # without one segment. Here every stretch of more than 15 s holds one (the longest pause is 1 s).
+    spans = sorted((s.start, s.end) for s in result.segments if s.text.strip())
+    edges = [0.0, *[t for span in spans for t in span], len(repeated_recordings()) / RATE]
+    gaps = [later - earlier for earlier, later in zip(edges[::2], edges[1::2])]
+    assert max(gaps) < 15, (max(gaps), spans)
+    # and the words are the recordings': each phrase at least three times of seven. Counted by phrase, not
+    # by WER, and not all seven: greedy fallback samples at random, and a window's sample may repeat the
+    # counting in place of the next phrases (one run under two workers: hello 5, fox 4, every window there).
     # Before the fix, five runs of faster-whisper tiny.en greedy here counted (hello, fox): (7, 7) three
-    # times, (5, 7) and (4, 4), as fallback sampling is random; six runs after it: (7, 6) once, (7, 7) five.
-    assert text.count("hello") >= 5 and text.count("fox") >= 5, result.text
+    # times, (5, 7) and (4, 4): the bug comes at random (six runs on 2026-12-07 without it), and
+    # test_faster_whisper_falls_back_with_five_samples_whatever_the_beam checks the fix itself.
+    text = " ".join(re.sub(r"[^a-z]+", " ", result.text.lower()).split())
+    assert text.count("hello") >= 3 and text.count("fox") >= 3, result.text
 
 
 def test_a_change_of_language_is_followed(models_dir, engine_name, tmp_path, speech):
