@@ -252,13 +252,13 @@ def test_greedy_decoding_keeps_every_window_of_real_speech(service, detection):
     are written many ways ("1-234-567") and "lazy" as "Layzy", which a WER would score as lost words."""
     pytest.importorskip("pytest_audioeval")
     service.manager.load()
-    result = service.manager.transcribe(repeated_recordings(), TranscribeOptions(beam_size=1, language="en",
-                                                                                 vad=detection))
+    audio = repeated_recordings()
+    result = service.manager.transcribe(audio, TranscribeOptions(beam_size=1, language="en", vad=detection))
     # no window is lost: the bug skipped a whole 30 s window as silence, a stretch of ~30 s of speech
     # without one segment. Here every stretch of more than 15 s holds one (the longest pause is 1 s).
     spans = sorted((s.start, s.end) for s in result.segments if s.text.strip())
-    edges = [0.0, *[t for span in spans for t in span], len(repeated_recordings()) / RATE]
-    gaps = [later - earlier for earlier, later in zip(edges[::2], edges[1::2])]
+    edges = [0.0, *[t for span in spans for t in span], len(audio) / RATE]
+    gaps = [later - earlier for earlier, later in zip(edges[::2], edges[1::2], strict=True)]
     assert max(gaps) < 15, (max(gaps), spans)
     # and the words are the recordings': each phrase at least three times of seven. Counted by phrase, not
     # by WER, and not all seven: greedy fallback samples at random, and a window's sample may repeat the
