@@ -91,6 +91,8 @@ class Settings:
     api_key_file: ApiKeyFile | None = None
     mcp: bool = False  # Gradio's MCP server with one tool, transcribe
     allowed_origins: tuple[str, ...] = ()  # other sites whose pages may send requests (scheme://host[:port])
+    allowed_hosts: tuple[str, ...] = ()  # names the app answers to besides its own (web/edge.py; "*": any)
+    trusted_proxies: tuple[str, ...] = ()  # addresses whose X-Forwarded-* headers are believed (none by default)
     admin: tuple[str, ...] = ()  # with a login, the users who may load, switch, unload models and clean caches
     backend: str = "local"  # local: the model in this process; ray: replicas on Ray Serve (whisper_ui.engines.ray_backend)
     ray_address: str | None = None  # what ray.init(address=...) takes; None: start a local Ray instance
@@ -235,6 +237,30 @@ def _origin(text: str) -> str:
     return origin
 
 
+def _host_name(text: str) -> str:
+    """A name the app answers to: ``app.example``, ``.example`` (it and every name under it) or ``*``."""
+    name = text.strip().lower().rstrip(".")
+    if name == "*":
+        return name
+    label = name.removeprefix(".")
+    if not label or len(label) > 253 or any(not part or not all(c.isalnum() or c == "-" for c in part)
+                                             for part in label.split(".")):
+        raise ValueError(f"{text.strip()[:80]!r} is not a host name: give a name such as whisper.example.org, "
+                         "or .example.org for every name under it, or * for any")
+    return name
+
+
+def _proxy(text: str) -> str:
+    """An address or network whose forwarded headers are believed: ``10.0.0.5``, ``10.0.0.0/8``, ``::1``."""
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_network(text.strip(), strict=False))
+    except ValueError:
+        raise ValueError(f"{text.strip()[:80]!r} is not an IP address or network (such as 10.0.0.5 or "
+                         "10.0.0.0/8)") from None
+
+
 def _credential(text: str) -> tuple[str, str]:
     # the reasons never quote the text: it holds a password
     user, colon, password = text.strip().partition(":")
@@ -358,7 +384,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("read_timeout", _positive_float, "seconds a client may take to send a request's headers, or pause "
            "while sending its body: slower ones get 408 and are closed", "SEC"),
     Option("max_connections_per_client", _non_negative_int, "connections one client address may hold open at "
-           "once; more are refused (429). 0 = no cap; a reverse proxy at FORWARDED_ALLOW_IPS is exempt", "N"),
+           "once; more are refused (429). 0 = no cap; --trusted-proxies are exempt", "N"),
     Option("queue_size", _positive_int, "jobs that may wait; more get a 'busy' answer", "N"),
     Option("idle_unload_minutes", _non_negative_float, "unload the model after this many idle minutes (0 = never)", "MIN"),
     Option("models", _model_list, "comma-separated models offered in the UI (default: all known)", "LIST"),
@@ -391,6 +417,15 @@ OPTIONS: tuple[Option, ...] = (
     Option("allowed_origins", _origin, "another site whose pages may send requests to the app (scheme://host[:port]; "
            "requests from any other site's page are refused); repeat the flag for more (the variable holds a "
            "comma-separated list)", "ORIGIN", repeatable=True, default_text="none (the app's own pages only)"),
+    Option("allowed_hosts", _host_name, "a host name the app answers to besides localhost, IP addresses, this "
+           "machine's name and --host (.example.org: every name under it; *: any). Requests for any other name get "
+           "421: a page of another site that renames itself to your address (DNS rebinding) cannot use the app. "
+           "Repeat the flag for more (the variable holds a comma-separated list)", "HOST", repeatable=True,
+           default_text="none (the local names only)"),
+    Option("trusted_proxies", _proxy, "a reverse proxy (IP address or network) whose X-Forwarded-For, -Proto and "
+           "-Host headers name the real client; from any other address they are ignored, and the caps, the login "
+           "throttle and the isolation of users use the connection's own address. Repeat the flag for more (the "
+           "variable holds a comma-separated list)", "ADDRESS", repeatable=True, default_text="none"),
     Option("backend", _choice(*BACKENDS), "local (the model in this process) or ray (model replicas on Ray Serve, "
            "one job at a time each; pip install -r requirements-ray.txt)", "BACKEND"),
     Option("ray_address", _address, "with --backend ray: the Ray cluster (auto, HOST:6379 or ray://HOST:10001)",

@@ -16,8 +16,8 @@ uploads that send a byte now and then held as many file descriptors and temporar
   login or without: more get 429.
 
 Behind a reverse proxy every connection comes from the proxy: the connection cap does not apply to
-the addresses uvicorn takes forwarded headers from (``FORWARDED_ALLOW_IPS``, 127.0.0.1 unless set),
-whose proxy should cap per client itself; the request caps use the forwarded client address.
+``--trusted-proxies`` (none unless named), whose proxy should cap per client itself; the request caps
+use the forwarded client address (``web/edge.py`` believes it from those proxies only).
 """
 
 from __future__ import annotations
@@ -150,12 +150,14 @@ class GuardedH11Protocol(H11Protocol):
         self.transport.close()  # the app, if it was reading the body, sees the client go
 
 
-def guard_server(read_timeout: float, per_client: int) -> None:
+def guard_server(read_timeout: float, per_client: int, trusted=(), wrap=None) -> None:
     """Gradio's uvicorn server, from the next ``launch``, with ``GuardedH11Protocol`` and no WebSocket
     upgrade (the app serves none; ``RouteGuard`` refuses them): replaces ``gradio.http_server.Server``
-    by a subclass that sets both on the server's configuration."""
+    by a subclass that sets both on the server's configuration. uvicorn's own forwarded headers are
+    off (``web/edge.py`` believes them from ``trusted`` only, whose connections are not capped: a
+    proxy carries many clients); ``wrap`` puts middleware around the whole app, Gradio's own
+    middleware included."""
     from gradio import http_server
-    from uvicorn.middleware.proxy_headers import _TrustedHosts
 
     base = getattr(http_server.Server, "_whisper_ui_base", http_server.Server)
 
@@ -164,11 +166,13 @@ def guard_server(read_timeout: float, per_client: int) -> None:
 
         def __init__(self, config, *args, **kwargs):
             protocol = type("GuardedH11", (GuardedH11Protocol,), {
-                "read_timeout": read_timeout, "per_client": per_client,
-                "trusted": _TrustedHosts(config.forwarded_allow_ips) if config.proxy_headers else (),
+                "read_timeout": read_timeout, "per_client": per_client, "trusted": trusted,
                 "open_by_address": collections.Counter()})
             config.http = protocol
             config.ws = "none"
+            config.proxy_headers = False
+            if wrap is not None:
+                config.app = wrap(config.app)
             super().__init__(config, *args, **kwargs)
 
     http_server.Server = GuardedServer

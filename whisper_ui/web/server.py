@@ -31,6 +31,7 @@ from ..core.settings import Settings
 from ..runtime.manager import ModelManager
 from ..runtime.service import TranscriptionService
 from .connections import ClientCaps, guard_server, replay
+from .edge import SHARE_DOMAIN, Edge, HostNames, Proxies
 
 log = logging.getLogger("whisper_ui.server")
 
@@ -182,7 +183,6 @@ class LoginThrottle:
 
 
 LOGIN_ROUTES = frozenset({"/login", "/login/"})
-SHARE_DOMAIN = ".gradio.live"  # where --share links live
 
 
 class RouteGuard:
@@ -382,7 +382,10 @@ def launch(service: TranscriptionService, settings: Settings, prevent_thread_loc
     # temporary folders): everything goes to this process's own folder
     os.environ["GRADIO_TEMP_DIR"] = str(service.uploads_dir)
     limit_uploads()
-    guard_server(settings.read_timeout, settings.max_connections_per_client)
+    proxies = Proxies(settings.trusted_proxies)
+    hosts = HostNames(settings.allowed_hosts, settings.host, settings.allowed_origins, settings.share)
+    guard_server(settings.read_timeout, settings.max_connections_per_client, trusted=proxies,
+                 wrap=lambda app: Edge(app, proxies, hosts, settings.allowed_origins))
     from starlette.middleware import Middleware
 
     from ..ui import build_app, mcp_tools_only, share_model_queue
