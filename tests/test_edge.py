@@ -8,14 +8,17 @@ socket to 127.0.0.2 as a second machine would have its own address.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 
 import httpx
 import pytest
 
-from .conftest import start_server
+from .conftest import start_server, words
+from .harness import RawGradio, file_data
 
 ALICE = ("alice", "right-password")
+BOB = ("bob", "bobs-password")
 INTRANET = "https://intranet.example"
 EVIL = "rebind.attacker.example"
 
@@ -50,6 +53,23 @@ def proxied(models_dir, tmp_path_factory):
                           "--allowed-origins", INTRANET, wait_ready=False)
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def login(models_dir, tmp_path_factory):
+    """With a login: alice and bob; no proxy trusted."""
+    server = start_server(tmp_path_factory.mktemp("edge-login"), "--model", "tiny.en", "--model-dir",
+                          str(models_dir), "--auth", ":".join(ALICE), "--auth", ":".join(BOB), wait_ready=False)
+    yield server
+    server.stop()
+
+
+@contextlib.contextmanager
+def logged_in(server, user: tuple[str, str]):
+    with client() as http:
+        response = http.post(server.url + "/login", data={"username": user[0], "password": user[1]})
+        assert response.status_code == 200, response.text
+        yield http
 
 
 # --- forwarded headers ------------------------------------------------------------------------------
@@ -103,23 +123,52 @@ def test_a_trusted_proxy_address_is_not_capped(proxied):
                 sock.close()
 
 
-def test_forged_addresses_do_not_escape_the_login_throttle(models_dir, tmp_path_factory):
+def test_forged_addresses_do_not_escape_the_login_throttle(login):
     """Before: 60 guesses from 127.0.0.1, each with a new X-Forwarded-For, none refused."""
-    server = start_server(tmp_path_factory.mktemp("edge-login"), "--model", "tiny.en", "--model-dir",
-                          str(models_dir), "--auth", ":".join(ALICE), wait_ready=False)
-    try:
-        statuses = []
-        with client() as http:
-            for i in range(7):
-                response = http.post(server.url + "/login", data={"username": ALICE[0], "password": f"guess{i}"},
-                                     headers={"X-Forwarded-For": f"10.0.0.{i + 1}"})
-                statuses.append(response.status_code)
-        assert statuses[:5] == [400] * 5 and statuses[5:] == [429, 429], statuses
-        with client("127.0.0.2") as elsewhere:  # another address is not locked out
-            response = elsewhere.post(server.url + "/login", data={"username": ALICE[0], "password": ALICE[1]})
-            assert response.status_code == 200, response.text
-    finally:
-        server.stop()
+    statuses = []
+    with client("127.0.0.5") as http:
+        for i in range(7):
+            response = http.post(login.url + "/login", data={"username": ALICE[0], "password": f"guess{i}"},
+                                 headers={"X-Forwarded-For": f"10.0.0.{i + 1}"})
+            statuses.append(response.status_code)
+    assert statuses[:5] == [400] * 5 and statuses[5:] == [429, 429], statuses
+    with client("127.0.0.6") as elsewhere:  # another address is not locked out
+        response = elsewhere.post(login.url + "/login", data={"username": ALICE[0], "password": ALICE[1]})
+        assert response.status_code == 200, response.text
+
+
+# --- files named in a job's inputs -----------------------------------------------------------------
+
+
+def _transcribe(raw: RawGradio, path: str):
+    return raw.call("/transcribe", file_data(path), "transcribe", "en", 1, False, "", [])
+
+
+def test_a_job_may_not_name_another_users_upload(login, speech):
+    """Before: alice sent bob's upload path as her file (queue/join) and got bob's transcript."""
+    with logged_in(login, BOB) as bob_http, logged_in(login, ALICE) as alice_http:
+        bob, alice = RawGradio(login.url, bob_http), RawGradio(login.url, alice_http)
+        path = bob.upload("bob.wav", speech.fox.read_bytes()).json()[0]
+        with pytest.raises(httpx.HTTPStatusError) as refused:
+            _transcribe(alice, path)
+        assert refused.value.response.status_code == 403 and "Not your file" in refused.value.response.text
+        predict = alice_http.post(login.url + "/gradio_api/run/predict", json={
+            "data": [{"path": path}], "fn_index": 0, "session_hash": "alice-session"})
+        assert predict.status_code == 403 and "Not your file" in predict.text
+        assert {"quick", "lazy"} <= words(_transcribe(bob, path)[0])  # bob's own job runs
+    assert login.log().count("a job input names a file that is not theirs") == 2
+
+
+def test_a_job_may_not_name_another_addresss_upload(plain, speech):
+    with client("127.0.0.7") as owner_http, client("127.0.0.8") as other_http:
+        owner, other = RawGradio(plain.url, owner_http), RawGradio(plain.url, other_http)
+        path = owner.upload("mine.wav", speech.fox.read_bytes()).json()[0]
+        for data in ({"path": path}, {"path": path, "meta": {"_type": "gradio.FileData"}},
+                     {"url": f"{plain.url}/gradio_api/file={path}"}):
+            with pytest.raises(httpx.HTTPStatusError) as refused:
+                other.call("/transcribe", data, "transcribe", "en", 1, False, "", [])
+            assert refused.value.response.status_code == 403, data
+        assert {"quick", "lazy"} <= words(_transcribe(owner, path)[0])
 
 
 # --- host names -----------------------------------------------------------------------------------

@@ -13,7 +13,10 @@ does not exist.
 - an uploaded file by the owner whose upload stored it (Gradio's answer lists the paths), and a
   result file by the owner whose job's results named it (the ``process_completed`` message of
   the queue's event stream); the same content uploaded by two users is stored once and is both's;
-- a file under the app's own folder (uploads, results) that no one owns here is no one's: 404.
+- a file under the app's own folder (uploads, results) that no one owns here is no one's: 404;
+- a job's inputs (``queue/join``, ``run/predict``: the page's uploads and microphone, gradio_client)
+  may name only the asker's own files there: a job that names another's (alice sending bob's upload
+  path as her file, to get his transcript) is refused with "not your file" before Gradio reads it.
 """
 
 from __future__ import annotations
@@ -87,7 +90,7 @@ class Isolation:
                 owners.add(owner)
 
     def may_read_file(self, path: str, owner: str) -> bool:
-        real = os.path.realpath(path)
+        real = os.path.realpath(path) if isinstance(path, str) and "\0" not in path else ""
         if not (real == self.private or real.startswith(self.private + os.sep)):
             return True  # not the app's: Gradio's own checks decide (they refuse everything else)
         with self._lock:
@@ -116,10 +119,14 @@ class Isolation:
             body, receive = await _read(receive)
             try:
                 request = json.loads(body or b"{}")
-            except ValueError:
+            except (ValueError, RecursionError):
                 request = {}
             request = request if isinstance(request, dict) else {}
             session, event = str(request.get("session_hash") or ""), request.get("event_id")
+            if path != "/gradio_api/cancel":
+                others = [p for p in _input_paths(request.get("data")) if not self.may_read_file(p, owner)]
+                if others:
+                    return await self._not_yours(scope, receive, send, others[0])
             if path.endswith("/join"):
                 if session and not self.claim_session(session, owner):
                     return await self._not_found(scope, receive, send, "a job in another's session")
@@ -142,6 +149,14 @@ class Isolation:
         log.warning("refused %s %s for %s: %s", scope.get("method"), ascii(scope.get("path", "")[:120]),
                     self.owner(scope), what)
         await JSONResponse({"detail": "Not Found"}, status_code=404)(scope, receive, send)
+
+    async def _not_yours(self, scope, receive, send, path: str) -> None:
+        from fastapi.responses import JSONResponse
+
+        log.warning("refused %s %s for %s: a job input names a file that is not theirs (%s)", scope.get("method"),
+                    ascii(scope.get("path", "")[:120]), self.owner(scope), ascii(os.path.basename(path)[:120]))
+        await JSONResponse({"detail": "Not your file: a job may only use files you uploaded yourself."},
+                           status_code=403)(scope, receive, send)
 
     # --- reading Gradio's answers ------------------------------------------------------------
 
@@ -212,6 +227,28 @@ def _file_paths(value) -> list[str]:
         if isinstance(item, dict):
             if isinstance(item.get("path"), str) and (item.get("meta") or {}).get("_type") == "gradio.FileData":
                 found.append(item["path"])
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return found
+
+
+def _input_paths(value) -> list[str]:
+    """Every file path in a job's inputs: any object with a ``path`` (Gradio reads one as a file whether
+    or not its ``meta`` says so), and a ``url`` of Gradio's own file route."""
+    found: list[str] = []
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key in ("path", "url"):
+                target = item.get(key)
+                if isinstance(target, str):
+                    if key == "url":
+                        _, marker, rest = target.partition(FILE_PREFIX)
+                        target = urllib.parse.unquote(rest) if marker else None
+                    if target:
+                        found.append(target)
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
