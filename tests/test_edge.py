@@ -252,3 +252,58 @@ def test_the_settings_are_checked():
                 ["--trusted-proxies", "10.0.0.0/33"]):
         with pytest.raises(ConfigError, match=bad[0]):
             load_settings(bad, {})
+
+
+# --- smaller ones -----------------------------------------------------------------------------------
+
+
+def test_simultaneous_guesses_are_counted_before_they_are_checked(login):
+    """Before: 10 of 60 simultaneous wrong passwords were checked against a limit of 5."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def guess(i: int) -> int:
+        with client("127.0.0.10") as http:
+            return http.post(login.url + "/login", data={"username": BOB[0], "password": f"wrong{i}"}).status_code
+
+    with ThreadPoolExecutor(30) as pool:
+        statuses = list(pool.map(guess, range(30)))
+    assert statuses.count(400) <= 5 and statuses.count(400) + statuses.count(429) == 30, statuses
+
+
+def test_mcp_event_streams_count_against_the_stream_cap(plain):
+    """Before: /gradio_api/mcp/sse was outside the 32 streams an address may hold open."""
+    from whisper_ui.web.connections import MAX_STREAMS_PER_CLIENT
+
+    with client("127.0.0.11") as http, contextlib.ExitStack() as streams:
+        for _ in range(MAX_STREAMS_PER_CLIENT):
+            response = streams.enter_context(http.stream("GET", plain.url + "/gradio_api/mcp/sse"))
+            assert response.status_code == 200
+        with http.stream("GET", plain.url + "/gradio_api/mcp/sse") as over:
+            assert over.status_code == 429, over.status_code
+
+
+def test_many_empty_form_fields_are_refused_early(plain):
+    """Before: 2.3 M empty fields in one /v1 body cost the server 460 MB."""
+    import psutil
+
+    server = psutil.Process(plain.process.pid)
+    before = server.memory_info().rss
+    boundary = "fieldsfieldsfields"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"f\"\r\n\r\n\r\n" * 300_000).encode()
+    body += f"--{boundary}--\r\n".encode()
+    with client() as http:
+        response = http.post(plain.url + "/v1/audio/transcriptions", content=body,
+                             headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert response.status_code == 413 and "too many fields" in response.json()["error"]["message"], response.text
+    assert server.memory_info().rss - before < 100 * 2**20
+
+
+def test_no_transcript_text_in_the_log_at_info(plain, speech):
+    with client() as http:
+        raw = RawGradio(plain.url, http)
+        path = raw.upload("fox.wav", speech.fox.read_bytes()).json()[0]
+        text = _transcribe(raw, path)[0]
+    assert {"quick", "lazy"} <= words(text)
+    log = plain.log()
+    assert "transcribed " in log and "characters" in log
+    assert "quick" not in log.lower() and "lazy" not in log.lower(), log[-2000:]

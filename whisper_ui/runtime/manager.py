@@ -467,10 +467,12 @@ class ModelManager:
         self._set(last_rtf=result.real_time_factor, last_audio_seconds=result.duration,
                   last_speech_seconds=result.speech_seconds, **healthy)
         speech = "" if result.speech_seconds is None else f" ({result.speech_seconds:.1f} s of speech)"
-        log.info("transcribed %.1f s of audio%s in %.2f s (real-time factor %.2f) with %s on %s, language %s: %r",
-                 result.duration, speech, result.processing_seconds, result.real_time_factor, result.model,
-                 result.device, ", ".join(f"{lang} {share:.0%}" for lang, share in result.languages) or result.language,
-                 result.text[:80])
+        log.info("transcribed %.1f s of audio%s in %.2f s (real-time factor %.2f) with %s on %s, language %s, "
+                 "%d characters", result.duration, speech, result.processing_seconds, result.real_time_factor,
+                 result.model, result.device,
+                 ", ".join(f"{lang} {share:.0%}" for lang, share in result.languages) or result.language,
+                 len(result.text))
+        log.debug("the transcript begins: %r", result.text[:80])  # users' words: never at INFO
         return result
 
     # --- idle unload -------------------------------------------------------

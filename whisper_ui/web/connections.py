@@ -33,7 +33,7 @@ log = logging.getLogger("whisper_ui.connections")
 
 MAX_UPLOADS_PER_CLIENT = 8  # uploads in progress at once, per client address
 MAX_STREAMS_PER_CLIENT = 32  # open event streams (heartbeats of pages, streams of jobs), per client address
-STREAM_PREFIXES = ("/gradio_api/heartbeat/", "/gradio_api/queue/data")
+STREAM_PREFIXES = ("/gradio_api/heartbeat/", "/gradio_api/queue/data", "/gradio_api/mcp/sse")
 LOG_EVERY_SECONDS = 10.0  # refusals and timeouts are logged at most this often (a count of the others)
 
 

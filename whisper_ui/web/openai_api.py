@@ -50,7 +50,8 @@ log = logging.getLogger("whisper_ui.openai_api")
 ALIAS = "whisper-1"  # OpenAI's model name: here, the loaded model
 RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
 GRANULARITIES = ("segment", "word")
-FORM_FIELDS_MAX_BYTES = 64 * 1024  # every field but the file, together
+FORM_FIELDS_MAX_BYTES = 64 * 1024  # every field but the file, together, their part headers included
+FORM_MAX_PARTS = 64  # OpenAI's form has 9 fields (timestamp_granularities[] repeats): an empty part costs memory too
 DISCONNECT_POLL_SECONDS = 0.5
 CHUNK = 1 << 16
 
@@ -182,8 +183,9 @@ async def read_form(request, folder: Path, max_file_bytes: int) -> Form:
 
 class _FormParts:
     """The multipart parser's callbacks and what they gather: the fields (in memory, at most
-    ``FORM_FIELDS_MAX_BYTES`` together), the one file (written into ``folder`` as it comes, at most
-    ``max_file_bytes``), and the first error (``error``: the parser is not stopped from inside)."""
+    ``FORM_FIELDS_MAX_BYTES`` together with their headers, at most ``FORM_MAX_PARTS`` parts), the one
+    file (written into ``folder`` as it comes, at most ``max_file_bytes``), and the first error
+    (``error``: the parser is not stopped from inside)."""
 
     def __init__(self, folder: Path, max_file_bytes: int):
         self.folder, self.max_file_bytes = folder, max_file_bytes
@@ -196,7 +198,7 @@ class _FormParts:
         self.part_filename: str | None = None
         self.header, self.value, self.headers = b"", b"", {}
         self.buffer, self.out = bytearray(), None
-        self.file_bytes = self.field_bytes = 0
+        self.file_bytes = self.field_bytes = self.parts = 0
 
     def callbacks(self) -> dict[str, Any]:
         return {"on_part_begin": self.on_part_begin, "on_part_data": self.on_part_data,
@@ -206,15 +208,28 @@ class _FormParts:
 
     def on_part_begin(self):
         self.name, self.part_filename, self.headers, self.buffer, self.out = None, None, {}, bytearray(), None
+        self.parts += 1
+        if self.parts > FORM_MAX_PARTS and not self.error:
+            self.error.append(ApiError(413, f"The form has too many fields (at most {FORM_MAX_PARTS}).",
+                                       "request_too_large"))
+
+    def _header_room(self, size: int) -> bool:
+        self.field_bytes += size
+        if self.field_bytes > FORM_FIELDS_MAX_BYTES and not self.error:
+            self.error.append(ApiError(413, "The form's fields are too large.", "request_too_large"))
+        return not self.error
 
     def on_header_field(self, data, start, end):
-        self.header += data[start:end]
+        if self._header_room(end - start):
+            self.header += data[start:end]
 
     def on_header_value(self, data, start, end):
-        self.value += data[start:end]
+        if self._header_room(end - start):
+            self.value += data[start:end]
 
     def on_header_end(self):
-        self.headers[self.header.lower()] = self.value
+        if not self.error:
+            self.headers[self.header.lower()] = self.value
         self.header, self.value = b"", b""
 
     def on_headers_finished(self):

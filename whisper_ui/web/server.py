@@ -161,6 +161,14 @@ class LoginThrottle:
         self.limit, self.window, self.delay = limit, window, delay
         self._failures: dict[str, list[float]] = {}
 
+    def forgive(self, address: str) -> None:
+        """Take back the latest counted attempt of ``address`` (it logged in)."""
+        recent = self._failures.get(address)
+        if recent:
+            recent.pop()
+            if not recent:
+                self._failures.pop(address, None)
+
     def _recent(self, address: str) -> list[float]:
         now = time.monotonic()
         recent = [t for t in self._failures.get(address, []) if now - t < self.window]
@@ -176,6 +184,8 @@ class LoginThrottle:
         return 0.0 if len(recent) < self.limit else max(0.0, self.window - (time.monotonic() - recent[0]))
 
     def failed(self, address: str) -> None:
+        """Count a failure (or an attempt not answered yet: counted before it is checked, so that many
+        guesses at once cannot all pass the limit; ``forgive`` takes it back if it succeeds)."""
         self._failures.setdefault(address, []).append(time.monotonic())
         if len(self._failures) > 10_000:  # many addresses: forget the quietest, memory stays bounded
             for old in [a for a in self._failures if not self._recent(a)]:
@@ -261,11 +271,15 @@ class RouteGuard:
             await JSONResponse({"detail": "Incorrect credentials."}, status_code=400)(scope, receive, send)
             return
 
+        self.logins.failed(address)  # counted before Gradio checks it: 60 guesses at once passed a limit of 5
+
         async def send_slowing_failures(message):
-            if message["type"] == "http.response.start" and message["status"] in (400, 401):
-                self.logins.failed(address)
-                log.info("failed login from %s", address)
-                await asyncio.sleep(self.logins.delay)
+            if message["type"] == "http.response.start":
+                if message["status"] in (400, 401):
+                    log.info("failed login from %s", address)
+                    await asyncio.sleep(self.logins.delay)
+                else:
+                    self.logins.forgive(address)
             await send(message)
 
         await self.app(scope, receive, send_slowing_failures)
