@@ -217,7 +217,7 @@ def test_a_job_over_the_time_limit_is_stopped_and_the_next_one_runs(real_manager
     stopped_after = time.monotonic() - started
     state = real_manager.state
     assert state.ready and state.model == "tiny.en" and "--max-job-minutes" in state.last_error
-    assert stopped_after < 20, stopped_after  # a hang guard, not a speed claim: the full job takes longer
+    assert stopped_after < 60, stopped_after  # a hang guard, not a speed claim (16 s once under two busy workers)
     # under the limit, and with the user's cancel: each behaves as without a limit
     monkeypatch.setattr(real_manager, "max_job_seconds", 600)
     assert {"peter", "london"} <= words(real_manager.transcribe(whisper.load_audio(str(speech.english)), GREEDY).text)

@@ -54,6 +54,7 @@ class VadParameters:
 
 
 FRAME = 512  # Silero's window: 32 ms at 16 kHz
+CONTEXT = 64  # the samples before each window that Silero also reads
 PIECE_FRAMES = 250  # 8 s: the forward pass runs in independent pieces this long (_probabilities)
 WARM_FRAMES = 62  # 2 s of the audio before a piece, to rebuild Silero's state
 CONFIDENT_SPEECH = 0.85  # a frame this sure is speech
@@ -132,17 +133,45 @@ def _probabilities(model, padded: np.ndarray) -> np.ndarray:
     frames = len(padded) // FRAME
     pieces = max(1, round(frames / PIECE_FRAMES))
     bounds = [frames * i // pieces for i in range(pieces + 1)]
-    backward = np.ascontiguousarray(padded[::-1])
 
     def run(i: int) -> np.ndarray:
         if i == pieces:
-            return np.asarray(model(backward)).ravel()[::-1]
+            return _backward(model, padded)
         warm = min(WARM_FRAMES, bounds[i])
-        return np.asarray(model(padded[(bounds[i] - warm) * FRAME:bounds[i + 1] * FRAME])).ravel()[warm:]
+        # a copy: faster-whisper's model writes zeros into the last samples of what it is given, and the
+        # pieces' neighbours and the backward pass read the same array at the same time
+        return np.asarray(model(padded[(bounds[i] - warm) * FRAME:bounds[i + 1] * FRAME].copy())).ravel()[warm:]
 
     with ThreadPoolExecutor(min(pieces + 1, _cores()), thread_name_prefix="silero") as pool:
         found = list(pool.map(run, range(pieces + 1)))
     return np.maximum(np.concatenate(found[:pieces]), found[pieces])
+
+
+BACKWARD_BLOCK_FRAMES = 2000  # 64 s: the backward pass's memory is a block's, not the file's
+
+
+def _backward(model, padded: np.ndarray) -> np.ndarray:
+    """``model(padded[::-1])`` reversed (the frames' probabilities in time order), computed block by block
+    with the model's state carried over, as faster-whisper's ``SileroVADModel.__call__`` carries it from one
+    batch of 10000 frames to the next: the same numbers (tests/test_vad.py), without a reversed copy of the
+    file and its framed copy at once (an hour: 230 + 260 MB, and the activations of 10000 frames, ~950 MB
+    at the peak; now a block's)."""
+    frames = len(padded) // FRAME
+    state = np.zeros((1, 1, 128), np.float32), np.zeros((1, 1, 128), np.float32)
+    tail = np.zeros(CONTEXT, np.float32)  # the 64 samples before a frame, the last frame's before the first
+    found = []
+    for start in range(0, frames, BACKWARD_BLOCK_FRAMES):  # blocks of the reversed file, from its end
+        count = min(BACKWARD_BLOCK_FRAMES, frames - start)
+        end = len(padded) - start * FRAME
+        block = padded[end - count * FRAME:end][::-1].copy().reshape(count, FRAME)
+        context = np.concatenate([tail[None], block[:-1, -CONTEXT:]])
+        if start + count == frames:  # faster-whisper zeroes the last frame's last samples (its context[-1] = 0)
+            block[-1, -CONTEXT:] = 0
+        output, *state = model.session.run(None, {"input": np.concatenate([context, block], 1), "h": state[0],
+                                                  "c": state[1]})
+        tail = block[-1, -CONTEXT:].copy()
+        found.append(np.asarray(output).ravel())
+    return np.concatenate(found)[::-1] if found else np.zeros(0, np.float32)
 
 
 def _cores() -> int:

@@ -25,7 +25,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import traceback
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -377,10 +379,15 @@ class ModelManager:
 
     # --- transcription -----------------------------------------------------
 
-    def transcribe(self, audio: np.ndarray, options: TranscribeOptions | None = None,
+    def transcribe(self, audio: np.ndarray | Callable[[], np.ndarray], options: TranscribeOptions | None = None,
                    cancel: threading.Event | None = None, on_progress: OnProgress | None = None) -> TranscriptionResult:
         """Run one job on the shared model; waits for the running job or switch. ``on_progress``: the
-        segments so far as they are finished (``LoadedModel.transcribe``)."""
+        segments so far as they are finished (``LoadedModel.transcribe``).
+
+        ``audio`` may be a function that decodes it: called once the job has the model, so that jobs
+        waiting their turn hold their files, not their samples (an hour is 230 MB of float32; twelve
+        waiting API jobs of tiny FLAC files held 3.2 GB). A job that fails keeps none of its arrays:
+        the frames of its traceback are cleared (an exception kept by a caller would hold them)."""
         options = options or TranscribeOptions()
         self._count(jobs_waiting=1)
         try:
@@ -396,8 +403,30 @@ class ModelManager:
             if timer is not None:  # from the moment the job has the model: waiting in the queue is not counted
                 timer.daemon = True
                 timer.start()
+            if callable(audio):
+                try:
+                    audio = audio()
+                except WhisperUIError as e:
+                    e.from_input = True  # the file's fault, not the model's: not the Status tab's last error
+                    raise
             return self._transcribe_locked(audio, options, stop, on_progress)
-        except CancelledError:
+        except BaseException as e:
+            audio = None
+            traceback.clear_frames(e.__traceback__)  # the finished frames below let go of the samples
+            self._job_failed(e, stop)
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+            self._last_used = time.monotonic()
+            self._count(jobs_running=-1)
+            trim_heap()  # the job's activations go back to the system, not only to the allocator
+            self._gate.release_job()
+
+    def _job_failed(self, e: BaseException, stop: _JobStop) -> None:
+        """A failed job, as the Status tab and the log tell it; a job over the time limit raises its own
+        error instead of the cancel."""
+        if isinstance(e, CancelledError):
             if stop.timed_out:
                 minutes = self.max_job_seconds / 60
                 log.warning("job stopped after %.0f s: over --max-job-minutes %g", self.max_job_seconds, minutes)
@@ -408,17 +437,8 @@ class ModelManager:
                 self._job_error(str(error))
                 raise error from None
             log.info("job cancelled")
-            raise
-        except WhisperUIError as e:
+        elif isinstance(e, WhisperUIError) and not getattr(e, "from_input", False):
             self._job_error(str(e))
-            raise
-        finally:
-            if timer is not None:
-                timer.cancel()
-            self._last_used = time.monotonic()
-            self._count(jobs_running=-1)
-            trim_heap()  # the job's activations go back to the system, not only to the allocator
-            self._gate.release_job()
 
     def _acquire_job(self) -> None:
         """A job's place at the model. With one slot, a job finding no model loads it in its own place;

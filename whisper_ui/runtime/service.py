@@ -94,6 +94,12 @@ class TranscriptionService:
         """One job runs and ``--queue-size`` may wait: is there room for one more?"""
         return self.model_jobs() >= self.settings.queue_size + 1
 
+    def busy(self) -> BusyError:
+        """The refusal of a job the queue has no room for, logged (one line each)."""
+        log.warning("refused a job: the queue is full (%d jobs running or waiting, --queue-size %d)",
+                    self.model_jobs(), self.settings.queue_size)
+        return BusyError("The server is busy: the queue is full. Try again shortly.", key="busy")
+
     def retry_after(self) -> int:
         """Seconds a refused client should wait: about one job of the last job's length (1 to 60)."""
         state = self.manager.state
@@ -106,7 +112,7 @@ class TranscriptionService:
         """Admit one API job into the model's queue, or refuse it at once (``BusyError``) when it is full."""
         with self._api_lock:
             if self.queue_full():
-                raise BusyError("The server is busy: the queue is full. Try again shortly.", key="busy")
+                raise self.busy()
             self._api_jobs += 1
         try:
             yield
@@ -131,7 +137,13 @@ class TranscriptionService:
     def transcribe_file(self, path: str | Path, options: TranscribeOptions,
                         formats: tuple[str, ...] = OUTPUT_FORMATS, cancel: threading.Event | None = None,
                         on_progress: OnProgress | None = None, subtitles: SubtitleOptions | None = None) -> JobOutput:
-        samples = audio_mod.decode(path, self.limits, self._recall_probe(path))
+        # probed now (the page's estimate probed it already): a file too long or not audio is refused before it
+        # waits for the model, and costs no memory meanwhile
+        probed = self._recall_probe(path) or audio_mod.probe(path, self.limits)
+
+        def samples() -> np.ndarray:  # decoded when the job takes the model: a job waiting its turn holds its file
+            return _with_sound(audio_mod.decode(path, self.limits, probed))
+
         return self._run(samples, options, formats, safe_stem(path), cancel, on_progress, subtitles)
 
     @staticmethod
@@ -159,14 +171,12 @@ class TranscriptionService:
     def transcribe_array(self, sample_rate: int, data: np.ndarray, options: TranscribeOptions,
                          formats: tuple[str, ...] = OUTPUT_FORMATS, cancel: threading.Event | None = None,
                          on_progress: OnProgress | None = None, subtitles: SubtitleOptions | None = None) -> JobOutput:
-        samples = audio_mod.from_array(sample_rate, data, self.limits)
+        samples = _with_sound(audio_mod.from_array(sample_rate, data, self.limits))
         return self._run(samples, options, formats, "recording", cancel, on_progress, subtitles)
 
-    def _run(self, samples: np.ndarray, options: TranscribeOptions, formats: tuple[str, ...], stem: str,
-             cancel: threading.Event | None, on_progress: OnProgress | None = None,
-             subtitles: SubtitleOptions | None = None) -> JobOutput:
-        if not np.any(np.abs(samples) > 1e-4):
-            raise NoSpeechError("The audio is silent: no speech was found. Check the recording's volume.", key="silent")
+    def _run(self, samples: np.ndarray | Callable[[], np.ndarray], options: TranscribeOptions,
+             formats: tuple[str, ...], stem: str, cancel: threading.Event | None,
+             on_progress: OnProgress | None = None, subtitles: SubtitleOptions | None = None) -> JobOutput:
         result = self.manager.transcribe(samples, options, cancel, on_progress)
         self._rtf[result.model] = result.real_time_factor
         if not result.text:
@@ -243,3 +253,10 @@ class TranscriptionService:
         self._closed.set()
         with self._outputs_lock:
             shutil.rmtree(self.work_dir, ignore_errors=True)
+
+
+def _with_sound(samples: np.ndarray) -> np.ndarray:
+    """``samples``, unless they are digital silence (refused with a message: the model would invent words)."""
+    if not np.any(np.abs(samples) > 1e-4):
+        raise NoSpeechError("The audio is silent: no speech was found. Check the recording's volume.", key="silent")
+    return samples

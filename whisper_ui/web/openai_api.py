@@ -502,7 +502,7 @@ def api_routes(service: TranscriptionService) -> list:
         try:
             check_key(settings, request.headers.get("authorization"))
             if service.queue_full():  # before the body is stored
-                raise error_for(BusyError("The server is busy: the queue is full. Try again shortly."), service)
+                raise error_for(service.busy(), service)
             service.uploads_dir.mkdir(parents=True, exist_ok=True)
             folder = Path(tempfile.mkdtemp(prefix="api-", dir=service.uploads_dir))
             form = await read_form(request, folder, settings.max_upload_bytes)
