@@ -47,10 +47,11 @@ def plain(models_dir, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def proxied(models_dir, tmp_path_factory):
-    """Behind a reverse proxy at 127.0.0.1, reached as whisper.example, with an intranet page allowed."""
+    """Behind a reverse proxy at 127.0.0.1, reached as whisper.example, with an intranet page allowed; MCP on,
+    uploads of 1 MB at most and 2 MB of upload space."""
     server = start_server(tmp_path_factory.mktemp("edge-proxied"), "--model", "tiny.en", "--model-dir",
                           str(models_dir), "--trusted-proxies", "127.0.0.1", "--allowed-hosts", "whisper.example",
-                          "--allowed-origins", INTRANET, wait_ready=False)
+                          "--allowed-origins", INTRANET, "--mcp", "--max-upload-mb", "1", "--max-upload-disk-mb", "2", wait_ready=False)
     yield server
     server.stop()
 
@@ -307,3 +308,17 @@ def test_no_transcript_text_in_the_log_at_info(plain, speech):
     log = plain.log()
     assert "transcribed " in log and "characters" in log
     assert "quick" not in log.lower() and "lazy" not in log.lower(), log[-2000:]
+
+
+def test_mcp_messages_count_against_the_upload_space(proxied):
+    """Before: MCP's base64 audio bypassed --max-upload-disk-mb (42 MB stored against 20, then every page
+    upload got 503 for an hour)."""
+    with client("127.0.0.12") as http:
+        for i in range(2):  # 1.8 MB of the 2 MB held by page uploads
+            stored = http.post(proxied.url + "/gradio_api/upload", headers={"Host": "whisper.example"},
+                               files={"files": (f"part{i}.wav", b"RIFF" + b"\0" * 900_000, "audio/wav")})
+            assert stored.status_code == 200, stored.text
+        # an MCP message within its own limit (1 MB of audio as base64) but not within the space left
+        response = http.post(proxied.url + "/gradio_api/mcp/messages/?session_id=0", content=b"{" + b" " * 1_200_000,
+                             headers={"Host": "whisper.example", "Content-Type": "application/json"})
+    assert response.status_code == 503 and "upload space is full" in response.text, response.text

@@ -235,6 +235,21 @@ def repeated_recordings(times: int = 7) -> np.ndarray:
     return np.concatenate([part for _ in range(times) for piece in pieces for part in (piece, pause)])
 
 
+def test_the_backward_pass_block_by_block_gives_silero_s_own_numbers():
+    """``vad._backward`` (memory of a 64 s block, not of the file) equals faster-whisper's model run on the
+    reversed file at once, bit for bit, across block boundaries (70 s: two blocks)."""
+    from faster_whisper.vad import get_vad_model
+
+    from whisper_ui.engines import vad
+
+    pytest.importorskip("pytest_audioeval")
+    model, audio = get_vad_model(), repeated_recordings()
+    for length in (len(audio), vad.BACKWARD_BLOCK_FRAMES * vad.FRAME, 1000 * vad.FRAME + 7):
+        padded = np.pad(audio[:length], (0, vad.FRAME - length % vad.FRAME))
+        whole = np.asarray(model(np.ascontiguousarray(padded[::-1]))).ravel()[::-1]
+        assert np.array_equal(vad._backward(model, padded), whole), length
+
+
 def test_faster_whisper_falls_back_with_five_samples_whatever_the_beam():
     """The fix below, as faster-whisper receives it: the lost window came at random (one run of five), so the
     recordings' test cannot catch every return of the bug; this check does."""

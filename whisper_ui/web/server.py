@@ -227,7 +227,9 @@ class RouteGuard:
                                           "pages (the server's --allowed-origins names others)."},
                                status_code=403)(scope, receive, send)
             return
-        if method == "POST" and path in UPLOAD_ROUTES and self.uploads is not None and not self.uploads.room_for(scope):
+        # MCP's messages carry their audio as base64 and Gradio stores it in the same folder
+        carries_audio = path in UPLOAD_ROUTES or path.startswith(MCP_PREFIX)
+        if method == "POST" and carries_audio and self.uploads is not None and not self.uploads.room_for(scope):
             log.warning("refused an upload: the upload folder holds %d MB of its %d MB (--max-upload-disk-mb)",
                         self.uploads.used() // 2**20, self.uploads.limit // 2**20)
             await JSONResponse({"detail": "The server is busy: its upload space is full. Try again later."},
