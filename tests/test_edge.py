@@ -51,7 +51,8 @@ def proxied(models_dir, tmp_path_factory):
     uploads of 1 MB at most and 2 MB of upload space."""
     server = start_server(tmp_path_factory.mktemp("edge-proxied"), "--model", "tiny.en", "--model-dir",
                           str(models_dir), "--trusted-proxies", "127.0.0.1", "--allowed-hosts", "whisper.example",
-                          "--allowed-origins", INTRANET, "--mcp", "--max-upload-mb", "1", "--max-upload-disk-mb", "2", wait_ready=False)
+                          "--allowed-origins", INTRANET, "--mcp", "--max-upload-mb", "1", "--max-upload-disk-mb", "2",
+                          wait_ready=False)
     yield server
     server.stop()
 
