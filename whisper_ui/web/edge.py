@@ -92,9 +92,8 @@ class HostNames:
         names |= {host_name(o.partition("://")[2]) for o in origins}
         if bind and bind not in ("0.0.0.0", "::"):
             names.add(host_name(bind))
-        for name in (socket.gethostname(), socket.getfqdn()):
-            if name:
-                names.add(name.lower())
+        if name := socket.gethostname():  # not getfqdn(): a DNS lookup at start, slow on a host offline
+            names.add(name.lower())
         self.names = frozenset(names)
         self.share = share
 
