@@ -53,20 +53,14 @@ class Proxies:
         """The first address from the right that is not one of the proxies (each proxy appends the one it
         heard from); the peer itself if the header names none."""
         for entry in reversed([e.strip() for e in forwarded_for.split(",") if e.strip()]):
-            address = _strip_port(entry)
+            address = host_name(entry)
             if address not in self:
                 return address
         return peer
 
 
-def _strip_port(entry: str) -> str:
-    if entry.startswith("["):
-        return entry[1:].partition("]")[0]
-    return entry.rsplit(":", 1)[0] if entry.count(":") == 1 else entry
-
-
 def host_name(value: str) -> str:
-    """``Host``'s name, without port or brackets, lowercase."""
+    """``Host``'s name (or an ``X-Forwarded-For`` entry's address), without port or brackets, lowercase."""
     value = value.strip().lower()
     if value.startswith("["):
         return value[1:].partition("]")[0]
