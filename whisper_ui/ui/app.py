@@ -13,7 +13,7 @@ from .inputs import AUTO, UPLOAD_TYPES, i18n, upload_input
 from .jobs import Jobs
 from .microphone import microphone_tab
 from .model import model_tab
-from .status import status_tab
+from .status import TIMER_EVENTS, status_tab
 from .upload import upload_tab
 
 MODEL_QUEUE = "model"  # the concurrency_id of every listener that uses the model
@@ -38,7 +38,7 @@ def build_app(service: TranscriptionService) -> gr.Blocks:
             model = model_tab(service, demo, model_events)
             _, timer = status_tab(service, demo, MODEL_QUEUE)
         for tab in (upload, microphone, model):
-            tab.select(lambda: gr.Timer(active=False), None, timer, api_visibility="private", queue=False)
+            tab.select(lambda: gr.Timer(active=False), None, timer, **TIMER_EVENTS)
 
         if settings.mcp:  # the one MCP tool (see mcp_tools_only): hidden from the page
             with gr.Group(visible=False):

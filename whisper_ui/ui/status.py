@@ -19,6 +19,11 @@ from .inputs import i18n
 from .words import message, text
 
 STATUS_SECONDS = 2.0
+# The tabs' select events start and stop the Status tab's timer. The page fires the first tab's select as it
+# loads: outside the queue (each request in a thread of its own) its answer could come after the Status
+# tab's, chosen at once, and stop the timer of the tab on screen. One queue of one at a time answers them in
+# the order they came, on the page's one event stream.
+TIMER_EVENTS = dict(api_visibility="private", concurrency_id="status-timer", concurrency_limit=1)
 
 
 def _clock(at: float) -> str:
@@ -204,4 +209,4 @@ def _wire(demo: gr.Blocks, tab: gr.Tab, c: SimpleNamespace, remote: bool, status
     # the page's load fills the tab too (one snapshot a page view): a first click shows figures at once
     for event in (demo.load, tab.select, c.refresh.click):
         event(status_fields, None, status_outputs, **private).then(all_plots, None, plot_outputs, **private)
-    tab.select(lambda: gr.Timer(active=True), None, c.timer, api_visibility="private", queue=False)
+    tab.select(lambda: gr.Timer(active=True), None, c.timer, **TIMER_EVENTS)
