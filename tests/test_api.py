@@ -13,6 +13,7 @@ import base64
 import json
 import re
 import socket
+import subprocess
 import threading
 import time
 import uuid
@@ -22,6 +23,7 @@ import httpx
 import openai
 import pytest
 from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
 
 from whisper_ui.core.errors import ConfigError
 from whisper_ui.core.settings import Settings, load_settings
@@ -312,6 +314,29 @@ def test_mcp_lists_one_tool_and_transcribes(api, speech):
     assert other.isError and "Unknown tool" in other.content[0].text  # the page's other listeners are not tools
 
 
+def test_an_mcp_client_that_disconnects_cancels_its_job(api, speech, page, tmp_path):
+    """Before: the tool's job ran to its end (107 s more) for a client that had gone; the page and /v1 cancel."""
+    host, port = api.url.removeprefix("http://").split(":")
+    small = tmp_path / "long-8k.wav"  # the 80 s clip within the mcp library's 4 MB body (as base64)
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(speech.long), "-ar", "8000", "-ac", "1", str(small)], check=True)
+    data = "data:audio/wav;base64," + base64.b64encode(small.read_bytes()).decode()
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                       "params": {"name": "transcribe", "arguments": {"audio": data, "language": "en"}}}).encode()
+    log_before = len(api.log())
+    with socket.create_connection((host, int(port)), timeout=10) as sock:  # MCP's stateless Streamable HTTP
+        sock.sendall((f"POST /gradio_api/mcp/ HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+                      f"Accept: application/json, text/event-stream\r\nContent-Length: {len(body)}\r\n\r\n"
+                      ).encode() + body)
+        assert wait_until(lambda: page.predict(api_name="/status")["jobs"]["running"] == 1, 30)
+        time.sleep(1.0)  # the job is on the model now
+    assert wait_until(lambda: "job cancelled" in api.log()[log_before:], 30), api.log()[log_before:]
+    assert "MCP client disconnected: cancelling its job" in api.log()[log_before:]
+    assert not re.search(r"transcribed [1-9]\d+\.\d s", api.log()[log_before:])  # the 80 s clip was not finished
+    # the model serves the next client at once
+    tools, result, _ = asyncio.run(_mcp(api.url, speech.english))
+    assert not result.isError and {"peter", "london"} <= words(result.content[0].text)
+
+
 def test_keys_login_and_mcp_with_a_key(models_dir, tmp_path_factory, speech, tmp_path):
     """--auth with an --api-key-file: the routes and MCP take the key, not a login; a wrong key is 401."""
     key_file = tmp_path / "keys"
@@ -334,6 +359,13 @@ def test_keys_login_and_mcp_with_a_key(models_dir, tmp_path_factory, speech, tmp
             assert mcp_none.status_code == 401
         tools, result, _ = asyncio.run(_mcp(srv.url, speech.english, {"Authorization": "Bearer " + KEY}))
         assert [t.name for t in tools] == ["transcribe"] and {"peter"} <= words(result.content[0].text)
+        # the tool's function is one of Gradio's endpoints too: a login (no API key) got its transcript there,
+        # with or without the key beside it; only the MCP server's path checks keys, so only it answers
+        for headers in ({}, {"Authorization": "Bearer " + KEY}):
+            client = Client(srv.url, auth=("admin", "secret-pass"), verbose=False, headers=headers)
+            with pytest.raises(AppError, match="answers only through the MCP server"):
+                client.predict(handle_file(str(speech.english)), "transcribe", "en", api_name="/mcp_transcribe")
+        assert "the MCP tool was called outside the MCP server (/gradio_api/" in srv.log()
         assert KEY not in srv.log() and "secret-pass" not in srv.log()
         # (and a login without --admin is warned about at start: nobody may change the model)
         assert "a login (--auth) without --admin: no user may load, switch or unload models" in srv.log()

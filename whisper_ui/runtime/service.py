@@ -11,6 +11,7 @@ the model runs one job at a time (``ModelManager``'s lock).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import shutil
@@ -18,7 +19,7 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,14 @@ from .manager import ModelManager
 log = logging.getLogger("whisper_ui.service")
 
 PROBE_CACHE_SIZE = 64  # uploads probed for the page's estimate and not yet transcribed
+DISCONNECT_POLL_SECONDS = 0.5  # how often a running API job asks whether its client is still there
+
+
+async def _asked(gone: Callable[[], Awaitable[bool]]) -> bool:
+    try:
+        return await gone()
+    except Exception:  # best effort: a client that cannot be asked is taken to be there
+        return False
 
 
 @dataclass(frozen=True)
@@ -119,6 +128,27 @@ class TranscriptionService:
         finally:
             with self._api_lock:
                 self._api_jobs -= 1
+
+    async def api_job_while_connected(self, work: Callable[[threading.Event], JobOutput],
+                                      gone: Callable[[], Awaitable[bool]], who: str = "API client") -> JobOutput:
+        """Admit one API job (``api_job``) and run ``work(cancel)`` in a worker thread; a client that goes away
+        (``gone()``, asked every ``DISCONNECT_POLL_SECONDS``) or a cancelled caller stops the model at its next
+        step, as the page's Cancel does. The REST API and the MCP tool run their jobs so."""
+        cancel = threading.Event()
+        with self.api_job():
+            worker = asyncio.ensure_future(asyncio.to_thread(work, cancel))
+            try:
+                while not worker.done():
+                    await asyncio.wait({worker}, timeout=DISCONNECT_POLL_SECONDS)
+                    if not cancel.is_set() and not worker.done() and await _asked(gone):
+                        log.info("%s disconnected: cancelling its job", who)
+                        cancel.set()
+                return worker.result()
+            except asyncio.CancelledError:  # the server stopped the request: its client went away (MCP's does so)
+                if not worker.done():
+                    log.info("%s disconnected: cancelling its job", who)
+                cancel.set()
+                raise
 
     # --- jobs ----------------------------------------------------------------
 

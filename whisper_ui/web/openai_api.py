@@ -16,7 +16,6 @@ refused. The same rule guards the MCP server (``McpGuard``). Keys are never logg
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import hmac
 import io
@@ -25,7 +24,6 @@ import math
 import re
 import shutil
 import tempfile
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,7 +50,6 @@ RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
 GRANULARITIES = ("segment", "word")
 FORM_FIELDS_MAX_BYTES = 64 * 1024  # every field but the file, together, their part headers included
 FORM_MAX_PARTS = 64  # OpenAI's form has 9 fields (timestamp_granularities[] repeats): an empty part costs memory too
-DISCONNECT_POLL_SECONDS = 0.5
 CHUNK = 1 << 16
 
 
@@ -465,29 +462,12 @@ def error_for(e: WhisperUIError, service: TranscriptionService) -> ApiError:
 # --- the routes -----------------------------------------------------------------------
 
 
-async def _client_gone(request) -> bool:
-    try:
-        return await request.is_disconnected()
-    except Exception:  # best effort
-        return False
-
-
 async def run_job(service: TranscriptionService, request, path: Path, options: TranscribeOptions
                   ) -> TranscriptionResult:
     """The job on the shared model, in the one queue; a client that goes away cancels it."""
-    cancel = threading.Event()
-    with service.api_job():
-        worker = asyncio.ensure_future(asyncio.to_thread(service.transcribe_file, path, options, (), cancel))
-        try:
-            while not worker.done():
-                await asyncio.wait({worker}, timeout=DISCONNECT_POLL_SECONDS)
-                if not cancel.is_set() and not worker.done() and await _client_gone(request):
-                    log.info("API client disconnected: cancelling its job")
-                    cancel.set()
-            return worker.result().result
-        except asyncio.CancelledError:
-            cancel.set()
-            raise
+    job = await service.api_job_while_connected(
+        lambda cancel: service.transcribe_file(path, options, (), cancel), request.is_disconnected)
+    return job.result
 
 
 def api_routes(service: TranscriptionService) -> list:
