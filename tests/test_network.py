@@ -89,9 +89,15 @@ def test_links_posted_in_place_of_files_are_not_fetched(watched):
             for link in ("https://example.com/talk.mp3", "http://93.184.215.14/talk.wav"):
                 with pytest.raises(GradioCallError, match=r"^Links are not fetched: upload the file itself\.$"):
                     raw.call(endpoint, file_data(link), "transcribe", "en", 1, False, "", [])
-            # not a link to Gradio (it checks the scheme case by case): a path, and not an uploaded one
-            with pytest.raises(GradioCallError, match=r"because it was not uploaded by a user"):
-                raw.call(endpoint, file_data("HTTP://example.org/a.wav"), "transcribe", "en", 1, False, "", [])
+            # not a link to Gradio (it checks the scheme case by case): a path, and not an uploaded one. Gradio's
+            # own refusal named the working directory ("Cannot move /…/HTTP:/example.org/a.wav to the gradio
+            # cache dir…"); the app refuses first, in words of its own
+            for path in ("HTTP://example.org/a.wav", "file:/etc/passwd", "a.wav", "/etc/passwd"):
+                with pytest.raises(httpx.HTTPStatusError) as refused:
+                    raw.call(endpoint, file_data(path), "transcribe", "en", 1, False, "", [])
+                response = refused.value.response
+                assert response.status_code == 400 and "Not an uploaded file" in response.text, response.text
+                assert str(ROOT) not in response.text and "Cannot move" not in response.text
     finally:
         raw.close()
 

@@ -16,7 +16,9 @@ does not exist.
 - a file under the app's own folder (uploads, results) that no one owns here is no one's: 404;
 - a job's inputs (``queue/join``, ``run/predict``: the page's uploads and microphone, gradio_client)
   may name only the asker's own files there: a job that names another's (alice sending bob's upload
-  path as her file, to get his transcript) is refused with "not your file" before Gradio reads it.
+  path as her file, to get his transcript) is refused with "not your file" before Gradio reads it; a path
+  outside the app's folder (``/etc/passwd``, ``file:/tmp/x``, a relative name) with "not an uploaded file"
+  (Gradio refuses it too, in words that name the server's working directory).
 """
 
 from __future__ import annotations
@@ -96,6 +98,15 @@ class Isolation:
         with self._lock:
             return owner in self.files.get(real, ())
 
+    def uploaded_here(self, path: str) -> bool:
+        """Whether a job's input may name ``path``: a file under the app's folder, or a link (Gradio's http(s)://,
+        which the inputs refuse in their own words). Gradio refuses any other path too, but its message names
+        the server's working directory ("Cannot move /srv/app/file:/etc/passwd to the gradio cache dir...")."""
+        if path.startswith(("http://", "https://")):
+            return True
+        real = os.path.realpath(path) if "\0" not in path else ""
+        return real == self.private or real.startswith(self.private + os.sep)
+
     # --- the middleware --------------------------------------------------------------------
 
     async def __call__(self, scope, receive, send):
@@ -124,7 +135,10 @@ class Isolation:
             request = request if isinstance(request, dict) else {}
             session, event = str(request.get("session_hash") or ""), request.get("event_id")
             if path != "/gradio_api/cancel":
-                others = [p for p in _input_paths(request.get("data")) if not self.may_read_file(p, owner)]
+                named = _input_paths(request.get("data"))
+                if any(not self.uploaded_here(p) for p in named):
+                    return await self._not_uploaded(scope, receive, send)
+                others = [p for p in named if not self.may_read_file(p, owner)]
                 if others:
                     return await self._not_yours(scope, receive, send, others[0])
             if path.endswith("/join"):
@@ -149,6 +163,15 @@ class Isolation:
         log.warning("refused %s %s for %s: %s", scope.get("method"), ascii(scope.get("path", "")[:120]),
                     self.owner(scope), what)
         await JSONResponse({"detail": "Not Found"}, status_code=404)(scope, receive, send)
+
+    async def _not_uploaded(self, scope, receive, send) -> None:
+        from fastapi.responses import JSONResponse
+
+        log.info("refused %s %s for %s: a job input names a path that is not an upload", scope.get("method"),
+                 ascii(scope.get("path", "")[:120]), self.owner(scope))
+        await JSONResponse({"detail": "Not an uploaded file: upload the file first (gradio_client: "
+                                      "handle_file(path)) and name what the upload answered."},
+                           status_code=400)(scope, receive, send)
 
     async def _not_yours(self, scope, receive, send, path: str) -> None:
         from fastapi.responses import JSONResponse
