@@ -4,9 +4,12 @@
 
 import os
 import signal
+import stat
 import threading
 import time
+from pathlib import Path
 
+import psutil
 import pytest
 
 pytest.importorskip("ray.serve", reason="Ray Serve is not installed: pip install -r requirements-ray.txt "
@@ -19,13 +22,51 @@ from .test_browser import SHOTS, browser, mic_wav, open_page, select_tab, wait_u
 
 
 @pytest.fixture(scope="module")
-def app(models_dir, tmp_path_factory):
-    # offline: "small" cannot be downloaded, as on a host without internet
+def home(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("ray-home")
+
+
+@pytest.fixture(scope="module")
+def app(models_dir, tmp_path_factory, home):
+    # offline: "small" cannot be downloaded, as on a host without internet; a HOME of its own, to see what Ray
+    # leaves in it
     server = start_server(tmp_path_factory.mktemp("ray"), "--model", "tiny.en", "--model-dir", str(models_dir),
                           "--models", "tiny.en,base,small", "--backend", "ray", "--ray-replicas", "2",
-                          "--queue-size", "8", env=OFFLINE, timeout=240)
+                          "--queue-size", "8", env={**OFFLINE, "HOME": str(home)}, timeout=240)
+    sessions = ray_sessions(server)
     yield server
     server.stop()
+    # the local instance's logs (what its replicas logged) go with the app: Ray's /tmp/ray stays
+    assert not sessions.exists() and not sessions.parent.exists(), sessions
+
+
+def ray_processes(server) -> list[psutil.Process]:
+    return psutil.Process(server.process.pid).children(recursive=True)
+
+
+def ray_sessions(server) -> Path:
+    """The folder of the local Ray instance's sessions, from its GCS server's command line (``--log_dir=``)."""
+    for process in ray_processes(server):
+        for arg in process.cmdline():
+            if arg.startswith("--log_dir="):
+                return Path(arg.removeprefix("--log_dir=")).parent.parent  # <sessions>/session_.../logs
+    raise AssertionError("no GCS server among the app's processes")
+
+
+def test_the_local_ray_instance_is_private(app, home):
+    """Before: Ray's ports (three Prometheus metrics servers among them) listened on 0.0.0.0, Ray wrote its
+    token to ~/.ray/auth_token with mode 0644, and its sessions' logs were in /tmp/ray (folders of mode 0777)."""
+    listening = sorted({(p.name(), c.laddr.ip, c.laddr.port) for p in ray_processes(app)
+                        for c in p.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN})
+    assert len(listening) >= 5, listening  # its GCS, raylet, agents, workers
+    # but Serve's replicas: their gRPC server for calls between deployments is bound to "[::]:0" in Ray Serve's
+    # code (replica.py), with Ray's token checked on each call (the token is this process's)
+    assert [entry for entry in listening if entry[1] not in ("127.0.0.1", "::ffff:127.0.0.1", "::1")
+            and not entry[0].startswith("ray::ServeReplica:")] == []
+    assert not (home / ".ray").exists(), list((home / ".ray").iterdir())
+    sessions = ray_sessions(app)
+    assert stat.S_IMODE(sessions.parent.stat().st_mode) == 0o700, sessions.parent
+    assert sessions.parent.name.startswith("whisper-ui-ray-")
 
 
 @pytest.fixture(scope="module")

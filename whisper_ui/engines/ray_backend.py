@@ -13,7 +13,9 @@ A replica that dies mid-job fails that job with a clear message (it is not retri
 be what killed it); Serve starts a new replica and the others serve on.
 
 Ray is imported when the first model is loaded, never with ``--backend local``; nothing of Ray listens
-on a port of its own here (no Serve HTTP proxy, no dashboard) and Ray's usage statistics are off.
+on a port of its own here (no Serve HTTP proxy, no dashboard) and Ray's usage statistics are off. A local
+Ray instance is private (``private_local_instance``): loopback ports, its token in this process, its logs in a
+folder of this user deleted at stop.
 """
 
 from __future__ import annotations
@@ -21,7 +23,11 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import secrets
+import shutil
+import tempfile
 import threading
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -44,7 +50,11 @@ def check_installed() -> None:
     """Refuse ``--backend ray`` at start, with what to do, when Ray Serve is not installed."""
     import importlib.util
 
-    if importlib.util.find_spec("ray") is None or importlib.util.find_spec("ray.serve") is None:
+    # not find_spec("ray.serve"), which imports Ray: it reads its environment once, before
+    # private_local_instance has set it
+    spec = importlib.util.find_spec("ray")
+    if spec is None or not any((Path(folder) / "serve" / "__init__.py").is_file()
+                               for folder in spec.submodule_search_locations or ()):
         raise errors.ConfigError(RAY_MISSING)
 
 
@@ -77,6 +87,45 @@ def in_thread_of_its_own(start) -> None:
         raise failed[0]
 
 
+TOKEN_VARIABLES = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")  # an operator's own choice of Ray's auth
+
+
+def private_local_instance() -> Path:
+    """Make the local Ray instance (no ``--ray-address``) this machine's and this process's alone, before Ray is
+    imported; the folder for its sessions (``ray.init(_temp_dir=...)``), which ``RayBackend.stop`` deletes.
+
+    - Every port of it (its GCS, raylet, workers, and the three Prometheus metrics servers of its monitor,
+      dashboard and agent) on 127.0.0.1: Ray's single-machine mode, its default on macOS and Windows
+      (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``). On Linux it listened on every address.
+    - Ray (2.5x) turns on token authentication for a new local instance and writes the token to
+      ``~/.ray/auth_token`` with the umask's mode (0644 here), where it stays. The token is this process's
+      instead (``RAY_AUTH_TOKEN``, which Ray's processes inherit), unless the operator chose Ray's auth
+      (``RAY_AUTH_*``); a token file there already is made the owner's alone (0600).
+    - Its sessions' logs (folders of mode 0777, what the replicas log) in a folder only this user may enter,
+      deleted when the app stops; Ray's default is ``/tmp/ray``, kept after it."""
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    if not any(os.environ.get(name) for name in TOKEN_VARIABLES):
+        token_file = Path.home() / ".ray" / "auth_token"
+        if token_file.is_file():
+            _owner_only(token_file)
+        else:
+            os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+    base = tempfile.gettempdir()
+    if len(base) > 24 and os.path.isdir("/tmp"):  # a Unix socket's path has at most 107 bytes, Ray's names are long
+        base = "/tmp"
+    return Path(tempfile.mkdtemp(prefix="whisper-ui-ray-", dir=base))  # mode 0700; Ray makes its own folder 0777
+
+
+def _owner_only(path: Path) -> None:
+    try:
+        info = path.stat()
+        if info.st_mode & 0o077 and info.st_uid == os.getuid():
+            path.chmod(0o600)
+            log.warning("%s could be read by other users: it is now the owner's only (mode 0600)", path)
+    except (OSError, AttributeError) as e:  # AttributeError: os.getuid on Windows
+        log.debug("could not check %s: %s", path, e)
+
+
 def declared() -> bool:
     """Whether the application is deployed from a Serve config (``serve deploy``, a RayService's serveConfigV2):
     then its config, not this front, says the model, and ``serve.run`` here would silently replace it. Read
@@ -102,6 +151,7 @@ class RayBackend:
         self._handle = None
         self._stream = None  # the handle for jobs: their segments stream back
         self._registry = None
+        self._ray_dir: Path | None = None  # the local instance's sessions (private_local_instance)
         self._owned = True  # False: the application is deployed from a Serve config (a RayService): attached to
         self._config: dict[str, Any] | None = None  # the model and engine the replicas were given
         self._attempt = 0  # loads of the same model in a row (a retry after a failed one)
@@ -127,6 +177,9 @@ class RayBackend:
             if self._registry is not None:
                 return
             os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no telemetry
+            local = not self.settings.ray_address
+            if local and self._ray_dir is None:
+                self._ray_dir = private_local_instance()  # before Ray reads its environment
             import ray
             from ray import serve
 
@@ -142,7 +195,7 @@ class RayBackend:
                     cpus = max(os.cpu_count() or 1, self.concurrency)  # each CPU replica takes one
                     log.info("starting a local Ray instance (%d CPUs) for %s replica(s)", cpus,
                              "-".join(map(str, sorted(set(self.bounds)))))
-                    kwargs.update(num_cpus=cpus, include_dashboard=False)
+                    kwargs.update(num_cpus=cpus, include_dashboard=False, _temp_dir=str(self._ray_dir / "ray"))
                     atexit.register(self.stop)
                 in_thread_of_its_own(lambda: ray.init(**kwargs))
             serve.start(http_options={"location": "NoServer"})
@@ -159,11 +212,13 @@ class RayBackend:
             from ray import serve
 
             if ray.is_initialized():
-                if self._owned:
+                if self._owned and self.settings.ray_address:  # a local instance goes whole, Serve with it
                     serve.shutdown()
                 ray.shutdown()
         except Exception:  # at exit: nothing left to tell  # noqa: BLE001
             pass
+        if self._ray_dir is not None:  # the local instance's logs go with it
+            shutil.rmtree(self._ray_dir, ignore_errors=True)
 
     def replicas(self) -> list[dict[str, Any]]:
         """Each replica as it last said (``ray_serve.Registry``), ``state`` "unresponsive" when it has not
