@@ -11,6 +11,7 @@ from ..core.i18n import RUNTIME
 from ..runtime.service import TranscriptionService
 from .inputs import AUTO, UPLOAD_TYPES, i18n, upload_input
 from .jobs import Jobs
+from .mcp import mcp_tool
 from .microphone import microphone_tab
 from .model import model_tab
 from .status import TIMER_EVENTS, status_tab
@@ -48,7 +49,7 @@ def build_app(service: TranscriptionService) -> gr.Blocks:
                 tool_text = gr.Textbox(label="text")
                 tool_segments = gr.JSON(label="segments")
                 tool_button = gr.Button()
-            tool_button.click(jobs.mcp_transcribe, [tool_audio, tool_task, tool_language], [tool_text, tool_segments],
+            tool_button.click(mcp_tool(service), [tool_audio, tool_task, tool_language], [tool_text, tool_segments],
                               api_name=MCP_ENDPOINT, queue=False)
     return demo
 
