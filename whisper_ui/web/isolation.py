@@ -91,9 +91,14 @@ class Isolation:
             else:
                 owners.add(owner)
 
-    def may_read_file(self, path: str, owner: str) -> bool:
+    def _in_private(self, path: str) -> str | None:
+        """``path``'s real path when it is under the app's own folder (uploads, results), else None."""
         real = os.path.realpath(path) if isinstance(path, str) and "\0" not in path else ""
-        if not (real == self.private or real.startswith(self.private + os.sep)):
+        return real if real == self.private or real.startswith(self.private + os.sep) else None
+
+    def may_read_file(self, path: str, owner: str) -> bool:
+        real = self._in_private(path)
+        if real is None:
             return True  # not the app's: Gradio's own checks decide (they refuse everything else)
         with self._lock:
             return owner in self.files.get(real, ())
@@ -102,10 +107,7 @@ class Isolation:
         """Whether a job's input may name ``path``: a file under the app's folder, or a link (Gradio's http(s)://,
         which the inputs refuse in their own words). Gradio refuses any other path too, but its message names
         the server's working directory ("Cannot move /srv/app/file:/etc/passwd to the gradio cache dir...")."""
-        if path.startswith(("http://", "https://")):
-            return True
-        real = os.path.realpath(path) if "\0" not in path else ""
-        return real == self.private or real.startswith(self.private + os.sep)
+        return path.startswith(("http://", "https://")) or self._in_private(path) is not None
 
     # --- the middleware --------------------------------------------------------------------
 
