@@ -91,6 +91,22 @@ def test_the_summary_line_is_written_from_the_data_in_the_readers_language(langu
     running = summary_line(progress(30, 211, 10), lambda key, **v: say(key, language, **v))
     assert running == {"en": "00:30 / 03:31 of audio · about 60 s left", "ko": "오디오 00:30 / 03:31 · 약 60초 남음"}[language]
 
+    def line(data):
+        return summary_line(data, lambda key, **v: say(key, language, **v))
+
+    # a failed job's message as it was given (a file name's "_" is no emphasis); a cancel that kept nothing says so
+    assert line({"status": "failed", "message": "bad_take_1.mp3: no"}) == {
+        "en": "**Not transcribed.** bad\\_take\\_1.mp3: no", "ko": "**받아쓰지 못했습니다.** bad\\_take\\_1.mp3: no"}[language]
+    assert line({"status": "failed"}).endswith({"en": "(its message is above).", "ko": "(위의 알림을 보세요)."}[language])
+    assert line({"status": "cancelled", "kept": False}) == {
+        "en": "**Cancelled.** Nothing had been transcribed yet.",
+        "ko": "**취소되었습니다.** 아직 받아쓴 내용이 없었습니다."}[language]
+    assert "kept above" in line({"status": "cancelled", "kept": True}) or "남아 있습니다" in line({"status": "cancelled"})
+    assert line({"status": "waiting", "ahead": 2, "seconds_ahead": 40}) == {
+        "en": "Waiting: 2 job(s) ahead of yours · about 40 s", "ko": "대기 중: 앞에 작업 2개 · 약 40초"}[language]
+    assert line({"status": "waiting", "ahead": 1, "seconds_ahead": None}) == {
+        "en": "Waiting: 1 job(s) ahead of yours", "ko": "대기 중: 앞에 작업 1개"}[language]
+
 
 def test_translations_get_their_own_file_names_and_subtitle_options_are_checked():
     assert (output_stem("talk", "transcribe"), output_stem("talk", "translate")) == ("talk", "talk.translated")
@@ -292,3 +308,71 @@ def _shots():
     folder = ROOT / "artifacts" / "screenshots"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+FAILED = {"en-US": {"failed": "Not transcribed.", "record": "Record something first"},
+          "ko-KR": {"failed": "받아쓰지 못했습니다.", "record": "먼저 녹음하세요"}}
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("locale", FAILED)
+def test_a_failed_job_says_why_on_its_line_and_cancel_goes_off(browser, app, speech, locale, tmp_path):
+    """Before (issue 25 item 2): after a broken file, or Transcribe with nothing recorded, the line kept
+    "Starting…" once the toast had gone, and Cancel stayed active."""
+    expect = PAGE[locale] | FAILED[locale]
+    page = open_page(browser, app, locale)
+    broken = tmp_path / "broken_file.mp3"
+    broken.write_bytes(b"ID3" + bytes(range(256)) * 40)  # a tag, then no audio
+    page.locator("#upload-file input[type=file]").set_input_files(str(broken))
+    page.locator("#upload-file a[href*='file=']").first.wait_for(timeout=30_000)
+    page.click("#upload-run")
+    line = page.locator("#upload-summary")
+    wait_until(lambda: expect["failed"] in line.inner_text(), 60)
+    shown = line.inner_text()
+    toast = page.locator(".toast-body").first.inner_text()  # the job's own message, as its toast says it
+    message = shown.split(expect["failed"], 1)[1].strip()
+    assert len(message) > 10 and message in toast, (shown, toast)
+    assert "Starting" not in shown and "시작하는 중" not in shown, shown
+    wait_until(lambda: page.locator("#upload-cancel").is_disabled(), 10)
+
+    page.click("#tab-microphone-button")
+    page.click("#mic-run")  # nothing recorded
+    mic_line = page.locator("#mic-summary")
+    wait_until(lambda: expect["record"] in mic_line.inner_text(), 30)
+    assert expect["failed"] in mic_line.inner_text()
+    wait_until(lambda: page.locator("#mic-cancel").is_disabled(), 10)
+    # the next job clears it
+    page.click("#tab-upload-button")
+    page.locator("#upload-file :is(button[aria-label='Clear'], button[aria-label='지우기'])").first.click()
+    page.locator("#upload-file input[type=file]").set_input_files(str(speech.fox))
+    page.locator("#upload-file a[href*='file=']").first.wait_for(timeout=30_000)
+    page.click("#upload-run")
+    page.wait_for_selector(f"#upload-summary >> text={expect['summary'][1]}", timeout=60_000)
+    assert expect["failed"] not in line.inner_text()
+    page.context.close()
+
+
+WAITING = {"en-US": "Waiting: 1 job(s) ahead of yours · about", "ko-KR": "대기 중: 앞에 작업 1개 · 약"}
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("locale", WAITING)
+def test_a_job_waiting_behind_anothers_says_its_place_until_it_starts(browser, app, speech, locale):
+    """Before (issue 25 item 1): a user whose job waited behind another's saw nothing (Gradio's "queue: 1/1"
+    in a line 0 px tall), in any language."""
+    other = Client(app.url, verbose=False)
+    other.predict(handle_file(str(speech.english)), "transcribe", "en", 1, api_name="/transcribe")  # a recent job
+    page = open_page(browser, app, locale)
+    page.locator("#upload-file input[type=file]").set_input_files(str(speech.fox))
+    page.locator("#upload-file a[href*='file=']").first.wait_for(timeout=30_000)
+    ahead = other.submit(handle_file(str(speech.long)), "transcribe", "en", 5, api_name="/transcribe")
+    wait_until(lambda: other.predict(api_name="/status")["jobs"]["running"] == 1, 30)
+    page.click("#upload-run")
+    line = page.locator("#upload-waiting")
+    wait_until(lambda: WAITING[locale] in line.inner_text(), 30)
+    assert line.is_visible() and line.bounding_box()["height"] > 10
+    ahead.cancel()  # the job ahead stops at the model's next step: this one starts, and the line goes
+    page.wait_for_selector(f"#upload-summary >> text={PAGE[locale]['summary'][1]}", timeout=60_000)
+    assert line.inner_text().strip() == ""
+    assert "quick" in page.locator("#upload-text textarea").input_value().lower()
+    page.context.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 
 from ..core.transcription import TranscriptionResult
 
@@ -101,8 +102,17 @@ def summary_line(data: dict | None, say) -> str:
     status = data.get("status")
     if status == "starting":
         return say("starting")
+    if status == "waiting":
+        line = say("waiting", ahead=data.get("ahead", 0))
+        if data.get("seconds_ahead"):
+            line += " · " + say("waiting_about", seconds=data["seconds_ahead"])
+        return line
     if status == "cancelled":
-        return say("cancelled_before" if data.get("before_start") else "cancelled")
+        if data.get("before_start"):
+            return say("cancelled_before")
+        return say("cancelled" if data.get("kept", True) else "cancelled_nothing")
+    if status == "failed":  # the message is in the reader's language already (the job's error, as its toast said)
+        return say("failed", message=_plain(data.get("message")) or say("failed_unknown"))
     if status == "running":
         line = say("progress", done=clock(data["done_seconds"]), total=clock(data["total_seconds"]))
         if data.get("seconds_left"):
@@ -127,6 +137,11 @@ def summary_line(data: dict | None, say) -> str:
         say("summary_rtf", rtf=f"{data['real_time_factor']:.2f}"),
         say("summary_model", model=data["model"], device=data["device"], engine=data["engine"]),
     ])
+
+
+def _plain(text: str | None) -> str:
+    """``text`` shown as it is in Markdown (a file name's ``_`` or ``*`` is no emphasis)."""
+    return re.sub(r"([\\`*_\[\]<>#|~])", r"\\\1", text or "")
 
 
 def mb(value: float | None) -> str:

@@ -17,12 +17,13 @@ from ..core.errors import CancelledError, WhisperUIError
 from ..core.i18n import TRANSLATIONS
 from ..runtime.service import TranscriptionService
 from . import words
-from .format import progress, rows, summary
+from .format import progress, rows, summary, summary_line
 from .inputs import AUTO, chosen_formats, i18n, job_options, subtitle_options
 
 log = logging.getLogger("whisper_ui.ui")
 
 STREAM_SECONDS = 0.25  # how often a running job's page hears of new segments (and the job checks its client)
+WAIT_SECONDS = 1.0  # how often a waiting job's page hears of its place in the queue
 
 
 class Jobs:
@@ -33,6 +34,8 @@ class Jobs:
         self.service = service
         self.running: dict[tuple[str, str], threading.Event] = {}  # (session, tab) -> its running job's cancel flag
         self.cancelled_early: set[tuple[str, str]] = set()  # (session, tab) whose job was cancelled while it waited
+        self.waiting: dict[str, gr.Timer] = {}  # tab -> its timer while a job waits its turn (``buttons``)
+        self.waiting_line: dict[str, gr.Markdown] = {}  # tab -> where the waiting job's place is written
         name_api_outputs(demo)
 
     @staticmethod
@@ -54,31 +57,78 @@ class Jobs:
     # --- the Cancel button ----------------------------------------------------------
 
     def starts(self, tab: str):
-        """Before a job is queued (queue=False): Cancel becomes active, an earlier cancel is forgotten."""
+        """Before a job is queued (queue=False): Cancel becomes active, an earlier cancel is forgotten, and the
+        tab's waiting timer starts (``waits``)."""
         def start(request: gr.Request):
             self.cancelled_early.discard(self._key(request, tab))
-            return gr.update(interactive=True)
+            return gr.update(interactive=True), gr.Timer(active=True)
         return start
+
+    # --- a job waiting its turn -------------------------------------------------------------
+
+    def position(self, request: gr.Request | None, api_name: str, queue_id: str) -> dict | None:
+        """This session's job of this endpoint while it waits in Gradio's queue for the model: the jobs ahead
+        (the page's running and waiting before it, the API's admitted) and about how long they take (the
+        median of this model's recent jobs); None once it runs, or if it is not there."""
+        session = getattr(request, "session_hash", None)
+        try:  # Gradio internals: best effort
+            events = self.demo._queue.event_queue_per_concurrency_id.get(queue_id)
+            if session is None or events is None:
+                return None
+            index = next((i for i, event in enumerate(events.queue)
+                          if event.session_hash == session and event.fn.api_name == api_name), None)
+            running = events.current_concurrency
+        except AttributeError:
+            return None
+        if index is None:
+            return None
+        ahead = running + index + self.service.api_jobs
+        model = self.service.manager.state.model
+        took = sorted(job["processing_seconds"] for job in self.service.manager.recent_jobs()
+                      if job.get("model") == model and job.get("processing_seconds"))
+        each = took[len(took) // 2] if took else None
+        return {"status": "waiting", "ahead": ahead,
+                "seconds_ahead": max(1, round(each * ahead)) if each and ahead else None}
+
+    def waits(self, tab: str, api_name: str, queue_id: str):
+        """The waiting timer's tick: the job's place in the queue, in the reader's language, on a line of its own
+        under the buttons until it starts (a user waiting behind another's job saw nothing but, at best,
+        Gradio's English "queue: 1/1"); then the line empties and the timer stops."""
+        def wait(request: gr.Request):
+            place = self.position(request, api_name, queue_id)
+            if place is None or self._key(request, tab) in self.running:
+                return "", gr.Timer(active=False)
+            return summary_line(place, lambda key, **values: words.text(request, key, **values)), gr.skip()
+        return wait
 
     @staticmethod
     def ends():
-        return gr.update(interactive=False)
+        return gr.update(interactive=False), gr.Timer(active=False), ""
 
-    @staticmethod
-    def buttons(tab: str) -> tuple[gr.Button, gr.Button]:
-        """A tab's Transcribe and Cancel, side by side (Cancel active only while this user's job of it runs)."""
+    def buttons(self, tab: str) -> tuple[gr.Button, gr.Button]:
+        """A tab's Transcribe and Cancel, side by side (Cancel active only while this user's job of it runs), and
+        the tab's waiting timer (``waits``), made here, inside the tab: one among the tabs breaks their bar."""
         with gr.Row():
             run = gr.Button(i18n("wui_transcribe"), variant="primary", elem_id=f"{tab}-run")
             cancel = gr.Button(i18n("wui_cancel"), variant="secondary", interactive=False, elem_id=f"{tab}-cancel")
+        self.waiting[tab] = gr.Timer(WAIT_SECONDS, active=False)
+        self.waiting_line[tab] = gr.Markdown(elem_id=f"{tab}-waiting")  # Gradio's own tracker has the summary line
         return run, cancel
 
     def wire(self, tab: str, run: gr.Button, cancel: gr.Button, handler, inputs: list, results, api_name: str,
              job_events: dict) -> None:
         """Transcribe: Cancel on, the job (outputs streamed, progress on the summary line), Cancel off; Cancel."""
         private = dict(queue=False, api_visibility="private")
-        run.click(self.starts(tab), None, cancel, **private).then(
-            handler, inputs, results, api_name=api_name, show_progress_on=results.line, **job_events).then(
-            self.ends, None, cancel, **private)
+        summary = results[2]
+        waiting = self.waiting[tab]
+        place = self.waiting_line[tab]
+        job = run.click(self.starts(tab), None, [cancel, waiting], **private).then(
+            handler, inputs, results, api_name=api_name, show_progress_on=results.line, **job_events)
+        job.then(self.ends, None, [cancel, waiting, place], show_progress="hidden",
+                 **private)  # after a job that ended well (Gradio 6: only then)
+        job.failure(failed_after, summary, [summary, cancel, waiting, place], show_progress="hidden", **private)
+        waiting.tick(self.waits(tab, api_name, job_events["concurrency_id"]), None, [place, waiting],
+                     show_progress="hidden", **private)
         cancel.click(self.cancel(tab), None, cancel, **private)
 
     def cancel(self, tab: str):
@@ -130,20 +180,28 @@ class Jobs:
                 if news[0] is not None and news[0] is not shown and not worker.done():
                     shown = news[0]
                     done, total, segments = shown
+                    # no files yet, said as None: an update (gr.skip()) makes Gradio keep a copy of the File
+                    # component for this session, which then holds the job's files where the retention's sweep
+                    # never looks (they stayed until the server stopped)
                     yield ("".join(s.text for s in segments).strip(), rows(segments, headers),
-                           progress(done, total, time.monotonic() - started), gr.skip())
+                           progress(done, total, time.monotonic() - started), None)
             job = worker.result()
         except asyncio.CancelledError:
             cancel.set()
             raise
         except CancelledError as e:
             if not cancel.is_set():  # not this page's cancel (the manager's own stop)
-                raise words.page_error(e, request, "job_cancelled_title") from e
+                error = words.page_error(e, request, "job_cancelled_title")
+                yield failed(error, headers)
+                raise error from e
             segments = news[0][2] if news[0] is not None else ()
-            yield "".join(s.text for s in segments).strip(), rows(segments, headers), {"status": "cancelled"}, None
+            text = "".join(s.text for s in segments).strip()
+            yield text, rows(segments, headers), {"status": "cancelled", "kept": bool(text)}, None
             return
         except WhisperUIError as e:
-            raise words.page_error(e, request) from e
+            error = words.page_error(e, request)
+            yield failed(error, headers)  # the line says it until the next job (the toast goes in seconds)
+            raise error from e
         finally:
             self.running.pop(key, None)
         for notice in job.result.notices:
@@ -164,7 +222,8 @@ class Jobs:
                          vad: bool | None = None, max_line_width: float = 0, max_line_count: float = 0,
                          highlight_words: bool = False, request: gr.Request = None):
         if not file:
-            raise words.error(request, "job_no_file")
+            async for outputs in refused(request, "job_no_file"):
+                yield outputs
         subtitles = subtitle_options(max_line_width, max_line_count, highlight_words, request)
         options = self._options(task, language, beam_size, word_timestamps, initial_prompt, vad, subtitles)
         chosen = chosen_formats(formats)
@@ -178,7 +237,8 @@ class Jobs:
                                     vad: bool | None = None, max_line_width: float = 0, max_line_count: float = 0,
                                     highlight_words: bool = False, request: gr.Request = None):
         if recording is None:
-            raise words.error(request, "job_no_recording")
+            async for outputs in refused(request, "job_no_recording"):
+                yield outputs
         rate, data = recording
         subtitles = subtitle_options(max_line_width, max_line_count, highlight_words, request)
         options = self._options(task, language, beam_size, word_timestamps, initial_prompt, vad, subtitles)
@@ -186,6 +246,27 @@ class Jobs:
         async for outputs in self.run(lambda cancel, report: self.service.transcribe_array(
                 rate, data, options, chosen, cancel, report, subtitles), request, "mic"):
             yield outputs
+
+
+def failed(error: gr.Error, headers: list[str]) -> tuple:
+    """A failed job's outputs: no text, and its message on the summary line (``status`` "failed"), where
+    "Starting…" stayed after the toast had gone."""
+    return "", rows((), headers), {"status": "failed", "message": error.message}, None
+
+
+def failed_after(data: dict | None):
+    """After a failed job (Gradio runs no ``then`` listener after one: Cancel stayed active): Cancel off, the
+    waiting timer and line off, and a line that still says "Starting…" or a progress (an error before the
+    handler could say it: Gradio's own checks of the inputs, an unexpected one) says the job stopped."""
+    line = {"status": "failed"} if (data or {}).get("status") in ("starting", "running") else gr.skip()
+    return line, gr.update(interactive=False), gr.Timer(active=False), ""
+
+
+async def refused(request: gr.Request | None, key: str):
+    """A job refused before it starts (no file, no recording): the line says why, then the toast."""
+    error = words.error(request, key)
+    yield failed(error, [words.text(request, k) for k in ("col_start", "col_end", "col_text")])
+    raise error
 
 
 def name_api_outputs(demo: gr.Blocks) -> None:
