@@ -378,7 +378,8 @@ NOT_MEDIA = r"^This file is not audio or video that can be read, or it is damage
 NOT_ACCEPTED = NOT_MEDIA.replace(r"\(.+\)", r"\(\[\w+\] this format is not accepted\. .+\)")
 WRONG_TYPE = r"^Invalid file type\. Please upload a file that is one of these formats: \['audio', 'video', '\.wav'"
 NO_SAMPLES = r"^The file holds no audio samples \(zero length\)\. Upload a recording with sound in it\.$"
-NO_SPEECH = r"^(No speech was found in the audio\.|The audio is silent: no speech was found\.)"
+NO_SPEECH = (r"^(No speech was found in the audio\.|The audio is silent: no speech was found\.|"
+             r"Speech detection found [\d.]+ s of speech, but the model could not make out words in it\.)")
 TOO_LONG = r"^The audio is 120\.0 minutes long; the limit is 60\.0 minutes\. Cut it into shorter parts and try again\.$"
 OVER_SIZE = r"^File size exceeded maximum allowed size of 4194304 bytes\.$"
 # every message a user may get for a bad upload (the "either" cases must end in one of these, or a transcript)

@@ -119,6 +119,24 @@ def test_each_tab_renders_in_english(browser, app):
     page.context.close()
 
 
+def test_the_api_page_describes_parameters_and_links_the_rest_api_guide(browser, app):
+    """Gradio's API page (the footer's "Use via API") described each parameter as an "[object Object]"
+    component and gave a PDF link to transcribe; the page links /api-guide for the REST API and MCP."""
+    page = open_page(browser, app)
+    guide = page.locator("#api-guide-link a")
+    assert guide.get_attribute("href") == "api-guide"
+    page.locator("footer").get_by_text("Use via API").click()
+    page.wait_for_selector("text=handle_file('recording.wav')", timeout=30_000)
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(SHOTS / "en-api-page.png"), full_page=True)
+    shown = page.locator("body").inner_text()
+    assert "[object Object]" not in shown and "sample_file.pdf" not in shown
+    assert "Beam size" in shown, shown[:3000]
+    page.goto(app.url + "/api-guide")
+    assert "/v1/audio/transcriptions" in page.locator("body").inner_text()
+    page.context.close()
+
+
 def test_upload_through_the_page_shows_text_and_downloads(browser, app, speech):
     page = open_page(browser, app)
     page.locator("#upload-file input[type=file]").set_input_files(str(speech.fox))
@@ -275,6 +293,10 @@ def test_text_comes_as_it_is_transcribed_and_cancel_keeps_it(browser, app, speec
     page.wait_for_selector(f"#upload-summary >> text={cancelled_word}", timeout=60_000)
     kept = textarea(page, "upload-text")
     assert {"city", "council"} & words(kept), kept  # what was transcribed before the cancel stays
+    # and a file of it is offered, with the same text
+    wait_until(lambda: "partial-transcript" in page.locator("#upload-files").inner_text(), 10)
+    href = page.locator("#upload-files a").first.get_attribute("href")
+    assert page.evaluate("href => fetch(href).then(r => r.text())", href).strip() == kept.strip()
     wait_until(lambda: not is_enabled(page, "upload-cancel"), 10)
     page.screenshot(path=str(SHOTS / f"{locale[:2]}-upload-cancelled.png"), full_page=True)
     assert "job cancelled" in app.log()

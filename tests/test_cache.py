@@ -8,6 +8,7 @@ outside it) is compared file by file with what it must be.
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import pytest
@@ -396,3 +397,35 @@ def test_cache_roots_per_platform(platform, environ, expected):
 def test_human_size():
     assert hfcache.human_size(512) == "512 B"
     assert hfcache.human_size(3_100_000_000) == "3.1 GB"
+
+
+def test_the_model_tab_lists_old_caches_apart_from_the_apps_own_models(fake, monkeypatch):
+    """The panel said "No old Whisper model files found" above a table listing the app's base.pt (issue 25): the
+    app's models (its folder is openai-whisper's cache here) are named on the summary as kept, not in the table."""
+    from tests.fakes import FakeEngine
+    from whisper_ui.core.settings import Settings
+    from whisper_ui.runtime.manager import ModelManager
+    from whisper_ui.runtime.service import TranscriptionService
+    from whisper_ui.ui.model import ModelHandlers
+
+    monkeypatch.setattr("sys.platform", "linux")
+    for name in ("HF_HOME", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "TRANSFORMERS_CACHE", "XDG_CACHE_HOME",
+                 "TORCH_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(fake.home))
+    service = TranscriptionService(Settings(model_dir=fake.whisper_cache), ModelManager(FakeEngine(), "tiny", "cpu"))
+    try:
+        table, summary, clean = ModelHandlers(service).cache_rows(None)
+        listed = {row[1] for row in table["data"]}
+        assert "openai/whisper-large-v3" in listed and "whisper-small.pt" in listed
+        assert not listed & {"tiny.pt", "medium.pt"}
+        assert summary.startswith(f"{len(listed)} old Whisper cache entries"), summary
+        assert "tiny.pt, medium.pt" in summary or "medium.pt, tiny.pt" in summary, summary
+        assert str(fake.whisper_cache) in summary and "kept" in summary and clean.visible
+        shutil.rmtree(fake.home / ".cache" / "huggingface")
+        shutil.rmtree(fake.home / ".cache" / "torch")
+        table, summary, clean = ModelHandlers(service).cache_rows(None)
+        assert table["data"] == [] and not clean.visible
+        assert summary.startswith("No old Whisper model files found in the caches. The models this app uses ("), summary
+    finally:
+        service.close()

@@ -205,6 +205,8 @@ def test_page_requires_login(auth_server):
     assert anonymous.status_code == 200  # Gradio's login form, without the app's config
     # the app's components and events stay out; (Gradio 6 still inlines the API's description, not data)
     assert '"auth_required":true' in anonymous.text and '"components":[],"dependencies":[]' in anonymous.text
+    # Gradio's login form says only "Login": the app says whose it is
+    assert "whisper-ui\\u003c/strong\\u003e: speech to text on this server" in anonymous.text
     assert httpx.get(auth_server.url + "/config", timeout=30).status_code == 401
 
     wrong = httpx.post(auth_server.url + "/login", data={"username": ALICE[0], "password": "guess"}, timeout=30)
@@ -217,6 +219,20 @@ def test_page_requires_login(auth_server):
             config = client.get("/config")
             assert config.status_code == 200
             assert "transcribe" in {d.get("api_name") for d in config.json()["dependencies"]}
+            logout = next(c["props"] for c in config.json()["components"] if c["props"].get("elem_id") == "logout")
+            assert logout["link"] == "logout"
+
+
+def test_log_out_ends_the_users_logins_on_the_server(auth_server):
+    """The page's Log out (Gradio's ``/logout``): the user's logins end on the server, not only the browser's
+    cookie; another user's goes on."""
+    with logged_in(auth_server, ALICE) as here, logged_in(auth_server, ALICE) as elsewhere, \
+            logged_in(auth_server, BOB) as bob:
+        cookies = dict(here.cookies)
+        assert here.get("/logout").status_code == 302
+        assert httpx.get(auth_server.url + "/config", cookies=cookies, timeout=30).status_code == 401
+        assert elsewhere.get("/config").status_code == 401
+        assert bob.get("/config").status_code == 200
 
 
 def test_api_requires_login(auth_server, speech):

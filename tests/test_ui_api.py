@@ -166,3 +166,29 @@ def test_switch_engine_through_the_model_tab(app, client, speech):
         assert {"quick", "lazy"} <= words(text)
         loaded = {row[0]: row[-1] for row in table["data"]}
         assert loaded["tiny.en"] == f"✔ {engine}" and loaded["base"] == ""
+
+
+def test_api_page_names_and_describes_each_parameter_with_a_local_file_example(app):
+    """The API page said ``"[object Object]" … component`` of every parameter (their labels are translation keys)
+    and gave a PDF link as the file's example, which the app refuses (issue 25). ``/api-guide`` covers /v1."""
+    import json
+
+    import httpx
+
+    info = httpx.get(app.url + "/gradio_api/info", timeout=30).json()["named_endpoints"]
+    transcribe = info["/transcribe"]
+    assert transcribe["description"].startswith("Transcribe an audio or video file")
+    labels = {p["parameter_name"]: p["label"] for p in transcribe["parameters"]}
+    assert labels["file"] == "Audio or video file" and labels["beam_size"] == "Beam size", labels
+    assert all(isinstance(label, str) and "i18n" not in label for e in info.values()
+               for label in [p["label"] for p in e["parameters"]]), info
+    assert all(p["python_type"]["description"] and "FileData" not in p["python_type"]["description"]
+               for p in transcribe["parameters"])
+    assert transcribe["parameters"][0]["example_input"]["url"] == "recording.wav"
+    assert info["/transcribe_microphone"]["parameters"][0]["example_input"]["url"] == "recording.wav"
+    assert "github.com" not in json.dumps(info) and "/mcp_transcribe" not in info
+    assert [r["label"] for r in transcribe["returns"]] == ["text", "segments", "summary", "files"]
+    guide = httpx.get(app.url + "/api-guide", timeout=30)
+    assert guide.status_code == 200 and "text/html" in guide.headers["content-type"]
+    assert f"curl {app.url}/v1/audio/transcriptions" in guide.text and "No key is needed" in guide.text
+    assert "Off on this server" in guide.text  # MCP, without --mcp

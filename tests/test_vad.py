@@ -104,6 +104,28 @@ def test_non_speech_costs_no_model_time_and_gives_no_text(name, clips, service, 
     assert state.last_speech_seconds == 0 and state.last_audio_seconds >= 20
 
 
+@pytest.mark.parametrize("language", [None, "en"])
+def test_speech_the_model_makes_no_words_of_is_said_as_such(language, service, speech, monkeypatch):
+    """Detection found speech and the model decoded it, but gave no words (Korean through base did, issue 25):
+    the user is told how much speech there was, never "No speech was found", and to choose the language only
+    where it was left to auto-detect. The model's decode gives nothing here (the real one rarely does on a clip
+    a test can afford); the speech detection and the service are the real ones."""
+    service.manager.load()
+    spy = DecodeSpy(monkeypatch, service.manager._model)
+    real = service.manager._model.decode
+    monkeypatch.setattr(service.manager._model, "decode", lambda *args, **kwargs: real(*args, **kwargs) and [])
+    with pytest.raises(NoSpeechError) as refused:
+        service.transcribe_file(speech.english, TranscribeOptions(beam_size=1, language=language), formats=())
+    found = service.manager.state.last_speech_seconds
+    message = str(refused.value)
+    assert spy.calls == 1 and found > 2
+    assert message.startswith(f"Speech detection found {found:.1f} s of speech, but the model could not make out "
+                              "words in it."), message
+    assert "No speech was found" not in message
+    assert ("auto-detect" in message) == (language is None), message
+    assert refused.value.key == ("no_words_auto" if language is None else "no_words")
+
+
 def noise_around(clip: Path, folder: Path, seconds: int = 20) -> Path:
     """``clip`` with ``seconds`` of pink noise before and after it."""
     rate = subprocess.run(["soxi", "-r", str(clip)], check=True, capture_output=True, text=True).stdout.strip()

@@ -25,6 +25,9 @@ EN = {
     "wui_formats": "Output files",
     "wui_transcribe": "Transcribe",
     "wui_cancel": "Cancel",
+    "wui_logout": "Log out",
+    "wui_api_guide": "Programs can use this app too: [the REST API (OpenAI's) and MCP](api-guide); \"Use via API\" "
+                     "below lists the page's own functions.",
     "wui_text": "Text",
     "wui_segments": "Segments",
     "wui_downloads": "Downloads",
@@ -76,6 +79,9 @@ KO = {
     "wui_formats": "출력 파일",
     "wui_transcribe": "받아쓰기",
     "wui_cancel": "취소",
+    "wui_logout": "로그아웃",
+    "wui_api_guide": "프로그램에서도 이 앱을 쓸 수 있습니다: [웹 API(OpenAI 방식)와 MCP](api-guide). 아래의 \"API를 "
+                     "통해 사용\"에 페이지의 기능이 있습니다.",
     "wui_text": "텍스트",
     "wui_segments": "구간",
     "wui_downloads": "다운로드",
@@ -156,10 +162,10 @@ MODEL_SAY: dict[str, dict[str, str]] = {
         "model_col_name": "name",
         "model_col_size": "size",
         "model_col_path": "path",
-        "model_kept": "{name} (kept: app model folder)",
         "model_cache_summary_one": "{count} old Whisper cache entry, {size} in all.",
         "model_cache_summary": "{count} old Whisper cache entries, {size} in all.",
         "model_cache_none": "No old Whisper model files found in the caches.",
+        "model_cache_kept": "The models this app uses ({names}, {size} in {folder}) are not listed: they are kept.",
         "model_nothing_to_clean": "Nothing to clean.",
         "model_clean_question": "Delete {count} entries ({size})? The app's own model folder is kept. "
                                 "This cannot be undone.",
@@ -206,10 +212,10 @@ MODEL_SAY: dict[str, dict[str, str]] = {
         "model_col_name": "이름",
         "model_col_size": "크기",
         "model_col_path": "경로",
-        "model_kept": "{name} (유지: 앱 모델 폴더)",
         "model_cache_summary_one": "예전 Whisper 캐시 항목 {count}개, 모두 {size}.",
         "model_cache_summary": "예전 Whisper 캐시 항목 {count}개, 모두 {size}.",
         "model_cache_none": "캐시에 예전 Whisper 모델 파일이 없습니다.",
+        "model_cache_kept": "이 앱이 쓰는 모델({names}, {folder}에 {size})은 목록에 없으며 지우지 않습니다.",
         "model_nothing_to_clean": "정리할 것이 없습니다.",
         "model_clean_question": "항목 {count}개({size})를 삭제할까요? 앱의 모델 폴더는 유지됩니다. "
                                 "되돌릴 수 없습니다.",
@@ -420,6 +426,11 @@ ERRORS: dict[str, dict[str, str]] = {
                          "음악이라면 음성 감지를 끄세요.",
         "no_speech": "오디오에서 말소리를 찾지 못했습니다. 말소리가 있다면 음량을 확인하거나, 자동 감지 대신 언어를 "
                      "고르세요.",
+        "no_speech_language": "오디오에서 말소리를 찾지 못했습니다. 말소리가 있다면 음량을 확인하거나, 더 큰 모델을 써 보세요.",
+        "no_words_auto": "음성 감지가 말소리 {seconds}초를 찾았지만, 모델이 그 안에서 단어를 알아듣지 못했습니다. 자동 감지 대신 "
+                         "언어를 고르거나, 더 큰 모델을 써 보세요.",
+        "no_words": "음성 감지가 말소리 {seconds}초를 찾았지만, 모델이 그 안에서 단어를 알아듣지 못했습니다. 더 큰 모델을 써 "
+                    "보거나, 고른 언어가 실제로 말한 언어인지 확인하세요.",
         "unknown_model": "알 수 없는 모델 '{name}'입니다. {names} 중 하나를 쓰거나, {folder}에 {name}.pt 체크포인트나 "
                          "faster-whisper(CTranslate2) 폴더 {name}을(를) 두세요.",
         "download_mismatch": "모델 '{name}'을(를) 내려받았지만 SHA-256 체크섬이 공식 값과 다릅니다. 다운로드가 "
@@ -472,7 +483,8 @@ RUNTIME = {
         "starting": "Starting…",
         "waiting": "Waiting: {ahead} job(s) ahead of yours",
         "waiting_about": "about {seconds} s",
-        "cancelled": "**Cancelled.** What was transcribed before the cancel is kept above.",
+        "cancelled": "**Cancelled.** What was transcribed before the cancel is kept above, and in partial-transcript.txt "
+                     "below.",
         "cancelled_before": "**Cancelled** before it started.",
         "cancelled_nothing": "**Cancelled.** Nothing had been transcribed yet.",
         "failed": "**Not transcribed.** {message}",
@@ -488,7 +500,8 @@ RUNTIME = {
         "starting": "시작하는 중…",
         "waiting": "대기 중: 앞에 작업 {ahead}개",
         "waiting_about": "약 {seconds}초",
-        "cancelled": "**취소되었습니다.** 취소 전까지 받아쓴 내용은 위에 남아 있습니다.",
+        "cancelled": "**취소되었습니다.** 취소 전까지 받아쓴 내용은 위에, 그리고 아래의 partial-transcript.txt에 남아 "
+                     "있습니다.",
         "cancelled_before": "시작하기 전에 **취소되었습니다**.",
         "cancelled_nothing": "**취소되었습니다.** 아직 받아쓴 내용이 없었습니다.",
         "failed": "**받아쓰지 못했습니다.** {message}",

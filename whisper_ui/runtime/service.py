@@ -210,14 +210,7 @@ class TranscriptionService:
         result = self.manager.transcribe(samples, options, cancel, on_progress)
         self._rtf[result.model] = result.real_time_factor
         if not result.text:
-            if result.speech_seconds == 0:  # speech detection found none: the model did not run
-                raise NoSpeechError("No speech was found in the audio. If there is speech, check its volume; "
-                                    "for singing or music with lyrics, turn speech detection off.",
-                                    key="no_speech_vad")
-            raise NoSpeechError(
-                "No speech was found in the audio. If there is speech, check its volume, "
-                "or choose its language instead of auto-detect.", key="no_speech"
-            )
+            raise _no_words(result.speech_seconds, options.language)
         files = tuple(write_outputs(result, self._job_dir(), formats, output_stem(stem, options.task),
                                     subtitles)) if formats else ()
         return JobOutput(result, files)
@@ -247,6 +240,15 @@ class TranscriptionService:
     @property
     def outputs_dir(self) -> Path:
         return self.work_dir / "outputs"
+
+    def partial(self, text: str) -> list[str] | None:
+        """A cancelled job's text so far as a file (``partial-transcript.txt``), for the page to offer; None
+        when there is none. It is swept with the other jobs' files."""
+        if not text:
+            return None
+        path = self._job_dir() / "partial-transcript.txt"
+        path.write_text(text + "\n", encoding="utf-8")
+        return [str(path)]
 
     def _job_dir(self) -> Path:
         """A fresh folder for one job's files; folders older than ``output_max_age`` are removed."""
@@ -290,3 +292,24 @@ def _with_sound(samples: np.ndarray) -> np.ndarray:
     if not np.any(np.abs(samples) > 1e-4):
         raise NoSpeechError("The audio is silent: no speech was found. Check the recording's volume.", key="silent")
     return samples
+
+
+def _no_words(speech_seconds: float | None, language: str | None) -> NoSpeechError:
+    """Why a job gave no text, as it happened: detection found no speech (the model did not run); detection found
+    some, but the model made out no words in it (said with how much, never "no speech was found"); or, without
+    detection, the model heard none. The advice to choose the language only where it was left to auto-detect."""
+    auto = not language
+    if speech_seconds == 0:
+        return NoSpeechError("No speech was found in the audio. If there is speech, check its volume; for singing or "
+                             "music with lyrics, turn speech detection off.", key="no_speech_vad")
+    if speech_seconds:
+        seconds = f"{speech_seconds:.0f}" if speech_seconds >= 10 else f"{speech_seconds:.1f}"
+        advice = ("Choose its language instead of auto-detect, or try a larger model." if auto else
+                  "Try a larger model, or check that the chosen language is the one spoken.")
+        return NoSpeechError(f"Speech detection found {seconds} s of speech, but the model could not make out words "
+                             f"in it. {advice}", key="no_words_auto" if auto else "no_words", seconds=seconds)
+    if auto:
+        return NoSpeechError("No speech was found in the audio. If there is speech, check its volume, or choose its "
+                             "language instead of auto-detect.", key="no_speech")
+    return NoSpeechError("No speech was found in the audio. If there is speech, check its volume, or try a larger "
+                         "model.", key="no_speech_language")

@@ -9,6 +9,7 @@ import gradio as gr
 
 from ..core.i18n import RUNTIME
 from ..runtime.service import TranscriptionService
+from .api_docs import hide_tool_endpoint
 from .inputs import AUTO, UPLOAD_TYPES, i18n, upload_input
 from .jobs import Jobs
 from .mcp import mcp_tool
@@ -32,7 +33,11 @@ def build_app(service: TranscriptionService) -> gr.Blocks:
     with gr.Blocks(title="whisper-ui", analytics_enabled=False,
                    delete_cache=(min(600, max(1, retention // 6)), retention)) as demo:
         jobs = Jobs(demo, service)
-        gr.Markdown(i18n("wui_intro"))
+        with gr.Row(equal_height=True):
+            gr.Markdown(i18n("wui_intro"))
+            if settings.credentials:  # Gradio's /logout: every login of this user ends (its one-session form
+                # finds the session by the Secure cookie, which a browser does not send over plain HTTP)
+                gr.Button(i18n("wui_logout"), link="logout", size="sm", scale=0, min_width=120, elem_id="logout")
         with gr.Tabs():
             upload = upload_tab(service, jobs, job_events, demo)
             microphone = microphone_tab(service, jobs, job_events, demo)
@@ -40,6 +45,7 @@ def build_app(service: TranscriptionService) -> gr.Blocks:
             _, timer = status_tab(service, demo, MODEL_QUEUE)
         for tab in (upload, microphone, model):
             tab.select(lambda: gr.Timer(active=False), None, timer, **TIMER_EVENTS)
+        gr.Markdown(i18n("wui_api_guide"), elem_id="api-guide-link", elem_classes=["wui-hint"])
 
         if settings.mcp:  # the one MCP tool (see mcp_tools_only): hidden from the page
             with gr.Group(visible=False):
@@ -105,6 +111,7 @@ def mcp_tools_only(demo: gr.Blocks) -> None:
     server = getattr(demo, "mcp_server_obj", None)
     if server is not None:
         server.tool_to_endpoint = {"transcribe": "/" + MCP_ENDPOINT}
+    hide_tool_endpoint(demo)  # the MCP server has read its endpoint: the API page leaves it off
 
 
 # Words Gradio 6.31 writes in English whatever the browser's language: its toasts' titles (the toast's type,

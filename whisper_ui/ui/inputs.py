@@ -240,7 +240,7 @@ def results_panel(prefix: str) -> Results:
     files = gr.File(label=i18n("wui_downloads"), file_count="multiple", interactive=False, elem_id=f"{prefix}-files")
     seek = gr.Number(visible="hidden", elem_id=f"{prefix}-seek")
     for component, name in ((text, "text"), (segments, "segments"), (summary, "summary"), (files, "files")):
-        component.wui_api_name = name  # what the API calls it (jobs.name_api_outputs)
+        component.wui_api_name = name  # what the API calls it (api_docs.describe_api)
 
     def show_summary(data: dict | None, request: gr.Request) -> str:
         return summary_line(data, lambda key, **values: words.text(request, key, **values))

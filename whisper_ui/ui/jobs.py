@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import threading
 import time
 
@@ -14,9 +13,9 @@ import gradio as gr
 import numpy as np
 
 from ..core.errors import CancelledError, WhisperUIError
-from ..core.i18n import TRANSLATIONS
 from ..runtime.service import TranscriptionService
 from . import words
+from .api_docs import describe_api
 from .format import progress, rows, summary, summary_line
 from .inputs import AUTO, chosen_formats, i18n, job_options, subtitle_options
 
@@ -36,7 +35,7 @@ class Jobs:
         self.cancelled_early: set[tuple[str, str]] = set()  # (session, tab) whose job was cancelled while it waited
         self.waiting: dict[str, gr.Timer] = {}  # tab -> its timer while a job waits its turn (``buttons``)
         self.waiting_line: dict[str, gr.Markdown] = {}  # tab -> where the waiting job's place is written
-        name_api_outputs(demo)
+        describe_api(demo)
 
     @staticmethod
     def _key(request: gr.Request | None, tab: str) -> tuple[str, str]:
@@ -195,8 +194,8 @@ class Jobs:
                 yield failed(error, headers)
                 raise error from e
             segments = news[0][2] if news[0] is not None else ()
-            text = "".join(s.text for s in segments).strip()
-            yield text, rows(segments, headers), {"status": "cancelled", "kept": bool(text)}, None
+            text = "".join(s.text for s in segments).strip()  # and a file of it, to keep
+            yield text, rows(segments, headers), {"status": "cancelled", "kept": bool(text)}, self.service.partial(text)
             return
         except WhisperUIError as e:
             error = words.page_error(e, request)
@@ -267,34 +266,3 @@ async def refused(request: gr.Request | None, key: str):
     error = words.error(request, key)
     yield failed(error, [words.text(request, k) for k in ("col_start", "col_end", "col_text")])
     raise error
-
-
-def name_api_outputs(demo: gr.Blocks) -> None:
-    """The API names a job's outputs ``text``, ``segments``, ``summary``, ``files``: Gradio names a return
-    value after its component's label, which on the page is a translation key (or none: ``value_23``).
-    ``inputs.results_panel`` gives each output its API name (``api_name`` attribute); Gradio's API
-    description is renamed on the instance."""
-    get_api_info = demo.get_api_info
-
-    def named_api_info(*args, **kwargs):
-        info = get_api_info(*args, **kwargs)
-        endpoints = (info or {}).get("named_endpoints", {})
-        for fn in demo.fns.values():
-            endpoint = endpoints.get(f"/{fn.api_name}")
-            if endpoint is None:
-                continue
-            shown = [block for block in fn.outputs if not getattr(block, "skip_api", False)]
-            for block, returned in zip(shown, endpoint.get("returns", ()), strict=False):
-                name = getattr(block, "wui_api_name", None) or _english(getattr(block, "label", None))
-                if name:
-                    returned["label"] = name
-        return info
-
-    demo.get_api_info = named_api_info
-
-
-def _english(label) -> str | None:
-    """A translated label's English words as a name ("Model state" -> "model_state"); None for others."""
-    key = getattr(label, "key", None)
-    words = TRANSLATIONS["en"].get(key) if isinstance(key, str) else None
-    return "_".join(re.findall(r"[a-z0-9]+", words.lower())) or None if words else None

@@ -186,12 +186,16 @@ class ModelHandlers:
         from ..models.hfcache import human_size
 
         entries = self._cache_entries(deletable_only=False)
-        rows = [[e.kind, text(request, "model_kept", name=e.name) if e.in_model_dir else e.name, human_size(e.size),
-                 str(e.path)] for e in entries]
+        # the old caches only: the app's own models (its folder may be one of those caches) are said apart, kept
         deletable = [e for e in entries if not e.in_model_dir]
+        kept = [e for e in entries if e.in_model_dir]
+        rows = [[e.kind, e.name, human_size(e.size), str(e.path)] for e in deletable]
         summary = (text(request, "model_cache_summary_one" if len(deletable) == 1 else "model_cache_summary",
                         count=len(deletable), size=human_size(sum(e.size for e in deletable)))
                    if deletable else text(request, "model_cache_none"))
+        if kept:
+            summary += " " + text(request, "model_cache_kept", names=", ".join(e.name for e in kept),
+                                  size=human_size(sum(e.size for e in kept)), folder=str(self.settings.model_dir))
         table = {"headers": [text(request, key) for key in CACHE_COLUMNS], "data": rows}
         return table, summary, gr.Button(visible=bool(deletable))
 
@@ -225,7 +229,7 @@ def _model_controls(handlers: ModelHandlers, c: SimpleNamespace) -> None:
     table of the models offered: each put in ``c``."""
     settings, manager = handlers.settings, handlers.manager
     c.model_state = gr.Markdown(elem_id="model-state")
-    c.model_state.wui_api_name = "state"  # what /load_model and /unload_model call it (jobs.name_api_outputs)
+    c.model_state.wui_api_name = "state"  # what /load_model and /unload_model call it (api_docs.describe_api)
     with gr.Row():
         offered = handlers.choices(None)
         c.choice = gr.Dropdown(offered, value=settings.model if settings.model in {n for _, n in offered} else None,

@@ -184,7 +184,7 @@ def _layout(remote: bool) -> tuple[gr.Tab, SimpleNamespace]:
         versions = gr.Textbox(label=i18n("wui_versions"), interactive=False)
         with gr.Accordion("JSON", open=False):
             status_json = gr.JSON(elem_id="status-json")
-            status_json.wui_api_name = "status"  # what /status calls it (jobs.name_api_outputs)
+            status_json.wui_api_name = "status"  # what /status calls it (api_docs.describe_api)
         refresh = gr.Button(i18n("wui_refresh"), elem_id="status-refresh")
         api = gr.Button(visible=False)  # /status (the API): its own snapshot, never the page's
         timer = gr.Timer(STATUS_SECONDS, active=False)

@@ -42,6 +42,7 @@ from ..core.transcription import WRITER_OPTIONS, TranscribeOptions, Transcriptio
 from ..models.sources import canonical_name
 from ..runtime.manager import DOWNLOADING, FAILED, LOADING
 from ..runtime.service import TranscriptionService
+from .api_guide import guide_route
 
 log = logging.getLogger("whisper_ui.openai_api")
 
@@ -471,7 +472,7 @@ async def run_job(service: TranscriptionService, request, path: Path, options: T
 
 
 def api_routes(service: TranscriptionService) -> list:
-    """The routes, for ``app_kwargs={"routes": ...}`` beside the health routes."""
+    """The routes, for ``app_kwargs={"routes": ...}`` beside the health routes, and their page (``api_guide``)."""
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
@@ -541,6 +542,7 @@ def api_routes(service: TranscriptionService) -> list:
         Route("/v1/audio/transcriptions", transcriptions, methods=["POST"]),
         Route("/v1/audio/translations", translations, methods=["POST"]),
         Route("/v1/models", models, methods=["GET"]),
+        guide_route(settings),  # /api-guide: these routes' short page
     ]
 
 

@@ -67,7 +67,7 @@ def health_routes(manager: ModelManager) -> list:
 # /call and /run routes, streaming, monitoring, proxies...) answers 404 before Gradio sees it.
 READ_ROUTES = frozenset({
     "/", "/config", "/config/", "/favicon.ico", "/manifest.json", "/robots.txt", "/theme.css", "/login",
-    "/login/", "/logout", "/healthz", "/readyz", "/v1/models", "/gradio_api/info", "/gradio_api/info/",
+    "/login/", "/logout", "/healthz", "/readyz", "/v1/models", "/api-guide", "/gradio_api/info", "/gradio_api/info/",
     "/gradio_api/startup-events", "/gradio_api/upload_progress", "/gradio_api/queue/data",
     "/gradio_api/login_check", "/gradio_api/app_id",
 })
@@ -193,6 +193,9 @@ class LoginThrottle:
 
 
 LOGIN_ROUTES = frozenset({"/login", "/login/"})
+# above Gradio's login form (which says only "Login"): whose login it is, in both of the page's languages
+LOGIN_MESSAGE = ("<p><strong>whisper-ui</strong>: speech to text on this server. Sign in to use it.<br>"
+                 "이 서버의 음성 받아쓰기입니다. 로그인해서 쓰세요.</p>")
 
 
 class RouteGuard:
@@ -450,6 +453,7 @@ def launch(service: TranscriptionService, settings: Settings, prevent_thread_loc
         quiet=True,  # its lines name launch() arguments and GRADIO_ variables: serve() logs the app's own
         prevent_thread_lock=prevent_thread_lock,
         auth=credentials or None,
+        auth_message=LOGIN_MESSAGE if credentials else None,
         ssl_certfile=str(settings.ssl_certfile) if settings.ssl_certfile else None,
         ssl_keyfile=str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
         ssl_verify=False,  # only Gradio's own start-up request to itself: allows a self-signed certificate
