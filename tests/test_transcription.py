@@ -1,6 +1,7 @@
 """Transcription on real weights and real speech, and the output files: each test once per engine."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -59,7 +60,11 @@ def test_language_detection_and_translation_with_base(models_dir, speech, engine
     assert {"madrid", "pedro"} & words(r.text), r.text
     english = manager.transcribe(audio, TranscribeOptions(task="translate", beam_size=1))
     assert english.task == "translate" and english.language == "es"
-    assert {"good", "morning", "today"} <= words(english.text), english.text
+    # English, whichever words: a window that fails its checks at temperature 0 is sampled hotter, and CTranslate2's
+    # sampling is not seeded per job (test_manager), so faster-whisper's translation varies from run to run
+    # ("Good morning. I'm going to bed.", "... how I live in Madrid! Today ..." were seen besides the usual one)
+    assert len({"good", "morning", "today", "madrid", "hot", "heat", "name", "pedro", "live"} & words(english.text)) >= 2, \
+        english.text
     assert not {"llamo", "vivo", "hace"} & words(english.text)
     en = manager.transcribe(whisper.load_audio(str(speech.english)), TranscribeOptions(beam_size=1))
     assert en.language == "en" and en.language_probability > 0.5
@@ -133,3 +138,53 @@ def test_segments_come_as_they_are_finished(service, speech, vad):
     assert counts == sorted(counts) and counts[0] < counts[-1]
     assert [(s.start, s.end, s.text) for s in news[-1][2]] == [(s.start, s.end, s.text) for s in result.segments]
     assert {"city", "council"} <= words(" ".join(s.text for s in news[0][2] + news[-1][2]))
+
+
+def test_a_window_retried_at_every_temperature_ends_within_its_compute_budget(models_dir, tmp_path):
+    """13 s of espeak-ng Korean through base, language auto, word timestamps (issue 25): openai-whisper retries
+    the window at every temperature, and the job ran 61 s on a quiet machine, past 400 s on a busy one, to end
+    with nothing. With a budget (here the 30 s floor: 0.5x real time is below it) the job stops at the budget with
+    its text so far and a notice, or, having no text, says the budget stopped it before any words."""
+    import subprocess
+    import time
+
+    from whisper_ui.core.settings import Settings
+    from whisper_ui.runtime.service import TranscriptionService
+
+    clip = tmp_path / "ko.wav"
+    subprocess.run(["espeak-ng", "-v", "ko", "-w", str(clip), "안녕하세요. 오늘 회의에서는 다음 분기 예산과 새로운 "
+                    "채용 계획을 논의하겠습니다. 먼저 지난달 매출 보고서를 검토하고, 그 다음에 마케팅 팀의 제안을 "
+                    "듣겠습니다."], check=True, capture_output=True)
+    manager = ModelManager(make_engine("openai-whisper", models_dir), "base", "cpu", compute_budget=0.5)
+    service = TranscriptionService(Settings(model="base", model_dir=models_dir, device="cpu"), manager)
+    try:
+        manager.load()
+        assert manager.job_budget("base", 13.5) == 30.0
+        started = time.monotonic()
+        try:
+            job = service.transcribe_file(clip, TranscribeOptions(word_timestamps=True), formats=())
+        except NoSpeechError as e:
+            message = str(e)
+            assert re.match(r"The job stopped at its compute budget before the model made out any words in 1\d s of "
+                            "speech", message), message
+            assert e.key == "no_words_budget_auto"
+        else:
+            assert any(n.startswith("The job stopped at its compute budget: 30 s, 0.5x what base usually takes")
+                       for n in job.result.notices), job.result.notices
+        took = time.monotonic() - started
+        assert 29 < took < 50, took  # the budget, and the model's next token (and ffmpeg, detection) after it
+    finally:
+        service.close()
+
+
+def test_the_budget_is_a_multiple_of_what_this_model_and_engine_usually_take():
+    from tests.fakes import FakeEngine
+
+    manager = ModelManager(FakeEngine(), "tiny.en", "cpu", compute_budget=5)
+    assert manager.job_budget("tiny.en", 60) == 300  # no job yet: real time
+    assert manager.job_budget("tiny.en", 2) == 30  # never under 30 s
+    for factor, model in ((0.1, "tiny.en"), (0.2, "tiny.en"), (3.0, "tiny.en"), (0.9, "base")):
+        manager._recent_jobs.append({"model": model, "engine": "fake", "real_time_factor": factor})
+    assert manager.job_budget("tiny.en", 600) == pytest.approx(5 * 0.2 * 600)  # the median of its own jobs
+    assert manager.job_budget("base", 600) == pytest.approx(5 * 0.9 * 600)
+    assert ModelManager(FakeEngine(), "tiny.en", "cpu").job_budget("tiny.en", 600) is None  # 0: no budget

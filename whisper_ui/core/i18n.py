@@ -165,6 +165,9 @@ MODEL_SAY: dict[str, dict[str, str]] = {
         "model_cache_summary_one": "{count} old Whisper cache entry, {size} in all.",
         "model_cache_summary": "{count} old Whisper cache entries, {size} in all.",
         "model_cache_none": "No old Whisper model files found in the caches.",
+        "model_compare": "Here faster-whisper has run {model} {ratio}× as fast as openai-whisper (recent jobs of both).",
+        "model_compare_unknown": "faster-whisper is installed: on a CPU it is usually several times faster than "
+                                 "openai-whisper (same weights); a job with each shows how much here.",
         "model_cache_kept": "The models this app uses ({names}, {size} in {folder}) are not listed: they are kept.",
         "model_nothing_to_clean": "Nothing to clean.",
         "model_clean_question": "Delete {count} entries ({size})? The app's own model folder is kept. "
@@ -215,6 +218,10 @@ MODEL_SAY: dict[str, dict[str, str]] = {
         "model_cache_summary_one": "예전 Whisper 캐시 항목 {count}개, 모두 {size}.",
         "model_cache_summary": "예전 Whisper 캐시 항목 {count}개, 모두 {size}.",
         "model_cache_none": "캐시에 예전 Whisper 모델 파일이 없습니다.",
+        "model_compare": "이 서버에서 faster-whisper는 {model} 모델을 openai-whisper보다 {ratio}배 빠르게 실행했습니다(두 "
+                         "엔진의 최근 작업).",
+        "model_compare_unknown": "faster-whisper가 설치되어 있습니다: CPU에서는 보통 openai-whisper보다 몇 배 빠릅니다(같은 "
+                                 "가중치). 각 엔진으로 작업을 한 번씩 하면 이 서버에서 얼마나 빠른지 보여 줍니다.",
         "model_cache_kept": "이 앱이 쓰는 모델({names}, {folder}에 {size})은 목록에 없으며 지우지 않습니다.",
         "model_nothing_to_clean": "정리할 것이 없습니다.",
         "model_clean_question": "항목 {count}개({size})를 삭제할까요? 앱의 모델 폴더는 유지됩니다. "
@@ -385,6 +392,9 @@ INPUT_SAY: dict[str, dict[str, str]] = {
         "notice_checkpoint": "Or put the openai-whisper checkpoint{url}here (it is converted once):{path}",
         "notice_other_models": "Models on this machine that can serve instead (Model tab): {models}.",
         "limits": "**Limits:** up to {mb} MB and {minutes} minutes of audio per file.",
+        "runs": "**Runs on:** {model} · {engine} · {device} · {pace}",
+        "runs_speed": "~{factor}× real time (recent jobs)",
+        "runs_no_job": "no job yet",
         "estimate_unknown": "Length unknown until decoded.",
         "estimate_audio": "Audio: {seconds} s.",
         "estimate_time": "Estimated processing time: about {seconds} s (from this model's last job).",
@@ -400,6 +410,9 @@ INPUT_SAY: dict[str, dict[str, str]] = {
         "notice_checkpoint": "또는 openai-whisper 체크포인트를{url}이 위치에 두세요 (한 번 변환됩니다):{path}",
         "notice_other_models": "대신 쓸 수 있는 이 컴퓨터의 모델 (모델 탭): {models}.",
         "limits": "**제한:** 파일당 최대 {mb} MB, 오디오 {minutes}분.",
+        "runs": "**실행:** {model} · {engine} · {device} · {pace}",
+        "runs_speed": "실시간의 약 {factor}배 (최근 작업)",
+        "runs_no_job": "아직 작업 없음",
         "estimate_unknown": "디코딩하기 전에는 길이를 알 수 없습니다.",
         "estimate_audio": "오디오: {seconds}초.",
         "estimate_time": "예상 처리 시간: 약 {seconds}초 (이 모델의 지난 작업 기준).",
@@ -431,6 +444,10 @@ ERRORS: dict[str, dict[str, str]] = {
                          "언어를 고르거나, 더 큰 모델을 써 보세요.",
         "no_words": "음성 감지가 말소리 {seconds}초를 찾았지만, 모델이 그 안에서 단어를 알아듣지 못했습니다. 더 큰 모델을 써 "
                     "보거나, 고른 언어가 실제로 말한 언어인지 확인하세요.",
+        "no_words_budget_auto": "작업이 계산 예산을 다 쓰고 중지되었습니다: 모델이 재시도를 거듭했지만 단어를 알아듣지 "
+                                "못했습니다(말소리 {speech:.0f}초). 언어를 고르거나, 다른 모델이나 faster-whisper를 써 보세요.",
+        "no_words_budget": "작업이 계산 예산을 다 쓰고 중지되었습니다: 모델이 재시도를 거듭했지만 단어를 알아듣지 "
+                           "못했습니다(말소리 {speech:.0f}초). 다른 모델이나 faster-whisper를 써 보세요.",
         "unknown_model": "알 수 없는 모델 '{name}'입니다. {names} 중 하나를 쓰거나, {folder}에 {name}.pt 체크포인트나 "
                          "faster-whisper(CTranslate2) 폴더 {name}을(를) 두세요.",
         "download_mismatch": "모델 '{name}'을(를) 내려받았지만 SHA-256 체크섬이 공식 값과 다릅니다. 다운로드가 "
@@ -450,6 +467,9 @@ ERRORS: dict[str, dict[str, str]] = {
                               "가능성이 높습니다.",
         "notice_oom_fallback": "{device}에서 {name} 모델의 CUDA 메모리가 부족해 {next_device}의 {next_name} 모델로 "
                                "바꿨습니다.",
+        "notice_budget": "작업이 계산 예산에서 중지되었습니다: {seconds}초, 이 서버에서 {model} 모델이 이만한 오디오에 "
+                         "보통 쓰는 시간의 {factor}배입니다(--compute-budget). 텍스트는 그때까지 받아쓴 것입니다. 모델이 "
+                         "재시도를 거듭했습니다. 언어를 고르거나, 다른 모델이나 faster-whisper를 써 보세요.",
         "job_timeout": "작업이 이 서버의 허용 시간({minutes}분, --max-job-minutes)을 넘어 중지되었습니다. 더 짧은 "
                        "파일이나 빔 크기 1로 시도하거나, 운영자에게 --max-job-minutes를 늘려 달라고 하세요.",
         "replica_failed": "이 작업을 처리하던 모델 복제본이 끝나기 전에 멈췄습니다(작업은 다시 시도되지 않습니다). Ray "

@@ -71,6 +71,9 @@ class Settings:
     max_upload_disk_mb: int = 4096  # the most the upload folder may hold; over it uploads get "busy"
     max_audio_minutes: float = 60.0
     max_job_minutes: float = 30.0  # a job running longer is stopped at the model's next step
+    # a job stops with its text so far after this many times what this model and engine usually take here for
+    # that much audio (recent jobs; at least BUDGET_MIN_SECONDS); 0: no budget
+    compute_budget: float = 5.0
     read_timeout: float = 30.0  # seconds a client may take for a request's headers, or pause in its body
     max_connections_per_client: int = 64  # connections one address may hold open (0: no cap)
     queue_size: int = 16
@@ -381,6 +384,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("max_audio_minutes", _positive_float, "longest audio accepted, in minutes", "MIN"),
     Option("max_job_minutes", _positive_float, "longest a job may hold the model, in minutes: it is stopped "
            "at the model's next step, and the next job runs", "MIN"),
+    Option("compute_budget", _non_negative_float, "a job stops with its text so far, and a notice of what to "
+           "try, after this many times what this model and engine usually take here for that much audio (from "
+           "recent jobs; at least 30 s): a window the model retries at every temperature cannot run for minutes. "
+           "0 = no budget", "X"),
     Option("read_timeout", _positive_float, "seconds a client may take to send a request's headers, or pause "
            "while sending its body: slower ones get 408 and are closed", "SEC"),
     Option("max_connections_per_client", _non_negative_int, "connections one client address may hold open at "

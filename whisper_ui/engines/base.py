@@ -77,44 +77,8 @@ class LoadedModel(ABC):
         if options.vad:
             log.info("speech detection: %.1f s of speech in %.1f s of audio, %d region(s)", plan.speech_seconds,
                      len(audio) / vad.SAMPLE_RATE, sum(len(run.regions) for run in plan.runs))
-        segments: list[Segment] = []
-        total = len(audio) / vad.SAMPLE_RATE
-        done = 0.0
         followers: list[vad.Follower] = []
-
-        def reporter(language: str | None, chunks: list[dict[str, int]] | None = None) -> OnDecoded | None:
-            """The engine's news of one run (of the joined speech when ``chunks``), in the recording's
-            time, to ``on_progress``. The engine's list only grows: each segment is taken once (a job's
-            news cost O(segments), not its square)."""
-            if on_progress is None:
-                return None
-            mapped: list[Segment] = []
-
-            def report(decoded: list[Segment], seconds: float) -> None:
-                nonlocal done
-                done = max(done, min(total, seconds))
-                mapped.extend(replace(s, language=s.language or language) for s in decoded[len(mapped):])
-                so_far = segments + mapped
-                on_progress(done, total, tuple(sorted(so_far, key=lambda s: s.start) if len(plan.runs) > 1 else so_far))
-
-            return vad.restoring(report, chunks) if chunks else report
-
-        for run in plan.runs:
-            if cancel is not None and cancel.is_set():
-                raise CancelledError("The transcription was cancelled.")
-            follow = vad.Follower(run.language, run.probability) if plan.follow else None
-            if follow is not None:
-                followers.append(follow)
-            if len(plan.runs) == 1 and (not options.vad or vad.whole_file(run.regions, len(audio))):
-                # one run over the whole file (without speech detection, or speech from end to end): the
-                # engine's plain path, as without a plan
-                decoded = self.decode(audio, options, task, run.language, None, cancel, reporter(run.language),
-                                      follow)
-            else:  # only the speech, joined, and its times mapped back
-                joined, chunks = vad.join(audio, run.regions)
-                decoded = vad.restore(self.decode(joined, options, task, run.language, None, cancel,
-                                                  reporter(run.language, chunks), follow), chunks)
-            segments.extend(replace(s, language=s.language or run.language) for s in decoded)
+        segments, over_budget = self._decode_plan(audio, options, task, plan, cancel, on_progress, followers)
         segments.sort(key=lambda s: s.start)
         kept, loops = vad.cut_loops(tuple(segments))
         kept, phantoms = _without_phantoms(kept, audio, speech)
@@ -134,12 +98,70 @@ class LoadedModel(ABC):
             model=self.name,
             device=self.device,
             task=task,
-            notices=tuple(loops + phantoms),
+            notices=tuple(loops + phantoms) + ((cancel.budget_notice,) if over_budget else ()),
             engine=self.engine,
             speech_seconds=plan.speech_seconds,
             languages=shares,
             gaps=plan.gaps,
         )
+
+    def _decode_plan(self, audio: np.ndarray, options: TranscribeOptions, task: str, plan: vad.Plan,
+                     cancel: threading.Event | None, on_progress: OnProgress | None,
+                     followers: list[vad.Follower]) -> tuple[list[Segment], bool]:
+        """Each run of the plan through the engine's ``decode``: the segments, in the recording's time, and whether
+        the job's compute budget stopped it (``runtime.manager``; the segments are then those decoded by then)."""
+        started = time.perf_counter()
+        segments: list[Segment] = []
+        total = len(audio) / vad.SAMPLE_RATE
+        done = 0.0
+        current: list[list[Segment]] = [[]]  # the segments of the run being decoded, as the engine reported them
+
+        def reporter(language: str | None, chunks: list[dict[str, int]] | None = None) -> OnDecoded:
+            """The engine's news of one run (of the joined speech when ``chunks``), in the recording's
+            time, to ``on_progress`` (and kept: a job stopped at its budget keeps them). The engine's list only
+            grows: each segment is taken once (a job's news cost O(segments), not its square)."""
+            mapped: list[Segment] = []
+            current[0] = mapped
+
+            def report(decoded: list[Segment], seconds: float) -> None:
+                nonlocal done
+                done = max(done, min(total, seconds))
+                mapped.extend(replace(s, language=s.language or language) for s in decoded[len(mapped):])
+                if on_progress is not None:
+                    so_far = segments + mapped
+                    on_progress(done, total, tuple(sorted(so_far, key=lambda s: s.start) if len(plan.runs) > 1
+                                                   else so_far))
+
+            return vad.restoring(report, chunks) if chunks else report
+
+        over_budget = False
+        for run in plan.runs:
+            try:
+                if cancel is not None and cancel.is_set():
+                    raise CancelledError("The transcription was cancelled.")
+                follow = vad.Follower(run.language, run.probability) if plan.follow else None
+                if follow is not None:
+                    followers.append(follow)
+                if len(plan.runs) == 1 and (not options.vad or vad.whole_file(run.regions, len(audio))):
+                    # one run over the whole file (without speech detection, or speech from end to end): the
+                    # engine's plain path, as without a plan
+                    decoded = self.decode(audio, options, task, run.language, None, cancel, reporter(run.language),
+                                          follow)
+                else:  # only the speech, joined, and its times mapped back
+                    joined, chunks = vad.join(audio, run.regions)
+                    decoded = vad.restore(self.decode(joined, options, task, run.language, None, cancel,
+                                                      reporter(run.language, chunks), follow), chunks)
+            except CancelledError:
+                if not getattr(cancel, "budget_spent", False):  # the caller's cancel, a time limit
+                    raise
+                # the job's compute budget is spent (runtime.manager): it ends with what was decoded by then
+                log.warning("compute budget spent after %.1f s: the job ends with %d segment(s) decoded",
+                            time.perf_counter() - started, len(segments) + len(current[0]))
+                segments.extend(current[0])
+                over_budget = True
+                break
+            segments.extend(replace(s, language=s.language or run.language) for s in decoded)
+        return segments, over_budget
 
     def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
         """(language, probability) of up to 30 s of samples."""

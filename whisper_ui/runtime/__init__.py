@@ -18,7 +18,7 @@ def create_service(settings: Settings, engine=None):
     backend = getattr(remote, "backend", None)  # --backend ray: as many jobs at once as replicas
     manager = ModelManager(engines, settings.model, settings.device, settings.idle_unload_minutes * 60,
                            default_engine=None if engine is not None else settings.engine,
-                           max_job_seconds=settings.max_job_minutes * 60,
+                           max_job_seconds=settings.max_job_minutes * 60, compute_budget=settings.compute_budget,
                            concurrency=backend.concurrency if backend is not None else 1)
     return TranscriptionService(settings, manager)
 

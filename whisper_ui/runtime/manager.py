@@ -41,6 +41,8 @@ log = logging.getLogger("whisper_ui.manager")
 
 NOT_LOADED, DOWNLOADING, LOADING, READY, FAILED = "not loaded", "downloading", "loading", "ready", "failed"
 RECENT_JOBS = 20  # jobs kept for the Status tab's table
+BUDGET_MIN_SECONDS = 30.0  # a job's compute budget is never shorter (--compute-budget)
+SAMPLE_RATE = 16000
 
 
 @dataclass(frozen=True)
@@ -70,18 +72,31 @@ class ModelState:
 
 
 class _JobStop(threading.Event):
-    """A job's stop flag: set by its time limit, or by the caller's own cancel flag."""
+    """A job's stop flag: set by its time limit, its compute budget (``spend``: the engine keeps the text so far,
+    ``LoadedModel.transcribe``), or the caller's own cancel flag."""
 
     def __init__(self, cancel: threading.Event | None):
         super().__init__()
         self.cancel = cancel
+        self.over_budget = False
+        self.budget_notice: str | None = None  # what the result says when the budget stopped it
+        self.budget_values: dict = {}  # its values (the page says it in the reader's language)
 
     def is_set(self) -> bool:
         return super().is_set() or (self.cancel is not None and self.cancel.is_set())
 
+    def spend(self) -> None:
+        self.over_budget = True
+        self.set()
+
+    @property
+    def budget_spent(self) -> bool:
+        """The compute budget stopped the job (not the caller's cancel)."""
+        return self.over_budget and not (self.cancel is not None and self.cancel.is_set())
+
     @property
     def timed_out(self) -> bool:
-        return super().is_set() and not (self.cancel is not None and self.cancel.is_set())
+        return super().is_set() and not self.over_budget and not (self.cancel is not None and self.cancel.is_set())
 
 
 class _Gate:
@@ -136,11 +151,14 @@ class _Gate:
 class ModelManager:
     def __init__(self, engine: Engine | dict[str, Engine], default_model: str, device: str = "auto",
                  idle_unload_seconds: float = 0.0, default_engine: str | None = None, max_job_seconds: float = 0.0,
-                 concurrency: int = 1):
+                 concurrency: int = 1, compute_budget: float = 0.0):
         """``engine``: one engine, or several by name (the first, or ``default_engine``, is used by default).
         ``max_job_seconds``: a job running longer is stopped at the model's next step (0: no limit).
-        ``concurrency``: jobs at once (1 for a local model; a remote engine's replicas)."""
+        ``concurrency``: jobs at once (1 for a local model; a remote engine's replicas).
+        ``compute_budget``: a job stops with its text so far after this many times its usual time (``job_budget``;
+        0: no budget)."""
         self.max_job_seconds = max_job_seconds
+        self.compute_budget = compute_budget
         self.engines = dict(engine) if isinstance(engine, dict) else {engine.name: engine}
         self.engine_name = default_engine or next(iter(self.engines))
         if self.engine_name not in self.engines:
@@ -427,6 +445,10 @@ class ModelManager:
         """A failed job, as the Status tab and the log tell it; a job over the time limit raises its own
         error instead of the cancel."""
         if isinstance(e, CancelledError):
+            if stop.budget_spent:
+                # an engine that could not keep the text so far (a remote replica's cancel): the notice, as an error
+                log.warning("job stopped at its compute budget, without its text so far")
+                raise JobTimeoutError(stop.budget_notice, key="notice_budget", **stop.budget_values) from None
             if stop.timed_out:
                 minutes = self.max_job_seconds / 60
                 log.warning("job stopped after %.0f s: over --max-job-minutes %g", self.max_job_seconds, minutes)
@@ -439,6 +461,17 @@ class ModelManager:
             log.info("job cancelled")
         elif isinstance(e, WhisperUIError) and not getattr(e, "from_input", False):
             self._job_error(str(e))
+
+    def job_budget(self, model: str, audio_seconds: float) -> float | None:
+        """The seconds a job of ``audio_seconds`` may compute: ``compute_budget`` times what this model and engine
+        took for that much audio in recent jobs (their median real-time factor; real time before any), at least
+        ``BUDGET_MIN_SECONDS``; None without a budget."""
+        if not self.compute_budget:
+            return None
+        factors = sorted(job["real_time_factor"] for job in self.recent_jobs()
+                         if job["model"] == model and job["engine"] == self.engine_name and job.get("real_time_factor"))
+        usual = factors[len(factors) // 2] if factors else 1.0
+        return max(BUDGET_MIN_SECONDS, self.compute_budget * usual * audio_seconds)
 
     def _acquire_job(self) -> None:
         """A job's place at the model. With one slot, a job finding no model loads it in its own place;
@@ -464,17 +497,33 @@ class ModelManager:
         notices: list[str] = []
         if self.state.fallback and self.state.fallback != fallback_before:
             notices.append(self.state.fallback)  # the load this job started fell back
-        while True:
-            try:
-                result = model.transcribe(audio, options, cancel, on_progress)
-                break
-            except Exception as e:
-                if not is_cuda_oom(e):
-                    raise
-                free_memory()
-                model = self._fall_back(model.name, model.device, e)
-                notices.append(self.state.fallback or "")
-        result = replace(result, notices=tuple(dict.fromkeys(n for n in notices if n)))
+        budget = self.job_budget(model.name, len(audio) / SAMPLE_RATE) if isinstance(cancel, _JobStop) else None
+        spent = threading.Timer(budget, cancel.spend) if budget else None
+        if spent is not None:  # from the moment the model is there: a load is not counted
+            cancel.budget_values = dict(seconds=f"{budget:.0f}", factor=f"{self.compute_budget:g}", model=model.name)
+            cancel.budget_notice = keyed_text(
+                f"The job stopped at its compute budget: {budget:.0f} s, {self.compute_budget:g}x what {model.name} "
+                "usually takes here for this much audio (--compute-budget). The text is what was decoded by then: "
+                "the model kept retrying. Try choosing the language, another model, or faster-whisper.",
+                "notice_budget", **cancel.budget_values)
+            spent.daemon = True
+            spent.start()
+        try:
+            while True:
+                try:
+                    result = model.transcribe(audio, options, cancel, on_progress)
+                    break
+                except Exception as e:
+                    if not is_cuda_oom(e):
+                        raise
+                    free_memory()
+                    model = self._fall_back(model.name, model.device, e)
+                    notices.append(self.state.fallback or "")
+        finally:
+            if spent is not None:
+                spent.cancel()
+        # the load's notices, then the engine's own (a loop or a phantom cut, the budget): these were dropped here
+        result = replace(result, notices=tuple(dict.fromkeys(n for n in (*notices, *result.notices) if n)))
         with self._state_lock:
             self._recent_jobs.append({"at": round(time.time(), 3), "model": result.model, "engine": self.engine_name,
                                       "audio_seconds": round(result.duration, 2),

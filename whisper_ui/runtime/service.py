@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core import audio as audio_mod
-from ..core.errors import BusyError, NoSpeechError, UnknownModelError
+from ..core.errors import BusyError, NoSpeechError, UnknownModelError, keyed
 from ..core.settings import Settings
 from ..core.transcription import (
     OUTPUT_FORMATS,
@@ -210,7 +210,8 @@ class TranscriptionService:
         result = self.manager.transcribe(samples, options, cancel, on_progress)
         self._rtf[result.model] = result.real_time_factor
         if not result.text:
-            raise _no_words(result.speech_seconds, options.language)
+            raise _no_words(result.speech_seconds, options.language,
+                            stopped=any((keyed(n) or ("",))[0] == "notice_budget" for n in result.notices))
         files = tuple(write_outputs(result, self._job_dir(), formats, output_stem(stem, options.task),
                                     subtitles)) if formats else ()
         return JobOutput(result, files)
@@ -294,11 +295,18 @@ def _with_sound(samples: np.ndarray) -> np.ndarray:
     return samples
 
 
-def _no_words(speech_seconds: float | None, language: str | None) -> NoSpeechError:
-    """Why a job gave no text, as it happened: detection found no speech (the model did not run); detection found
-    some, but the model made out no words in it (said with how much, never "no speech was found"); or, without
-    detection, the model heard none. The advice to choose the language only where it was left to auto-detect."""
+def _no_words(speech_seconds: float | None, language: str | None, stopped: bool = False) -> NoSpeechError:
+    """Why a job gave no text, as it happened: detection found no speech (the model did not run); the compute
+    budget ran out before the model made out a word (``stopped``); detection found some, but the model made out
+    no words in it (said with how much, never "no speech was found"); or, without detection, the model heard
+    none. The advice to choose the language only where it was left to auto-detect."""
     auto = not language
+    if stopped:
+        speech = f" in {speech_seconds:.0f} s of speech" if speech_seconds else ""
+        advice = "Choose its language, or try" if auto else "Try"
+        return NoSpeechError(f"The job stopped at its compute budget before the model made out any words{speech}: it "
+                             f"kept retrying. {advice} another model or faster-whisper.",
+                             key="no_words_budget_auto" if auto else "no_words_budget", speech=speech_seconds or 0)
     if speech_seconds == 0:
         return NoSpeechError("No speech was found in the audio. If there is speech, check its volume; for singing or "
                              "music with lyrics, turn speech detection off.", key="no_speech_vad")
