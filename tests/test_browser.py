@@ -3,6 +3,7 @@
 Screenshots of every tab, in English and Korean, are saved under artifacts/screenshots/.
 """
 
+import re
 import subprocess
 import time
 
@@ -154,6 +155,11 @@ def test_upload_through_the_page_shows_text_and_downloads(browser, app, speech):
     page.locator("#upload-file button[aria-label='Clear']").first.click()
     page.locator("#upload-file input[type=file]").set_input_files(str(speech.english))
     page.wait_for_selector("#upload-estimate >> text=Estimated processing time", timeout=30_000)
+    # what runs the next job, and how fast it has run here (the engine was on the Model tab only)
+    select_tab(page, "microphone")
+    page.wait_for_selector("#mic-runs >> text=/× real time/", timeout=10_000)
+    runs = page.locator("#mic-runs").inner_text()
+    assert re.search(r"Runs on: (tiny\.en|base) · (openai|faster)-whisper · cpu · ~[0-9.]+× real time", runs), runs
     page.context.close()
 
 

@@ -194,3 +194,28 @@ def test_the_korean_model_tab_has_no_english_but_names(page_in, home):
                 english.add(latin)
     assert not english, (english, shown)
     assert "로드 시간" in shown[0] and "모델 해제" in shown[0] and "삭제할까요" in shown[0]
+
+
+def test_the_tabs_say_what_runs_a_job_and_the_model_tab_how_much_faster_faster_whisper_ran(tmp_path):
+    """The engine sat on the Model tab only (admins only, with a login): the Upload and Microphone tabs say model,
+    engine, device and how fast it has run here; the Model tab, faster-whisper against openai-whisper here."""
+    from tests.fakes import FakeEngine
+    from whisper_ui.core.settings import Settings
+    from whisper_ui.runtime.manager import ModelManager
+    from whisper_ui.runtime.service import TranscriptionService
+    from whisper_ui.ui.notice import engines_compared, runs_text
+
+    manager = ModelManager({"openai-whisper": FakeEngine(), "faster-whisper": FakeEngine()}, "base", "cpu")
+    service = TranscriptionService(Settings(model_dir=tmp_path), manager)
+    try:
+        assert runs_text(service, None) == "**Runs on:** base · openai-whisper · cpu · no job yet"
+        assert engines_compared(service, None, "base")[0].startswith("faster-whisper is installed: on a CPU it is")
+        for engine, factor in (("openai-whisper", 0.6), ("openai-whisper", 0.8), ("openai-whisper", 0.7),
+                               ("faster-whisper", 0.2), ("faster-whisper", 0.25), ("faster-whisper", 0.9)):
+            manager._recent_jobs.append({"model": "base", "engine": engine, "real_time_factor": factor})
+        assert runs_text(service, None) == "**Runs on:** base · openai-whisper · cpu · ~0.7× real time (recent jobs)"
+        assert engines_compared(service, None, "base") == [
+            "Here faster-whisper has run base 2.8× as fast as openai-whisper (recent jobs of both)."]
+        assert engines_compared(service, None, "small")[0].startswith("faster-whisper is installed")
+    finally:
+        service.close()

@@ -7,7 +7,7 @@ import gradio as gr
 from ..runtime.service import TranscriptionService
 from .inputs import i18n, microphone_input, options_panel, results_panel
 from .jobs import Jobs
-from .notice import show_notice
+from .notice import show_notice, show_runs
 
 
 def microphone_tab(service: TranscriptionService, jobs: Jobs, job_events: dict, demo: gr.Blocks) -> gr.Tab:
@@ -18,6 +18,7 @@ def microphone_tab(service: TranscriptionService, jobs: Jobs, job_events: dict, 
                 recording = microphone_input(service.limits, label=i18n("wui_recording"), elem_id="mic-audio")
                 gr.Markdown(i18n("wui_mic_note"))
                 options = options_panel(service.settings.vad)
+                runs = gr.Markdown(elem_id="mic-runs", elem_classes=["wui-hint"])
                 run, cancel = jobs.buttons("mic")
             with gr.Column():
                 results = results_panel("mic")
@@ -25,4 +26,5 @@ def microphone_tab(service: TranscriptionService, jobs: Jobs, job_events: dict, 
     jobs.wire("mic", run, cancel, jobs.transcribe_microphone, [recording, *options], results,
               "transcribe_microphone", job_events)
     show_notice(service, demo, tab, run, notice)
+    show_runs(service, demo, tab, run, runs)
     return tab

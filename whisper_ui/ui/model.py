@@ -17,6 +17,7 @@ from ..runtime.manager import DOWNLOADING, FAILED, LOADING, NOT_LOADED, READY
 from ..runtime.service import TranscriptionService
 from .format import mb, size
 from .inputs import i18n
+from .notice import engines_compared
 from .words import message, page_error, text
 
 log = logging.getLogger("whisper_ui.ui")
@@ -102,6 +103,7 @@ class ModelHandlers:
         if batch is not None:  # faster-whisper: say what batching trades
             lines.append(text(request, "model_batching_on", batch=batch) if batch else
                          text(request, "model_batching_off"))
+        lines += engines_compared(self.service, request, state.model)
         if state.fallback:
             lines.append(text(request, "model_fallback", note=message(request, state.fallback)))
         if state.error:

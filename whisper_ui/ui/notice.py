@@ -57,3 +57,44 @@ def show_notice(service: TranscriptionService, demo: gr.Blocks, tab: gr.Tab, run
 
     for event in (demo.load, tab.select, run.click):
         event(said, None, notice, api_visibility="private", queue=False)
+
+
+def usual_speed(service: TranscriptionService, model: str, engine: str) -> float | None:
+    """The median real-time factor of this model's recent jobs on this engine (None before any)."""
+    factors = sorted(job["real_time_factor"] for job in service.manager.recent_jobs()
+                     if job["model"] == model and job["engine"] == engine and job.get("real_time_factor"))
+    return factors[len(factors) // 2] if factors else None
+
+
+def engines_compared(service: TranscriptionService, request: gr.Request | None, model: str | None) -> list[str]:
+    """For the Model tab: how much faster faster-whisper has run this model than openai-whisper on this machine
+    (recent jobs of both), where both engines are here; before jobs of both, that it usually is, when the
+    engine is openai-whisper. A line, or none."""
+    manager = service.manager
+    if not model or not {"openai-whisper", "faster-whisper"} <= set(manager.engines):
+        return []
+    faster, plain = (usual_speed(service, model, name) for name in ("faster-whisper", "openai-whisper"))
+    if not faster or not plain:
+        return [text(request, "model_compare_unknown")] if manager.engine_name == "openai-whisper" else []
+    return [text(request, "model_compare", model=model, ratio=f"{plain / faster:.1f}")]
+
+
+def runs_text(service: TranscriptionService, request: gr.Request | None) -> str:
+    """What will run a job of this tab, and how fast it has been here: "base · openai-whisper · cpu · ~0.7× real
+    time" (the engine sat on the Model tab only, out of reach of users without --admin)."""
+    manager = service.manager
+    state = manager.state
+    model, engine = state.model or manager.default_model, state.engine or manager.engine_name
+    device = state.device or manager.device_setting
+    speed = usual_speed(service, model, engine)
+    pace = text(request, "runs_speed", factor=f"{speed:.2g}") if speed else text(request, "runs_no_job")
+    return text(request, "runs", model=model, engine=engine, device=device, pace=pace)
+
+
+def show_runs(service: TranscriptionService, demo: gr.Blocks, tab: gr.Tab, run: gr.Button, line: gr.Markdown) -> None:
+    """The tab's line of what runs its jobs, said when the page opens, when the tab is chosen and at each job."""
+    def said(request: gr.Request):
+        return runs_text(service, request)
+
+    for event in (demo.load, tab.select, run.click):
+        event(said, None, line, api_visibility="private", queue=False)

@@ -8,7 +8,7 @@ from ..core.errors import WhisperUIError
 from ..runtime.service import TranscriptionService
 from .inputs import UPLOAD_TYPES, i18n, options_panel, results_panel, upload_input
 from .jobs import Jobs
-from .notice import show_notice
+from .notice import show_notice, show_runs
 from .words import message, text
 
 
@@ -43,12 +43,14 @@ def upload_tab(service: TranscriptionService, jobs: Jobs, job_events: dict, demo
                 limits = gr.Markdown(elem_id="upload-limits")  # in the reader's language, when the page opens
                 estimate_box = gr.Markdown(elem_id="upload-estimate")
                 options = options_panel(settings.vad)
+                runs = gr.Markdown(elem_id="upload-runs", elem_classes=["wui-hint"])
                 run, cancel = jobs.buttons("upload")
             with gr.Column():
                 results = results_panel("upload")
 
     jobs.wire("upload", run, cancel, jobs.transcribe, [file, *options], results, "transcribe", job_events)
     show_notice(service, demo, tab, run, notice)
+    show_runs(service, demo, tab, run, runs)
 
     def show_limits(request: gr.Request):
         return limits_text(service, request)
