@@ -46,7 +46,8 @@ def test_the_table_keeps_seconds_as_data_and_shows_times_and_words():
     assert table["data"] == [[1.23, 65.5, "Hello <there>"], [65.5, 70.0, "a & b"]]  # what the API gives
     shown = table["metadata"]["display_value"]
     assert shown[0][:2] == ["00:01.2", "01:05.5"] and shown[1][2] == "a &amp; b"
-    assert "Hello<rt>00:01.2</rt>" in shown[0][2] and "&lt;there&gt;<rt>00:01.7</rt>" in shown[0][2]
+    assert 'data-t="00:01.2" title="00:01.2 – 00:01.6 · 90%">Hello</span>' in shown[0][2]
+    assert 'data-t="00:01.7"' in shown[0][2] and ">&lt;there&gt;</span>" in shown[0][2] and "<rt>" not in shown[0][2]
     assert shown[0][2].count("wui-unsure") == 1  # the unsure word is marked
     assert rows([])["data"] == [] and rows([])["headers"] == ["start", "end", "text"]
 
@@ -282,11 +283,29 @@ def test_results_read_well_and_a_click_plays_the_segment(browser, app, speech, l
     starts, ends = column(0), column(1)
     assert len(starts) >= 2 and starts[0] == "00:00.0", starts
     assert all(re.fullmatch(r"\d\d:\d\d\.\d", t) for t in starts + ends), (starts, ends)  # mm:ss.s
-    word_times = table.locator("[role=gridcell] ruby.wui-word rt").all_inner_texts()
+    # each word's time, one at a time, beside it on hover or focus (the times above every word ran together)
+    word_list = table.locator("[role=gridcell] .wui-word")
+    word_times = [word_list.nth(i).get_attribute("data-t") for i in range(word_list.count())]
     assert len(word_times) >= 8 and all(re.fullmatch(r"\d\d:\d\d\.\d", t) for t in word_times), word_times
+    after = "e => getComputedStyle(e, '::after').content"
+    assert word_list.nth(1).evaluate(after) in ("none", "normal", "")  # no time shown until asked for
+    word_list.nth(1).hover()
+    assert word_list.nth(1).evaluate(after) == f'" {word_times[1]}"'
+    word_list.nth(2).focus()
+    assert word_list.nth(2).evaluate(after) == f'" {word_times[2]}"'
+    # no two words' boxes overlap (the rendered page: the time that shows pushes the words after it along)
+    boxes = [box for i in range(word_list.count()) if (box := word_list.nth(i).bounding_box())]
+    overlapping = [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:]
+                   if a["x"] < b["x"] + b["width"] - 1 and b["x"] < a["x"] + a["width"] - 1
+                   and a["y"] < b["y"] + b["height"] - 1 and b["y"] < a["y"] + a["height"] - 1]
+    assert not overlapping, overlapping[:3]
     text_cell = table.locator("[role=gridcell][data-col='2'] .cell-wrap > span").first
     assert text_cell.evaluate("e => getComputedStyle(e).whiteSpace") not in ("nowrap", "pre")  # the text wraps
     page.screenshot(path=str(_shots() / f"{locale[:2]}-upload-results.png"), full_page=True)
+    downloads = page.locator("#upload-files")
+    assert downloads.locator("a").count() >= 5  # the results' files, and no "×" beside them: nothing to remove
+    assert downloads.locator("button.label-clear-button").count() == 0 or \
+        not downloads.locator("button.label-clear-button").first.is_visible()
 
     # a click on a segment plays the audio from its start
     row = next(i for i, text in enumerate(column(2)) if "sunny" in text.lower())

@@ -24,10 +24,12 @@ def stamp(seconds: float) -> str:
 
 
 def _word_html(word) -> str:
-    """A word with its start time above it (ruby); an unsure word (below half its probability) is marked."""
+    """A word whose start time shows beside it on hover or focus (``data-t``, one time at a time: the times above
+    every word ran together, "00:00.000:00.500:01.1"), its span and probability in its title; an unsure word
+    (below half its probability) is marked."""
     unsure = " wui-unsure" if word.probability < 0.5 else ""
-    return (f'<ruby class="wui-word{unsure}" title="{stamp(word.start)} – {stamp(word.end)} · '
-            f'{word.probability:.0%}">{html.escape(word.word.strip())}<rt>{stamp(word.start)}</rt></ruby>')
+    return (f'<span class="wui-word{unsure}" tabindex="0" data-t="{stamp(word.start)}" title="{stamp(word.start)} – '
+            f'{stamp(word.end)} · {word.probability:.0%}">{html.escape(word.word.strip())}</span>')
 
 
 def _text_html(segment) -> str:

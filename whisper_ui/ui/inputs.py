@@ -163,7 +163,7 @@ def subtitle_options(max_line_width: float | None, max_line_count: float | None,
 
 
 # the results' looks: a table whose text wraps and whose headers never break inside a word (Korean breaks
-# between any two syllables unless told to keep words), each word's time above it, unsure words dotted
+# between any two syllables unless told to keep words), a word's time beside it on hover or focus, unsure words dotted
 RESULTS_CSS = """
 .wui-segments th, .wui-segments th * { word-break: keep-all; overflow-wrap: normal; white-space: nowrap; }
 .wui-segments [role=gridcell] { cursor: pointer; }
@@ -171,11 +171,13 @@ RESULTS_CSS = """
 .wui-segments [role=gridcell][data-col="2"] { font-family: var(--font); line-height: 1.9; }
 .wui-segments [role=gridcell]:is([data-col="0"], [data-col="1"]) .cell-wrap,
 .wui-segments [role=gridcell]:is([data-col="0"], [data-col="1"]) .cell-wrap * { white-space: nowrap; word-break: keep-all; }
-.wui-segments ruby.wui-word { ruby-position: over; white-space: nowrap; }
-.wui-segments ruby.wui-word rt { font-size: 0.55em; font-family: var(--font-mono); letter-spacing: -0.02em;
-  color: var(--body-text-color-subdued); }
-.wui-segments ruby.wui-unsure { text-decoration: underline dotted; }
+.wui-segments .wui-word { white-space: nowrap; border-radius: 3px; }
+.wui-segments .wui-word:is(:hover, :focus) { background: var(--color-accent-soft); outline: none; }
+.wui-segments .wui-word:is(:hover, :focus)::after { content: " " attr(data-t); font-family: var(--font-mono);
+  font-size: 0.8em; color: var(--body-text-color-subdued); }
+.wui-segments .wui-unsure { text-decoration: underline dotted; }
 .wui-player audio { width: 100%; margin-top: var(--spacing-md); }
+.wui-files .label-clear-button { display: none; }
 .wui-hint p { font-size: var(--text-sm); color: var(--body-text-color-subdued); }
 """
 
@@ -237,7 +239,8 @@ def results_panel(prefix: str) -> Results:
     gr.HTML(f"<style>{RESULTS_CSS}</style>", elem_id=f"{prefix}-player", elem_classes=["wui-player"],
             js_on_load=None)
     gr.Markdown(i18n("wui_player"), elem_classes=["wui-hint"])
-    files = gr.File(label=i18n("wui_downloads"), file_count="multiple", interactive=False, elem_id=f"{prefix}-files")
+    files = gr.File(label=i18n("wui_downloads"), file_count="multiple", interactive=False, elem_id=f"{prefix}-files",
+                    elem_classes=["wui-files"])  # its "×" (Gradio shows one beside each of several files) hidden
     seek = gr.Number(visible="hidden", elem_id=f"{prefix}-seek")
     for component, name in ((text, "text"), (segments, "segments"), (summary, "summary"), (files, "files")):
         component.wui_api_name = name  # what the API calls it (api_docs.describe_api)
