@@ -73,6 +73,9 @@ def open_page(browser, app, locale="en-US"):
     page = context.new_page()
     page.goto(app.url)
     page.wait_for_selector("#upload-file", timeout=30_000)
+    # the page's load events answered (the first tab's select among them, which stops the Status tab's timer:
+    # a Status tab chosen before it came back had its timer stopped, and its numbers stood still)
+    page.wait_for_selector("#upload-runs >> text=/Runs on|실행/", timeout=30_000)
     return page
 
 

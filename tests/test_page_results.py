@@ -395,3 +395,39 @@ def test_a_job_waiting_behind_anothers_says_its_place_until_it_starts(browser, a
     assert line.inner_text().strip() == ""
     assert "quick" in page.locator("#upload-text textarea").input_value().lower()
     page.context.close()
+
+
+def test_the_estimate_is_a_range_from_this_models_jobs_with_these_options(tmp_path, speech):
+    """The estimate copied the last job's speed whatever its model and options ("about 1584 s" for 4 minutes,
+    issue 25): now the range of this model's recent jobs on this engine and device in the same options class
+    (beam search or greedy, word timestamps or not), any options where none had these."""
+    from tests.fakes import FakeEngine
+    from whisper_ui.core.settings import Settings
+    from whisper_ui.runtime.manager import ModelManager
+    from whisper_ui.runtime.service import TranscriptionService
+    from whisper_ui.ui.upload import estimate_text
+
+    manager = ModelManager(FakeEngine(), "base", "cpu")
+    service = TranscriptionService(Settings(model_dir=tmp_path), manager)
+    try:
+        duration, span = service.estimate(speech.fox)
+        assert 2 < duration < 5 and span is None  # no job yet
+        jobs = [("base", True, False, 0.5), ("base", True, False, 0.7), ("base", False, False, 0.1),
+                ("base", True, True, 2.0), ("tiny.en", True, False, 9.0)]
+        for model, beam, words_, factor in jobs:
+            manager._recent_jobs.append({"model": model, "engine": "fake", "device": "cpu", "beam": beam,
+                                         "words": words_, "real_time_factor": factor})
+        assert service.estimate(speech.fox, 5, False)[1] == pytest.approx((duration * 0.5, duration * 0.7))
+        assert service.estimate(speech.fox, 1, False)[1] == pytest.approx((duration * 0.1, duration * 0.1))
+        assert service.estimate(speech.fox, 1, True)[1] == pytest.approx((duration * 0.1, duration * 2.0))  # any
+        line = estimate_text(service, str(speech.fox), None, 5, True)
+        assert line.endswith(f"about {duration * 2.0:.0f} s (this model's recent jobs with these options)."), line
+    finally:
+        service.close()
+
+
+def test_the_time_left_weighs_the_usual_pace_against_the_jobs_own():
+    assert progress(30, 240, 60)["seconds_left"] == 420  # the job's own pace alone: its slow first window
+    assert progress(30, 240, 60, prior=0.2)["seconds_left"] == round((0.2 * 0.875 + 2.0 * 0.125) * 210)  # 89
+    assert progress(120, 240, 60, prior=0.2)["seconds_left"] == round((0.2 * 0.5 + 0.5 * 0.5) * 120)
+    assert progress(0, 240, 5, prior=0.2)["seconds_left"] is None  # nothing done yet: no line of time left

@@ -44,7 +44,7 @@ def test_microphone_endpoint_takes_a_recording(client, app, speech):
     assert summary["duration"] > 2 and summary["real_time_factor"] > 0
     assert segments["headers"] == ["start", "end", "text"] and segments["data"][0][1] > segments["data"][0][0]
     assert segments["metadata"]["display_value"][0][0] == "00:00.0"  # the page's mm:ss.s
-    assert "<rt>" in segments["metadata"]["display_value"][0][2]  # with word timestamps, each word's time
+    assert 'data-t="00:00.' in segments["metadata"]["display_value"][0][2]  # with word timestamps, each word's time
 
 
 def test_microphone_endpoint_refuses_what_is_not_audio(client, tmp_path):

@@ -397,7 +397,7 @@ INPUT_SAY: dict[str, dict[str, str]] = {
         "runs_no_job": "no job yet",
         "estimate_unknown": "Length unknown until decoded.",
         "estimate_audio": "Audio: {seconds} s.",
-        "estimate_time": "Estimated processing time: about {seconds} s (from this model's last job).",
+        "estimate_time": "Estimated processing time: about {seconds} s (this model's recent jobs with these options).",
     },
     "ko": {
         "notice_downloading": "⏳ 모델 **{model}**을(를) 내려받는 중입니다{percent}. 준비되면 첫 작업이 시작됩니다.",
@@ -415,7 +415,7 @@ INPUT_SAY: dict[str, dict[str, str]] = {
         "runs_no_job": "아직 작업 없음",
         "estimate_unknown": "디코딩하기 전에는 길이를 알 수 없습니다.",
         "estimate_audio": "오디오: {seconds}초.",
-        "estimate_time": "예상 처리 시간: 약 {seconds}초 (이 모델의 지난 작업 기준).",
+        "estimate_time": "예상 처리 시간: 약 {seconds}초 (이 모델의 같은 옵션 최근 작업 기준).",
     },
 }
 

@@ -462,14 +462,23 @@ class ModelManager:
         elif isinstance(e, WhisperUIError) and not getattr(e, "from_input", False):
             self._job_error(str(e))
 
+    def speeds(self, model: str, beam: bool | None = None, words: bool | None = None) -> list[float]:
+        """The real-time factors of the recent jobs of this model on this engine and device, oldest first; with
+        ``beam`` and ``words``, of that options class (beam search or greedy, word timestamps or not) where some
+        jobs had it, else of any options."""
+        device = self.state.device
+        same = [job for job in self.recent_jobs() if job["model"] == model and job["engine"] == self.engine_name
+                and (device is None or job.get("device", device) == device) and job.get("real_time_factor")]
+        alike = [job for job in same if job.get("beam") == beam and job.get("words") == words]
+        return [job["real_time_factor"] for job in (alike if beam is not None and alike else same)]
+
     def job_budget(self, model: str, audio_seconds: float) -> float | None:
         """The seconds a job of ``audio_seconds`` may compute: ``compute_budget`` times what this model and engine
         took for that much audio in recent jobs (their median real-time factor; real time before any), at least
         ``BUDGET_MIN_SECONDS``; None without a budget."""
         if not self.compute_budget:
             return None
-        factors = sorted(job["real_time_factor"] for job in self.recent_jobs()
-                         if job["model"] == model and job["engine"] == self.engine_name and job.get("real_time_factor"))
+        factors = sorted(self.speeds(model))
         usual = factors[len(factors) // 2] if factors else 1.0
         return max(BUDGET_MIN_SECONDS, self.compute_budget * usual * audio_seconds)
 
@@ -526,7 +535,8 @@ class ModelManager:
         result = replace(result, notices=tuple(dict.fromkeys(n for n in (*notices, *result.notices) if n)))
         with self._state_lock:
             self._recent_jobs.append({"at": round(time.time(), 3), "model": result.model, "engine": self.engine_name,
-                                      "audio_seconds": round(result.duration, 2),
+                                      "device": result.device, "beam": options.beam_size > 1,
+                                      "words": bool(options.word_timestamps), "audio_seconds": round(result.duration, 2),
                                       "processing_seconds": round(result.processing_seconds, 3),
                                       "real_time_factor": round(result.real_time_factor, 4)})
         self._count(jobs_done=1)

@@ -78,7 +78,6 @@ class TranscriptionService:
         # paths included: another server's uploads with them.
         self.work_dir = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="whisper-ui-"))
         self._outputs_lock = threading.Lock()
-        self._rtf: dict[str, float] = {}  # the last real-time factor of each model
         # probe results of uploads the page has already probed for its estimate (file identity ->
         # result): the job then does not run ffprobe again (~70 ms) inside the model's queue
         self._probed: OrderedDict[tuple, audio_mod.ProbeResult] = OrderedDict()
@@ -152,17 +151,22 @@ class TranscriptionService:
 
     # --- jobs ----------------------------------------------------------------
 
-    def estimate(self, path: str | Path) -> tuple[float | None, float | None]:
-        """(audio seconds, estimated processing seconds) for an upload, before any work on it.
-
-        The estimate is known once the current model has run a job.
-        """
+    def estimate(self, path: str | Path, beam_size: int = 5,
+                 word_timestamps: bool = False) -> tuple[float | None, tuple[float, float] | None]:
+        """(audio seconds, (fewest, most) processing seconds) for an upload, before any work on it: the range of
+        this model's recent jobs on this engine and device with these options (``speed``); None before any.
+        (It copied the last job's speed, whatever its model and options: "about 1584 s" for 4 minutes.)"""
         probed = audio_mod.probe(path, self.limits)
         self._remember_probe(path, probed)
-        rtf = self._rtf.get(self.manager.state.model or "")
-        if probed.duration is None or rtf is None:
+        factors = self.speed(beam_size, word_timestamps)
+        if probed.duration is None or not factors:
             return probed.duration, None
-        return probed.duration, probed.duration * rtf
+        return probed.duration, (probed.duration * min(factors), probed.duration * max(factors))
+
+    def speed(self, beam_size: int = 5, word_timestamps: bool = False) -> list[float]:
+        """The real-time factors of the last five jobs like one with these options (``ModelManager.speeds``)."""
+        model = self.manager.state.model or self.manager.default_model
+        return self.manager.speeds(model, beam_size > 1, bool(word_timestamps))[-5:]
 
     def transcribe_file(self, path: str | Path, options: TranscribeOptions,
                         formats: tuple[str, ...] = OUTPUT_FORMATS, cancel: threading.Event | None = None,
@@ -208,7 +212,6 @@ class TranscriptionService:
              formats: tuple[str, ...], stem: str, cancel: threading.Event | None,
              on_progress: OnProgress | None = None, subtitles: SubtitleOptions | None = None) -> JobOutput:
         result = self.manager.transcribe(samples, options, cancel, on_progress)
-        self._rtf[result.model] = result.real_time_factor
         if not result.text:
             raise _no_words(result.speech_seconds, options.language,
                             stopped=any((keyed(n) or ("",))[0] == "notice_budget" for n in result.notices))

@@ -90,9 +90,16 @@ def summary(result: TranscriptionResult) -> dict:
     }
 
 
-def progress(done: float, total: float, elapsed: float) -> dict:
-    """A running job's summary: seconds of audio done of the total, and an estimate of the time left."""
-    left = max(1, round(elapsed / done * (total - done))) if done > 0 and elapsed > 1 else None
+def progress(done: float, total: float, elapsed: float, prior: float | None = None) -> dict:
+    """A running job's summary: seconds of audio done of the total, and an estimate of the time left: from the
+    job's own pace, and while little is done, from ``prior`` (this model's usual real-time factor with these
+    options), each weighted by how much of the audio it speaks for (the job's pace alone said "about 74 s
+    left" at 00:30 of 04:00: its first window is its slowest)."""
+    left = None
+    if done > 0 and elapsed > 1:
+        share = min(1.0, done / total) if total else 1.0
+        pace = elapsed / done if prior is None else prior * (1 - share) + elapsed / done * share
+        left = max(1, round(pace * (total - done)))
     return {"status": "running", "done_seconds": round(done, 1), "total_seconds": round(total, 1),
             "seconds_left": left}
 

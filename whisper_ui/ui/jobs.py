@@ -145,7 +145,7 @@ class Jobs:
 
     # --- running a job ----------------------------------------------------------------
 
-    async def run(self, work, request: gr.Request | None, tab: str):
+    async def run(self, work, request: gr.Request | None, tab: str, prior: float | None = None):
         """Run ``work(cancel, on_progress)`` in a worker thread, yielding the page's outputs (text,
         segments, summary, files) as segments are finished; the summary is data (``format.summary``), while
         the job runs its progress in seconds of audio (``format.progress``), which the page writes as a line.
@@ -183,7 +183,7 @@ class Jobs:
                     # component for this session, which then holds the job's files where the retention's sweep
                     # never looks (they stayed until the server stopped)
                     yield ("".join(s.text for s in segments).strip(), rows(segments, headers),
-                           progress(done, total, time.monotonic() - started), None)
+                           progress(done, total, time.monotonic() - started, prior), None)
             job = worker.result()
         except asyncio.CancelledError:
             cancel.set()
@@ -211,6 +211,11 @@ class Jobs:
 
     # --- the handlers ----------------------------------------------------------------------
 
+    def _prior(self, options) -> float | None:
+        """The usual real-time factor of this model's recent jobs with options like these (None before any)."""
+        factors = sorted(self.service.speed(options.beam_size, options.word_timestamps))
+        return factors[len(factors) // 2] if factors else None
+
     def _options(self, task, language, beam_size, word_timestamps, initial_prompt, vad, subtitles):
         # the subtitle options need the words' times, as openai-whisper's CLI's do: asking for them asks for those
         return job_options(task, language, beam_size, word_timestamps or subtitles.needs_words, initial_prompt,
@@ -227,7 +232,7 @@ class Jobs:
         options = self._options(task, language, beam_size, word_timestamps, initial_prompt, vad, subtitles)
         chosen = chosen_formats(formats)
         async for outputs in self.run(lambda cancel, report: self.service.transcribe_file(
-                file, options, chosen, cancel, report, subtitles), request, "upload"):
+                file, options, chosen, cancel, report, subtitles), request, "upload", self._prior(options)):
             yield outputs
 
     async def transcribe_microphone(self, recording: tuple[int, np.ndarray] | None, task: str = "transcribe",
@@ -243,7 +248,7 @@ class Jobs:
         options = self._options(task, language, beam_size, word_timestamps, initial_prompt, vad, subtitles)
         chosen = chosen_formats(formats)
         async for outputs in self.run(lambda cancel, report: self.service.transcribe_array(
-                rate, data, options, chosen, cancel, report, subtitles), request, "mic"):
+                rate, data, options, chosen, cancel, report, subtitles), request, "mic", self._prior(options)):
             yield outputs
 
 

@@ -12,19 +12,22 @@ from .notice import show_notice, show_runs
 from .words import message, text
 
 
-def estimate_text(service: TranscriptionService, file: str | None, request: gr.Request | None = None) -> str:
-    """The file's length and, once this model has run a job, about how long this one will take."""
+def estimate_text(service: TranscriptionService, file: str | None, request: gr.Request | None = None,
+                  beam_size: float = 5, word_timestamps: bool = False) -> str:
+    """The file's length and, once this model has run jobs with options like these, about how long this one
+    will take: a range ("about 20–35 s")."""
     if not file:
         return ""
     try:
-        duration, seconds = service.estimate(file)
+        duration, span = service.estimate(file, int(beam_size or 5), bool(word_timestamps))
     except WhisperUIError as e:
         return f"⚠️ {message(request, e)}"
     if duration is None:
         return text(request, "estimate_unknown")
     line = text(request, "estimate_audio", seconds=f"{duration:.1f}")
-    if seconds is not None:
-        line += " " + text(request, "estimate_time", seconds=f"{max(seconds, 0.5):.0f}")
+    if span is not None:
+        low, high = (f"{max(s, 0.5):.0f}" for s in span)
+        line += " " + text(request, "estimate_time", seconds=low if low == high else f"{low}–{high}")
     return line
 
 
@@ -56,10 +59,12 @@ def upload_tab(service: TranscriptionService, jobs: Jobs, job_events: dict, demo
         return limits_text(service, request)
 
     demo.load(show_limits, None, limits, api_visibility="private", queue=False)
-    def estimate(path: str | None, request: gr.Request):
-        return estimate_text(service, path, request)
+    def estimate(path: str | None, beam_size: float, word_timestamps: bool, request: gr.Request):
+        return estimate_text(service, path, request, beam_size, word_timestamps)
 
-    file.upload(estimate, file, estimate_box, api_visibility="private",
-                concurrency_id="probe", concurrency_limit=4)
+    # options: task, language, beam size, word timestamps... (inputs.options_panel): the estimate follows them
+    for event in (file.upload, options[2].release, options[3].change):
+        event(estimate, [file, options[2], options[3]], estimate_box, api_visibility="private",
+              concurrency_id="probe", concurrency_limit=4)
     file.clear(lambda: "", None, estimate_box, api_visibility="private", queue=False)
     return tab
