@@ -265,7 +265,7 @@ def test_results_read_well_and_a_click_plays_the_segment(browser, app, speech, l
     page.locator("#upload-file input[type=file]").set_input_files(str(speech.medium))
     page.locator("#upload-file a[href*='file=']").first.wait_for(timeout=30_000)
     page.locator("#upload-file").locator("xpath=ancestor::div[contains(@class,'column')][1]").get_by_text(
-        "Options" if locale == "en-US" else "옵션").first.click()
+        "Options" if locale == "en-US" else "옵션", exact=True).first.click()  # not the estimate's "these options"
     page.get_by_label(expect["words"]).first.check()
     page.click("#upload-run")
     wait_until(lambda: "sunny" in page.locator("#upload-text textarea").input_value().lower())

@@ -184,7 +184,14 @@ def test_the_budget_is_a_multiple_of_what_this_model_and_engine_usually_take():
     assert manager.job_budget("tiny.en", 60) == 300  # no job yet: real time
     assert manager.job_budget("tiny.en", 2) == 30  # never under 30 s
     for factor, model in ((0.1, "tiny.en"), (0.2, "tiny.en"), (3.0, "tiny.en"), (0.9, "base")):
-        manager._recent_jobs.append({"model": model, "engine": "fake", "real_time_factor": factor})
+        manager._recent_jobs.append({"model": model, "engine": "fake", "beam": False, "words": False,
+                                     "real_time_factor": factor})
     assert manager.job_budget("tiny.en", 600) == pytest.approx(5 * 0.2 * 600)  # the median of its own jobs
     assert manager.job_budget("base", 600) == pytest.approx(5 * 0.9 * 600)
+    # of jobs with the same options class where there are some (beam search and word timestamps run slower)
+    manager._recent_jobs.append({"model": "tiny.en", "engine": "fake", "beam": True, "words": True,
+                                 "real_time_factor": 0.8})
+    slow = TranscribeOptions(beam_size=5, word_timestamps=True)
+    assert manager.job_budget("tiny.en", 600, slow) == pytest.approx(5 * 0.8 * 600)
+    assert manager.job_budget("tiny.en", 600, TranscribeOptions(beam_size=1)) == pytest.approx(5 * 0.2 * 600)
     assert ModelManager(FakeEngine(), "tiny.en", "cpu").job_budget("tiny.en", 600) is None  # 0: no budget

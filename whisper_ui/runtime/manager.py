@@ -472,13 +472,14 @@ class ModelManager:
         alike = [job for job in same if job.get("beam") == beam and job.get("words") == words]
         return [job["real_time_factor"] for job in (alike if beam is not None and alike else same)]
 
-    def job_budget(self, model: str, audio_seconds: float) -> float | None:
+    def job_budget(self, model: str, audio_seconds: float, options: TranscribeOptions | None = None) -> float | None:
         """The seconds a job of ``audio_seconds`` may compute: ``compute_budget`` times what this model and engine
-        took for that much audio in recent jobs (their median real-time factor; real time before any), at least
-        ``BUDGET_MIN_SECONDS``; None without a budget."""
+        took for that much audio in recent jobs (their median real-time factor, of jobs with ``options``' class
+        where there are some; real time before any), at least ``BUDGET_MIN_SECONDS``; None without a budget."""
         if not self.compute_budget:
             return None
-        factors = sorted(self.speeds(model))
+        factors = sorted(self.speeds(model) if options is None else
+                         self.speeds(model, options.beam_size > 1, bool(options.word_timestamps)))
         usual = factors[len(factors) // 2] if factors else 1.0
         return max(BUDGET_MIN_SECONDS, self.compute_budget * usual * audio_seconds)
 
@@ -506,7 +507,7 @@ class ModelManager:
         notices: list[str] = []
         if self.state.fallback and self.state.fallback != fallback_before:
             notices.append(self.state.fallback)  # the load this job started fell back
-        budget = self.job_budget(model.name, len(audio) / SAMPLE_RATE) if isinstance(cancel, _JobStop) else None
+        budget = self.job_budget(model.name, len(audio) / SAMPLE_RATE, options) if isinstance(cancel, _JobStop) else None
         spent = threading.Timer(budget, cancel.spend) if budget else None
         if spent is not None:  # from the moment the model is there: a load is not counted
             cancel.budget_values = dict(seconds=f"{budget:.0f}", factor=f"{self.compute_budget:g}", model=model.name)
