@@ -212,7 +212,7 @@ def test_model_tab_switches_and_cleans_old_caches_after_confirmation(browser, ap
     page.locator("#model-choice input").fill("base")
     page.keyboard.press("Enter")
     # the choice taken before the click (under load, the click once sent tiny.en, the value before)
-    wait_until(lambda: page.locator("#model-choice input").input_value().startswith("base ·"), 10)
+    wait_until(lambda: page.locator("#model-choice input").input_value().startswith("base ·"), 30)
     page.click("#model-load")
     page.wait_for_selector("#model-state >> text=ready — base on cpu · openai-whisper float32", timeout=120_000)
     # the engine beside the model: the same weights on faster-whisper (CTranslate2, int8 on the CPU)
