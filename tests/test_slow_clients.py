@@ -10,6 +10,7 @@ Hundreds of connections, not tens of thousands: each kind of slowness, enough of
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import threading
 import time
@@ -43,7 +44,9 @@ def port(server) -> int:
 
 
 def files_in(folder) -> set[str]:
-    return {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()}
+    """The files under ``folder`` now; a folder the app deletes while this walks is skipped (``rglob`` raised
+    FileNotFoundError on one once)."""
+    return {os.path.relpath(os.path.join(root, name), folder) for root, _, names in os.walk(folder) for name in names}
 
 
 def upload_head(path: str = "/gradio_api/upload", length: int = 5_000_000) -> bytes:
