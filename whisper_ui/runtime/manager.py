@@ -462,12 +462,13 @@ class ModelManager:
         elif isinstance(e, WhisperUIError) and not getattr(e, "from_input", False):
             self._job_error(str(e))
 
-    def speeds(self, model: str, beam: bool | None = None, words: bool | None = None) -> list[float]:
-        """The real-time factors of the recent jobs of this model on this engine and device, oldest first; with
-        ``beam`` and ``words``, of that options class (beam search or greedy, word timestamps or not) where some
-        jobs had it, else of any options."""
-        device = self.state.device
-        same = [job for job in self.recent_jobs() if job["model"] == model and job["engine"] == self.engine_name
+    def speeds(self, model: str, beam: bool | None = None, words: bool | None = None,
+               engine: str | None = None) -> list[float]:
+        """The real-time factors of the recent jobs of this model on this engine (or ``engine``) and device, oldest
+        first; with ``beam`` and ``words``, of that options class (beam search or greedy, word timestamps or not)
+        where some jobs had it, else of any options."""
+        device, engine = self.state.device, engine or self.engine_name
+        same = [job for job in self.recent_jobs() if job["model"] == model and job["engine"] == engine
                 and (device is None or job.get("device", device) == device) and job.get("real_time_factor")]
         alike = [job for job in same if job.get("beam") == beam and job.get("words") == words]
         return [job["real_time_factor"] for job in (alike if beam is not None and alike else same)]

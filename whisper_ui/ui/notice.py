@@ -61,8 +61,7 @@ def show_notice(service: TranscriptionService, demo: gr.Blocks, tab: gr.Tab, run
 
 def usual_speed(service: TranscriptionService, model: str, engine: str) -> float | None:
     """The median real-time factor of this model's recent jobs on this engine (None before any)."""
-    factors = sorted(job["real_time_factor"] for job in service.manager.recent_jobs()
-                     if job["model"] == model and job["engine"] == engine and job.get("real_time_factor"))
+    factors = sorted(service.manager.speeds(model, engine=engine))
     return factors[len(factors) // 2] if factors else None
 
 
