@@ -106,5 +106,113 @@ def test_every_tab_is_korean_after_a_job_a_failed_load_and_a_cancel(browser, app
     toasts += page.locator(".toast-body").all_inner_texts()
     seen["toasts"] = "\n".join(toasts)
     english = {where: sorted(english_words(text)) for where, text in seen.items()}
+    english["API page"] = api_page_english(page)
     assert not any(english.values()), "\n".join(f"{where}: {found}" for where, found in english.items())
+    page.context.close()
+
+
+# --- Korean picked in Gradio's Settings (issue 25 item 9): live, whatever the browser's language ---
+
+API_NAMES = {  # what the API page shows as names: parameters, values, clients, programs
+    "transcribe", "translate", "handle_file", "recording", "wav", "openai", "whisper", "CLI", "REST", "OpenAI",
+    "segments", "text", "summary", "files", "state", "models", "status", "max_line_width", "JSON", "python",
+    "cURL", "Gradio", "HF", "POST", "GET", "EVENT_ID", "jq", "awk", "data", "path", "MCP", "url",
+    "mp4", "mkv", "flac", "ogg", "opus", "webm", "m4a", "headers", "start", "end", "json", "admin",
+    "GRADIO_MCP_SERVER", "True", "mcp_server", "javascript", "curl", "de",
+}
+
+API_TEXT = """() => {
+  const skip = el => el.closest('pre, code, .code, .post, .url, li.snippet');
+  const out = [];
+  const walker = document.createTreeWalker(document.querySelector('[role=dialog]'), NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const el = walker.currentNode.parentElement;
+    if (el && el.offsetParent && !skip(el)) out.push(walker.currentNode.textContent);
+  }
+  return out.join('\\n');
+}"""
+
+
+def choose_language(page, name: str) -> None:
+    """The page's language as a reader picks it: Settings in the footer, its Language list."""
+    page.locator("footer button", has_text=re.compile("Settings|설정")).click()
+    field = page.locator("[role=dialog] :is(input[aria-label*=anguage], input[aria-label=언어])").first
+    field.click()
+    field.fill(name)
+    page.locator("ul[role=listbox] li", has_text=name).first.click()
+    page.wait_for_function(f"() => document.documentElement.lang === {name and ('ko' if name == '한국어' else 'en')!r}")
+    page.locator("[role=dialog] .backdrop").first.click(position={"x": 10, "y": 10}, force=True)
+    page.wait_for_selector("[role=dialog]", state="detached", timeout=10_000)
+
+
+def api_page_text(page) -> str:
+    """The API page's words, in each of its clients' tabs (names, types and code left out)."""
+    page.locator("footer button").first.click()
+    page.locator("[role=dialog] li.snippet").first.wait_for(timeout=10_000)
+    seen = []
+    for client in ("Python", "JavaScript", "CLI", "cURL", "MCP"):
+        page.locator("[role=dialog] li.snippet", has_text=client).first.click()
+        page.wait_for_timeout(300)
+        seen.append(page.evaluate(API_TEXT))
+    page.locator("[role=dialog] .backdrop").first.click(position={"x": 10, "y": 10}, force=True)
+    page.wait_for_selector("[role=dialog]", state="detached", timeout=10_000)
+    return "\n".join(seen)
+
+
+def api_page_english(page) -> list[str]:
+    """The English words of the API page (names, snake_case or not, left out)."""
+    return sorted(english_words(re.sub(r"\w+_\w+", " ", api_page_text(page))) - API_NAMES)
+
+
+def test_korean_picked_in_settings_turns_every_tab_and_the_api_page_korean_live(browser, app, speech,  # noqa: F811
+                                                                                tmp_path):
+    page = open_page(browser, app, locale="en-US")
+    # a job in English first: what it wrote is written again in Korean
+    page.locator("#upload-file input[type=file]").set_input_files(str(speech.fox))
+    page.click("#upload-run")
+    page.wait_for_selector("#upload-summary >> text=Language", timeout=120_000)
+    choose_language(page, "한국어")
+    page.wait_for_selector("#upload-runs >> text=실행", timeout=30_000)
+    page.wait_for_selector("#upload-summary >> text=언어", timeout=30_000)
+    page.wait_for_selector("#tab-status-button >> text=상태", timeout=30_000)
+    seen = {"upload after the switch": collect(page)}
+    assert page.locator("#upload-segments thead").inner_text().split() == ["시작", "끝", "텍스트"]
+    # the languages by their Korean names, found by them
+    page.get_by_text("옵션", exact=True).first.click()
+    language = page.locator("#tab-upload input[aria-expanded]").first
+    language.click()
+    language.fill("일본")
+    page.locator("ul[role=listbox] li", has_text="일본어").first.click()
+    assert language.input_value() == "일본어 · 日本語 (ja)"
+    page.get_by_text("옵션", exact=True).first.click()
+    # Gradio's refusal of a file type
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not audio")
+    page.locator("#upload-file :is(button[aria-label='Clear'], button[aria-label='지우기'])").first.click()
+    page.locator("#upload-file input[type=file]").set_input_files(str(notes))
+    page.wait_for_selector(".toast-body >> text=파일 형식이 맞지 않습니다", timeout=10_000)
+    page.wait_for_timeout(1000)  # every toast of it (Gradio shows one per check)
+    toasts = page.locator(".toast-body, .toast-title").all_inner_texts()
+    seen["toasts"] = re.sub(r"notes\.txt|\.\w+\b", " ", "\n".join(toasts))  # the file's name, the types' endings
+    for close in page.locator("button.toast-close").all():
+        close.click()
+    for tab in ("microphone", "model", "status"):
+        select_tab(page, tab)
+        page.wait_for_timeout(2500)  # the status tab's first refresh and plots
+        seen[tab] = collect(page)
+    select_tab(page, "upload")
+    english = {where: sorted(english_words(text)) for where, text in seen.items()}
+    english["API page"] = api_page_english(page)
+    assert not any(english.values()), "\n".join(f"{where}: {found}" for where, found in english.items())
+    page.screenshot(path="artifacts/screenshots/ko-from-settings-upload.png", full_page=True)
+    # and back to English: no Korean word is left
+    choose_language(page, "English")
+    page.wait_for_selector("#upload-runs >> text=Runs on", timeout=30_000)
+    korean = {}
+    for tab in ("upload", "microphone", "model", "status"):
+        select_tab(page, tab)
+        page.wait_for_timeout(1500)
+        korean[tab] = sorted(set(re.findall(r"[가-힣]+", collect(page))))
+    korean["API page"] = sorted(set(re.findall(r"[가-힣]+", api_page_text(page))))
+    assert not any(korean.values()), korean
     page.context.close()

@@ -16,8 +16,12 @@ import pytest
 from gradio_client import Client, handle_file
 
 from whisper_ui.core.i18n import say
+from whisper_ui.core.languages import KOREAN, language_choices, language_name
 from whisper_ui.core.transcription import SubtitleOptions, Word, output_stem
+from whisper_ui.ui import api_docs, gradio_words
 from whisper_ui.ui.format import progress, rows, stamp, summary_line
+from whisper_ui.ui.words import language as page_language
+from whisper_ui.ui.words import summary_text
 
 from .conftest import start_server, words
 from .harness import GradioCallError, RawGradio
@@ -79,16 +83,20 @@ def test_what_speech_detection_left_out_is_a_row_of_its_own_in_the_table_and_the
 
 
 @pytest.mark.parametrize("language, expected", [
-    ("en", ["**Language:** en (97%)", "**Audio:** 3.2 s (2.0 s of speech, 62%)", "**Processing:** 0.4 s",
+    ("en", ["**Language:** English (97%)", "**Audio:** 3.2 s (2.0 s of speech, 62%)", "**Processing:** 0.4 s",
             "**Real-time factor:** 0.12", "**Model:** tiny.en on cpu (openai-whisper)"]),
-    ("ko", ["**언어:** en (97%)", "**오디오:** 3.2초 (음성 2.0초, 62%)", "**처리 시간:** 0.4초", "**실시간 계수:** 0.12",
+    ("ko", ["**언어:** 영어 (97%)", "**오디오:** 3.2초 (음성 2.0초, 62%)", "**처리 시간:** 0.4초", "**실시간 계수:** 0.12",
             "**모델:** tiny.en, cpu (openai-whisper)"])])
 def test_the_summary_line_is_written_from_the_data_in_the_readers_language(language, expected):
     data = {"status": "done", "language": "en", "language_probability": 0.97, "languages": [], "duration": 3.21,
             "speech_seconds": 2.0, "speech_share": 0.623, "processing_seconds": 0.4, "real_time_factor": 0.1246,
             "model": "tiny.en",
             "device": "cpu", "engine": "openai-whisper", "task": "transcribe"}
-    assert summary_line(data, lambda key, **v: say(key, language, **v)).split(" · ") == expected
+    reader = SimpleNamespace(headers={"accept-language": {"en": "en-US,en;q=0.9", "ko": "ko-KR,ko"}[language]})
+    assert summary_text(data, reader).split(" · ") == expected  # languages by name, in the reader's language
+    mixed = summary_text({**data, "languages": [{"language": "ko", "share": 0.6}, {"language": "ja", "share": 0.4}]},
+                         reader)
+    assert mixed.startswith({"en": "**Language:** Korean 60%, Japanese 40%", "ko": "**언어:** 한국어 60%, 일본어 40%"}[language])
     running = summary_line(progress(30, 211, 10), lambda key, **v: say(key, language, **v))
     assert running == {"en": "00:30 / 03:31 of audio · about 60 s left", "ko": "오디오 00:30 / 03:31 · 약 60초 남음"}[language]
 
@@ -107,6 +115,34 @@ def test_the_summary_line_is_written_from_the_data_in_the_readers_language(langu
         "en": "Waiting: 2 job(s) ahead of yours · about 40 s", "ko": "대기 중: 앞에 작업 2개 · 약 40초"}[language]
     assert line({"status": "waiting", "ahead": 1, "seconds_ahead": None}) == {
         "en": "Waiting: 1 job(s) ahead of yours", "ko": "대기 중: 앞에 작업 1개"}[language]
+
+
+@pytest.mark.parametrize("cookie, accept, expected", [
+    ("wui_lang=ko", "en-US,en", "ko"),  # picked in Settings: it wins over the browser's
+    ("other=1; wui_lang=en", "ko-KR,ko", "en"),
+    ("wui_lang=fr", "ko-KR", "en"),  # a language the page lacks: its labels fall back to English, and so does this
+    ("", "ko-KR,ko;q=0.9", "ko"),  # nothing picked: the browser's
+    ('wui_lang="ko', "en", "en"),  # a malformed cookie: the browser's
+    (None, None, "en"),
+])
+def test_the_readers_language_is_the_one_picked_in_settings_else_the_browsers(cookie, accept, expected):
+    headers = {name: value for name, value in (("cookie", cookie), ("accept-language", accept)) if value is not None}
+    assert page_language(SimpleNamespace(headers=headers)) == expected
+
+
+def test_language_names_are_in_the_readers_language_and_every_api_text_has_its_korean():
+    assert language_name("ja", "ko") == "일본어" and language_name("ja") == "Japanese"
+    assert language_name("xx", "ko") == "xx"
+    assert ("일본어 · 日本語 (ja)", "ja") in language_choices("ko")
+    assert ("Japanese · 日本語 (ja)", "ja") in language_choices("en")
+    assert {code for _, code in language_choices("ko")} == set(KOREAN) == {code for _, code in language_choices()}
+    for english, korean in ((api_docs.ENDPOINTS, api_docs.ENDPOINTS_KO), (api_docs.PARAMETERS, api_docs.PARAMETERS_KO),
+                            (api_docs.RETURNS, api_docs.RETURNS_KO)):
+        assert english.keys() == korean.keys()
+    ko = gradio_words.words("ko")
+    assert ko["exact"][api_docs.ENDPOINTS["/status"]] == api_docs.ENDPOINTS_KO["/status"]
+    assert ko["labels"]["Beam size"] == "빔 크기"
+    assert gradio_words.words("en")["exact"] == {} and gradio_words.words("fr") is None
 
 
 def test_translations_get_their_own_file_names_and_subtitle_options_are_checked():

@@ -57,6 +57,42 @@ RETURNS = {
     "models": "The models offered, and which is loaded.",
     "status": "The server's state, as data.",
 }
+# the same in Korean: what the API page shows a Korean reader (gradio_words rewrites the English it finds)
+ENDPOINTS_KO = {
+    "/transcribe": "오디오나 동영상 파일을 받아씁니다(또는 말을 영어로 번역합니다). 모델에서는 한 번에 작업 하나가 돌고, "
+                   "나머지는 큐에서 기다립니다. REST API(/v1/audio/transcriptions, OpenAI의 형식)도 같은 일을 합니다: "
+                   "/api-guide를 보세요.",
+    "/transcribe_microphone": "녹음을 받아씁니다(마이크 탭이 보내는 것): 옵션과 결과는 /transcribe와 같습니다.",
+    "/load_model": "모든 사용자를 위해 모델(과 엔진)을 불러옵니다. 로그인이 있으면 관리자만(--admin) 할 수 있습니다.",
+    "/unload_model": "모델을 내려 메모리를 비웁니다. 다음 작업이 다시 불러옵니다. 로그인이 있으면 관리자만 할 수 있습니다.",
+    "/status": "서버의 장치, 모델, 메모리, 최근 작업(상태 탭이 보여 주는 것).",
+}
+PARAMETERS_KO = {
+    "file": "이 컴퓨터의 오디오나 동영상 파일(wav, mp3, m4a, flac, ogg, opus, webm, mp4, mkv...): "
+            "handle_file('recording.wav'). 링크는 가져오지 않습니다.",
+    "recording": "이 컴퓨터의 오디오 파일, handle_file('recording.wav'). 마이크 녹음으로 받아씁니다.",
+    "task": '"transcribe"는 말한 언어 그대로, "translate"는 영어로 씁니다.',
+    "language": '말한 언어의 코드("en", "ko", "de"...), 또는 처음 30초로 감지하려면 "auto".',
+    "beam_size": "1에서 10까지: 1은 탐욕 탐색(가장 빠름), 5는 openai-whisper의 기본값(더 정확함).",
+    "word_timestamps": "단어마다 시간을 붙입니다(segments와 json 파일에). openai-whisper의 CLI처럼.",
+    "initial_prompt": "정확히 표기할 이름과 용어(말한 언어로). 없으면 비워 두세요.",
+    "formats": '만들 파일: "txt", "srt", "vtt", "tsv", "json" 가운데 아무것이나. 비우면 파일을 만들지 않습니다.',
+    "vad": "음성 감지: 말소리만 모델에 갑니다(잡음과 무음은 비용이 없음). 노래에는 끄세요.",
+    "max_line_width": "자막: 한 줄의 최대 글자 수(0: 제한 없음). 단어별 타임스탬프를 씁니다.",
+    "max_line_count": "자막: 한 자막의 최대 줄 수(0: 제한 없음). max_line_width가 필요합니다.",
+    "highlight_words": "자막: 말하는 단어에 밑줄을 긋습니다.",
+    "name": "이 서버가 제공하는 모델(tiny.en, base, small...): /v1/models를 보세요.",
+    "engine": '"openai-whisper" 또는 "faster-whisper"(설치되어 있으면).',
+}
+RETURNS_KO = {
+    "text": "받아쓴 전체 텍스트.",
+    "segments": '구간 표: {"headers": [start, end, text], "data": [[초, 초, 텍스트], ...]}.',
+    "summary": "작업 요약: 언어, 오디오와 처리 시간(초), 모델, 엔진, 장치, 알림.",
+    "files": "만든 파일(요청한 형식마다 하나), 내려받기용.",
+    "state": "지금 쓰는 것: 모델, 엔진, 장치(마크다운).",
+    "models": "제공하는 모델과 불러온 모델.",
+    "status": "서버의 상태(데이터).",
+}
 HIDDEN = ("/mcp_transcribe",)  # the MCP tool: refused outside the MCP server (ui.mcp), so not listed
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import gradio as gr
 
-from ..core.i18n import RUNTIME
 from ..runtime.service import TranscriptionService
+from . import gradio_words
 from .api_docs import hide_tool_endpoint
 from .inputs import AUTO, UPLOAD_TYPES, i18n, upload_input
 from .jobs import Jobs
@@ -17,6 +16,7 @@ from .microphone import microphone_tab
 from .model import model_tab
 from .status import TIMER_EVENTS, status_tab
 from .upload import upload_tab
+from .words import LANGUAGE_COOKIE, LANGUAGE_EVENT, language_events
 
 MODEL_QUEUE = "model"  # the concurrency_id of every listener that uses the model
 MCP_ENDPOINT = "mcp_transcribe"  # the API name of the MCP tool "transcribe" (with --mcp)
@@ -32,6 +32,8 @@ def build_app(service: TranscriptionService) -> gr.Blocks:
     retention = settings.upload_retention_seconds
     with gr.Blocks(title="whisper-ui", analytics_enabled=False,
                    delete_cache=(min(600, max(1, retention // 6)), retention)) as demo:
+        # clicked by LANGUAGE_JS when the reader picks a language in Settings (words.language_events)
+        setattr(demo, LANGUAGE_EVENT, gr.Button(visible="hidden", elem_id="wui-language"))
         jobs = Jobs(demo, service)
         with gr.Row(equal_height=True):
             gr.Markdown(i18n("wui_intro"))
@@ -42,7 +44,12 @@ def build_app(service: TranscriptionService) -> gr.Blocks:
             upload = upload_tab(service, jobs, job_events, demo)
             microphone = microphone_tab(service, jobs, job_events, demo)
             model = model_tab(service, demo, model_events)
-            _, timer = status_tab(service, demo, MODEL_QUEUE)
+            status, timer = status_tab(service, demo, MODEL_QUEUE)
+        tabs = {upload: "wui_tab_upload", microphone: "wui_tab_microphone", model: "wui_tab_model",
+                status: "wui_tab_status"}
+        for event in language_events(demo)[1:]:
+            event(lambda: [gr.Tab(label=i18n(key)) for key in tabs.values()], None, list(tabs),
+                  queue=False, api_visibility="private", show_progress="hidden")
         for tab in (upload, microphone, model):
             tab.select(lambda: gr.Timer(active=False), None, timer, **TIMER_EVENTS)
         gr.Markdown(i18n("wui_api_guide"), elem_id="api-guide-link", elem_classes=["wui-hint"])
@@ -114,42 +121,37 @@ def mcp_tools_only(demo: gr.Blocks) -> None:
     hide_tool_endpoint(demo)  # the MCP server has read its endpoint: the API page leaves it off
 
 
-# Words Gradio 6.31 writes in English whatever the browser's language: its toasts' titles (the toast's type,
-# "Error", "Warning", "Info", whatever title the server gave) and its upload line ("Uploading 1 file...").
-# The page's own words, for the languages it has, as Gradio writes them.
-GRADIO_WORDS_JS = r"""<script>
+# The language picked in Gradio's Settings (the footer), live. Gradio shows it as <html lang> (and forgets it at
+# the next load, starting again from the browser's language). The page sends it to the server in a cookie
+# (words.LANGUAGE_COOKIE, for this browser session) for what handlers say, and at a change clicks the hidden
+# #wui-language button, whose events write the server's words of every tab again (words.language_events).
+LANGUAGE_JS = r"""<script>
 (() => {
-  const words = %s;
-  const own = words[(navigator.language || "en").slice(0, 2).toLowerCase()];
-  if (!own) return;
-  const retitle = node => {
-    const el = node.nodeType === 3 ? node.parentElement : node;
-    if (!el || !el.closest) return;
-    for (const box of [el.closest(".toast-title, span.uploading"), ...(el.querySelectorAll
-                       ? el.querySelectorAll(".toast-title, span.uploading") : [])]) {
-      if (!box) continue;
-      for (const text of box.childNodes) {
-        if (text.nodeType !== 3) continue;
-        const word = own[text.textContent.trim()];
-        const uploading = /^Uploading\s+(\d+)\s+files?\.\.\.$/.exec(text.textContent.trim().replace(/\s+/g, " "));
-        if (word) text.textContent = word + " ";
-        else if (uploading) text.textContent = own.uploading.replace("{n}", uploading[1]);
-      }
-    }
+  const COOKIE = "%(cookie)s";
+  const sent = (document.cookie.match(new RegExp(`(?:^|; )${COOKIE}=([^;]*)`)) || [])[1];
+  const remember = lang => { document.cookie = `${COOKIE}=${encodeURIComponent(lang)}; path=/; SameSite=Lax`; };
+  const relanguage = () => {
+    const button = document.getElementById("wui-language");
+    if (button) button.click(); else setTimeout(relanguage, 200);
   };
-  new MutationObserver(changes => changes.forEach(change => {
-    retitle(change.target);
-    change.addedNodes.forEach(retitle);
-  })).observe(document.documentElement, {childList: true, subtree: true, characterData: true});
+  let shown = document.documentElement.lang;
+  if (shown) {
+    remember(shown);
+    if (sent && sent !== shown) relanguage();  // an earlier page's language, sent with this page's first events
+  }
+  new MutationObserver(() => {
+    const lang = document.documentElement.lang;
+    if (!lang || lang === shown) return;
+    shown = lang;
+    remember(lang);
+    relanguage();
+  }).observe(document.documentElement, {attributes: true, attributeFilter: ["lang"]});
 })();
 </script>"""
 
 
 def launch_kwargs() -> dict[str, Any]:
     """What ``demo.launch`` needs from this package."""
-    gradio_words = {lang: {"Error": words["error_title"], "Warning": words["warning_title"],
-                           "Info": words["info_title"], "uploading": words["uploading_files"]}
-                    for lang, words in RUNTIME.items() if lang != "en"}
     # no "Runs" link: the run-history routes are not served (server.RouteGuard), so it led nowhere
     return {"i18n": i18n, "footer_links": ["api", "gradio", "settings"],
-            "head": GRADIO_WORDS_JS % json.dumps(gradio_words, ensure_ascii=False)}
+            "head": LANGUAGE_JS % {"cookie": LANGUAGE_COOKIE} + gradio_words.script()}

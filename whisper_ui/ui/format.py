@@ -104,8 +104,9 @@ def progress(done: float, total: float, elapsed: float, prior: float | None = No
             "seconds_left": left}
 
 
-def summary_line(data: dict | None, say) -> str:
-    """The page's line for a summary (``summary`` or ``progress``), in ``say``'s language (``say(key, **values)``)."""
+def summary_line(data: dict | None, say, name=lambda code: code) -> str:
+    """The page's line for a summary (``summary`` or ``progress``), in ``say``'s language (``say(key, **values)``),
+    its languages by ``name(code)`` ("일본어 (96%)")."""
     if not data:
         return ""
     status = data.get("status")
@@ -130,11 +131,11 @@ def summary_line(data: dict | None, say) -> str:
     if status != "done":
         return ""
     if len(data.get("languages") or ()) > 1:
-        language = ", ".join(f"{part['language']} {part['share']:.0%}" for part in data["languages"])
+        language = ", ".join(f"{name(part['language'])} {part['share']:.0%}" for part in data["languages"])
     elif data.get("language_probability") is not None:
-        language = f"{data['language']} ({data['language_probability']:.0%})"
+        language = f"{name(data['language'])} ({data['language_probability']:.0%})"
     else:
-        language = data.get("language") or "?"
+        language = name(data["language"]) if data.get("language") else "?"
     audio = say("summary_audio", seconds=f"{data['duration']:.1f}")
     if data.get("speech_seconds") is not None:
         share = data.get("speech_share")

@@ -10,7 +10,8 @@ from ..core.errors import WhisperUIError
 from ..core.i18n import TRANSLATIONS
 from ..core.languages import language_choices
 from ..core.transcription import MAX_LINE_WIDTH, MAX_PROMPT_CHARS, OUTPUT_FORMATS, SubtitleOptions, TranscribeOptions
-from .words import refuse
+from .words import language as reader_language
+from .words import language_events, refuse
 
 AUTO = "auto"
 UPLOAD_TYPES = ["audio", "video", ".wav", ".mp3", ".m4a", ".flac", ".ogg", ".oga", ".opus", ".webm", ".mp4",
@@ -129,7 +130,8 @@ def options_panel(vad_default: bool) -> list:
         task = gr.Radio([(i18n("wui_choice_transcribe"), "transcribe"), (i18n("wui_choice_translate"), "translate")],
                         value="transcribe", label=i18n("wui_task"),
                         info=i18n("wui_task_info"))
-        # every language Whisper knows, by name ("Korean · 한국어 (ko)"), searchable; the value is the code
+        # every language Whisper knows, by name ("Korean · 한국어 (ko)"), searchable; the value is the code; named
+        # in the reader's language when the page loads (named_languages)
         language = gr.Dropdown([(i18n("wui_auto_detect"), AUTO), *language_choices()], value=AUTO, filterable=True,
                                label=i18n("wui_language"), allow_custom_value=True, info=i18n("wui_language_info"))
         beam = gr.Slider(1, 10, value=5, step=1, label=i18n("wui_beam_size"), info=i18n("wui_beam_info"))
@@ -145,6 +147,11 @@ def options_panel(vad_default: bool) -> list:
                 line_count = gr.Number(0, minimum=0, maximum=MAX_LINE_WIDTH, precision=0, step=1,
                                        label=i18n("wui_max_line_count"), info=i18n("wui_max_line_count_info"))
             highlight = gr.Checkbox(False, label=i18n("wui_highlight_words"), info=i18n("wui_highlight_words_info"))
+    def named_languages(request: gr.Request):  # the languages' names in the reader's language, searchable in it
+        return gr.Dropdown(choices=[(i18n("wui_auto_detect"), AUTO), *language_choices(reader_language(request))])
+
+    for event in language_events(gr.context.Context.root_block):
+        event(named_languages, None, language, queue=False, show_progress="hidden", api_visibility="private")
     return [task, language, beam, words, prompt, formats, vad, line_width, line_count, highlight]
 
 
@@ -228,7 +235,7 @@ def results_panel(prefix: str) -> Results:
     import json
 
     from . import words
-    from .format import HEADERS, rows, summary_line
+    from .format import HEADERS, rows
 
     text = gr.Textbox(label=i18n("wui_text"), lines=8, buttons=["copy"], elem_id=f"{prefix}-text")
     line = gr.Markdown(elem_id=f"{prefix}-summary")
@@ -246,14 +253,20 @@ def results_panel(prefix: str) -> Results:
         component.wui_api_name = name  # what the API calls it (api_docs.describe_api)
 
     def show_summary(data: dict | None, request: gr.Request) -> str:
-        return summary_line(data, lambda key, **values: words.text(request, key, **values))
+        return words.summary_text(data, request)
 
-    def empty_table(request: gr.Request) -> dict:  # the headers in the reader's language before any job
+    def empty_table(table, request: gr.Request):  # the headers in the reader's language before any job
+        if table is not None and len(table):  # a job's rows (a language picked after it: gradio_words relabels)
+            return gr.skip()
         return rows((), [words.text(request, key) for key in ("col_start", "col_end", "col_text")])
 
-    summary.change(show_summary, summary, line, queue=False, show_progress="hidden", api_visibility="private")
-    gr.context.Context.root_block.load(empty_table, None, segments, queue=False, show_progress="hidden",
-                                       api_visibility="private")
+    private = dict(queue=False, show_progress="hidden", api_visibility="private")
+    summary.change(show_summary, summary, line, **private)
+    root = gr.context.Context.root_block
+    root.load(empty_table, segments, segments, **private)
+    for event in words.language_events(root)[1:]:  # a language picked in Settings
+        event(empty_table, segments, segments, **private)
+        event(show_summary, summary, line, **private)
     segments.select(_segment_start, None, seek, queue=False, show_progress="hidden", api_visibility="private").then(
         None, seek, None, js=SEEK_JS % {"player": json.dumps(f"#{prefix}-player"),
                                         "source": json.dumps(AUDIO_SOURCES.get(prefix, f"#{prefix}-audio"))},

@@ -16,7 +16,7 @@ from ..core.errors import CancelledError, WhisperUIError
 from ..runtime.service import TranscriptionService
 from . import words
 from .api_docs import describe_api
-from .format import progress, rows, summary, summary_line
+from .format import progress, rows, summary
 from .inputs import AUTO, chosen_formats, i18n, job_options, subtitle_options
 
 log = logging.getLogger("whisper_ui.ui")
@@ -97,7 +97,7 @@ class Jobs:
             place = self.position(request, api_name, queue_id)
             if place is None or self._key(request, tab) in self.running:
                 return "", gr.Timer(active=False)
-            return summary_line(place, lambda key, **values: words.text(request, key, **values)), gr.skip()
+            return words.summary_text(place, request), gr.skip()
         return wait
 
     @staticmethod

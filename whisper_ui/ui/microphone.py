@@ -8,6 +8,7 @@ from ..runtime.service import TranscriptionService
 from .inputs import i18n, microphone_input, options_panel, results_panel
 from .jobs import Jobs
 from .notice import show_notice, show_runs
+from .words import remount_on_language
 
 
 def microphone_tab(service: TranscriptionService, jobs: Jobs, job_events: dict, demo: gr.Blocks) -> gr.Tab:
@@ -27,4 +28,5 @@ def microphone_tab(service: TranscriptionService, jobs: Jobs, job_events: dict, 
               "transcribe_microphone", job_events)
     show_notice(service, demo, tab, run, notice)
     show_runs(service, demo, tab, run, runs)
+    remount_on_language(demo, recording)
     return tab

@@ -18,7 +18,7 @@ from ..runtime.service import TranscriptionService
 from .format import mb, size
 from .inputs import i18n
 from .notice import engines_compared
-from .words import message, page_error, text
+from .words import language_events, message, page_error, text
 
 log = logging.getLogger("whisper_ui.ui")
 
@@ -291,8 +291,9 @@ def _wire(h: ModelHandlers, c: SimpleNamespace, demo: gr.Blocks, tab: gr.Tab, mo
     admin_controls = [c.choice, c.engine_choice, c.load_button, c.unload_button, c.clean_button]
     for event in (demo.load, tab.select):
         event(model_controls, None, [*admin_controls, c.read_only_note], **private)
-    tab.select(h.refresh_models, None, shown, **private)
-    tab.select(h.cache_rows, None, [c.cache_table, c.cache_summary, c.clean_button], **private)
+    for event in (tab.select, *language_events(demo)[1:]):
+        event(h.refresh_models, None, shown, **private)
+        event(h.cache_rows, None, [c.cache_table, c.cache_summary, c.clean_button], **private)
     c.clean_button.click(h.ask_clean, None, [c.confirm_row, c.confirm_text], **private)
     c.keep_button.click(lambda: gr.Row(visible=False), None, c.confirm_row, **private)
     c.confirm_button.click(h.confirm_clean, None, [c.confirm_row, c.cache_table, c.cache_summary, c.clean_button],

@@ -9,7 +9,7 @@ import gradio as gr
 from ..core.errors import keyed
 from ..runtime.manager import DOWNLOADING, FAILED, LOADING
 from ..runtime.service import TranscriptionService
-from .words import language, message, text
+from .words import language, language_events, message, text
 
 
 def _block(value: str) -> str:
@@ -55,7 +55,7 @@ def show_notice(service: TranscriptionService, demo: gr.Blocks, tab: gr.Tab, run
         value = notice_text(service, request)
         return gr.update(value=value, visible=bool(value))
 
-    for event in (demo.load, tab.select, run.click):
+    for event in (*language_events(demo), tab.select, run.click):
         event(said, None, notice, api_visibility="private", queue=False)
 
 
@@ -95,5 +95,5 @@ def show_runs(service: TranscriptionService, demo: gr.Blocks, tab: gr.Tab, run: 
     def said(request: gr.Request):
         return runs_text(service, request)
 
-    for event in (demo.load, tab.select, run.click):
+    for event in (*language_events(demo), tab.select, run.click):
         event(said, None, line, api_visibility="private", queue=False)

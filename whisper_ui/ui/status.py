@@ -16,7 +16,7 @@ from ..runtime import status as status_mod
 from ..runtime.service import TranscriptionService
 from .format import mb
 from .inputs import i18n
-from .words import message, text
+from .words import language_events, message, text
 
 STATUS_SECONDS = 2.0
 # The tabs' select events start and stop the Status tab's timer. The page fires the first tab's select as it
@@ -127,7 +127,8 @@ def status_tab(service: TranscriptionService, demo: gr.Blocks, model_queue: str)
         m, mem = s["model"], s["memory"]
         cuda = (f"{mb(mem['cuda_used_mb'])} / {mb(mem['cuda_total_mb'])}" if mem["cuda_total_mb"]
                 else text(request, "status_no_gpu"))
-        load = f"{m['load_seconds']:.1f} s" if m["load_seconds"] is not None else "-"
+        load = (text(request, "status_seconds", seconds=f"{m['load_seconds']:.1f}") if m["load_seconds"] is not None
+                else "-")
         versions = " · ".join(f"{k} {_version(request, v)}" for k, v in s["versions"].items())
         state = text(request, "status_state_" + m["status"].replace(" ", "_"))
         fields = (s["device"], cuda, mb(mem["process_rss_mb"]),
@@ -207,6 +208,6 @@ def _wire(demo: gr.Blocks, tab: gr.Tab, c: SimpleNamespace, remote: bool, status
     private = dict(api_visibility="private", queue=False)
     c.timer.tick(status_fields, None, status_outputs, **private).then(new_plots, c.shown, plot_outputs, **private)
     # the page's load fills the tab too (one snapshot a page view): a first click shows figures at once
-    for event in (demo.load, tab.select, c.refresh.click):
+    for event in (*language_events(demo), tab.select, c.refresh.click):
         event(status_fields, None, status_outputs, **private).then(all_plots, None, plot_outputs, **private)
     tab.select(lambda: gr.Timer(active=True), None, c.timer, **TIMER_EVENTS)

@@ -9,7 +9,7 @@ from ..runtime.service import TranscriptionService
 from .inputs import UPLOAD_TYPES, i18n, options_panel, results_panel, upload_input
 from .jobs import Jobs
 from .notice import show_notice, show_runs
-from .words import message, text
+from .words import language_events, message, remount_on_language, text
 
 
 def estimate_text(service: TranscriptionService, file: str | None, request: gr.Request | None = None,
@@ -58,12 +58,14 @@ def upload_tab(service: TranscriptionService, jobs: Jobs, job_events: dict, demo
     def show_limits(request: gr.Request):
         return limits_text(service, request)
 
-    demo.load(show_limits, None, limits, api_visibility="private", queue=False)
+    for event in language_events(demo):
+        event(show_limits, None, limits, api_visibility="private", queue=False)
+    remount_on_language(demo, file)
     def estimate(path: str | None, beam_size: float, word_timestamps: bool, request: gr.Request):
         return estimate_text(service, path, request, beam_size, word_timestamps)
 
     # options: task, language, beam size, word timestamps... (inputs.options_panel): the estimate follows them
-    for event in (file.upload, options[2].release, options[3].change):
+    for event in (file.upload, options[2].release, options[3].change, *language_events(demo)[1:]):
         event(estimate, [file, options[2], options[3]], estimate_box, api_visibility="private",
               concurrency_id="probe", concurrency_limit=4)
     file.clear(lambda: "", None, estimate_box, api_visibility="private", queue=False)
