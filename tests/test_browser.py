@@ -180,6 +180,44 @@ def test_fake_microphone_records_and_the_words_appear(browser, app):
     page.context.close()
 
 
+# what a phone shows whole (issue 25 item 7): nothing reaches past the screen's right edge or is cut inside its
+# box (a table's columns, a segment's time, a choice's text), and Korean lines break between words only
+PHONE_CHECK = """() => {
+  const seen = el => el.offsetParent !== null && el.getBoundingClientRect().width > 0;
+  const past = [...document.querySelectorAll('.gradio-container *')].filter(el => seen(el)
+    && el.getBoundingClientRect().right > window.innerWidth + 1 && !el.closest('footer'))
+    .map(el => `${el.tagName}.${String(el.className).split(' ')[0]} ${el.textContent.trim().slice(0, 30)}`);
+  const cut = [...document.querySelectorAll(
+      '.wui-fit th, .wui-fit .body-cell, .wui-segments th, .wui-segments .body-cell, #model-choice input, #model-engine input')]
+    .filter(el => seen(el) && el.scrollWidth > el.clientWidth + 1)
+    .map(el => `${el.tagName} ${(el.value || el.textContent).trim().slice(0, 30)}`);
+  const hint = document.querySelector('.wui-hint p');
+  return {past: past.slice(0, 10), cut: cut.slice(0, 10), wordBreak: hint ? getComputedStyle(hint).wordBreak : null};
+}"""
+
+
+@pytest.mark.parametrize("locale", ["en-US", "ko-KR"])
+def test_a_phone_sees_every_tab_whole(browser, app, speech, locale):
+    context = browser.new_context(locale=locale, viewport={"width": 390, "height": 844}, is_mobile=True,
+                                  has_touch=True)
+    page = context.new_page()
+    page.goto(app.url)
+    page.wait_for_selector("#upload-runs >> text=/Runs on|실행/", timeout=30_000)
+    page.locator("#upload-file input[type=file]").set_input_files(str(speech.fox))
+    page.click("#upload-run")
+    page.wait_for_selector("#upload-summary >> text=/Language|언어/", timeout=120_000)
+    found = {}
+    for tab in ("upload", "microphone", "model", "status"):
+        select_tab(page, tab)
+        page.wait_for_timeout(1500)  # the tab's tables and plots drawn
+        found[tab] = page.evaluate(PHONE_CHECK)
+        page.screenshot(path=str(SHOTS / f"phone-{locale[:2]}-{tab}.png"), full_page=True)
+    assert all(not f["past"] and not f["cut"] for f in found.values()), found
+    expected = "keep-all" if locale == "ko-KR" else "normal"
+    assert {f["wordBreak"] for f in found.values()} == {expected}, found
+    context.close()
+
+
 def test_korean_labels_with_a_korean_browser(browser, app):
     page = open_page(browser, app, locale="ko-KR")
     tabs = page.locator("[role=tab]").all_inner_texts()

@@ -170,7 +170,9 @@ def subtitle_options(max_line_width: float | None, max_line_count: float | None,
 
 
 # the results' looks: a table whose text wraps and whose headers never break inside a word (Korean breaks
-# between any two syllables unless told to keep words), a word's time beside it on hover or focus, unsure words dotted
+# between any two syllables unless told to keep words), a word's time beside it on hover or focus, unsure words
+# dotted; and the page's: Korean lines break between words ("단어별 타|임스탬프" no more); on a phone (600 px and
+# less) a table (.wui-fit) shares the screen's width among its columns, and their text wraps
 RESULTS_CSS = """
 .wui-segments th, .wui-segments th * { word-break: keep-all; overflow-wrap: normal; white-space: nowrap; }
 .wui-segments [role=gridcell] { cursor: pointer; }
@@ -186,6 +188,21 @@ RESULTS_CSS = """
 .wui-player audio { width: 100%; margin-top: var(--spacing-md); }
 .wui-files .label-clear-button { display: none; }
 .wui-hint p { font-size: var(--text-sm); color: var(--body-text-color-subdued); }
+html[lang|=ko] .gradio-container { word-break: keep-all; overflow-wrap: break-word; }
+@media (max-width: 600px) {
+  .wui-fit table.header-table { table-layout: fixed; width: 100% !important; }
+  .wui-fit :is(th, td) { width: auto !important; min-width: 0 !important; max-width: none !important; }
+  .wui-fit .body-cell { flex: 1 1 0 !important; width: auto !important; min-width: 0 !important; }
+  .wui-fit :is(th, .body-cell), .wui-fit :is(th, .body-cell) * { white-space: normal !important;
+    word-break: keep-all !important; overflow-wrap: break-word; font-size: var(--text-xs); font-family: var(--font); }
+  .wui-fit :is(th, .body-cell) { padding: var(--size-1) !important; }
+  .wui-segments table.header-table { table-layout: fixed; width: 100% !important; }
+  .wui-segments :is(th, td, .body-cell):nth-child(-n+2) { width: 4.6rem !important; min-width: 4.6rem !important;
+    max-width: 4.6rem !important; flex: 0 0 4.6rem !important; }
+  .wui-segments :is(th, td, .body-cell):nth-child(3) { width: auto !important; min-width: 0 !important;
+    max-width: none !important; flex: 1 1 0 !important; }
+  .wui-segments [role=gridcell]:is([data-col="0"], [data-col="1"]) { font-size: var(--text-sm); }
+}
 """
 
 # Where each tab's audio is: the upload's link, the recording's player. A click on a segment plays it from

@@ -33,6 +33,7 @@ STATUS_KEYS = {READY: "model_status_ready", NOT_LOADED: "model_status_not_loaded
                DOWNLOADING: "model_status_downloading", LOADING: "model_status_loading"}
 MODEL_COLUMNS = ("model_col_model", "model_col_file", "model_col_folder", "model_col_memory", "model_col_loaded")
 CACHE_COLUMNS = ("model_col_kind", "model_col_name", "model_col_size", "model_col_path")
+WIDE = 260  # px: a choice narrower than this goes under its neighbour (a phone's 390 px: one a line)
 ACTIONS = {"load": "model_action_load", "unload": "model_action_unload", "clean": "model_action_clean"}
 
 
@@ -235,10 +236,11 @@ def _model_controls(handlers: ModelHandlers, c: SimpleNamespace) -> None:
     with gr.Row():
         offered = handlers.choices(None)
         c.choice = gr.Dropdown(offered, value=settings.model if settings.model in {n for _, n in offered} else None,
-                               label=i18n("wui_model"), elem_id="model-choice", allow_custom_value=False)
+                               label=i18n("wui_model"), elem_id="model-choice", allow_custom_value=False,
+                               min_width=WIDE)
         c.engine_choice = gr.Dropdown(list(manager.engines), value=manager.engine_name,
                                       label=i18n("wui_engine"), info=i18n("wui_engine_info"),
-                                      elem_id="model-engine", allow_custom_value=False)
+                                      elem_id="model-engine", allow_custom_value=False, min_width=WIDE)
         c.read_only_note = gr.Markdown(i18n("wui_read_only"), visible=False, elem_id="model-read-only")
         c.load_button = gr.Button(i18n("wui_load"), variant="primary", elem_id="model-load")
         c.unload_button = gr.Button(i18n("wui_unload"), elem_id="model-unload")
@@ -247,7 +249,7 @@ def _model_controls(handlers: ModelHandlers, c: SimpleNamespace) -> None:
         c.unload_yes = gr.Button(i18n("wui_unload_yes"), variant="stop", elem_id="unload-confirm")
         c.unload_no = gr.Button(i18n("wui_unload_no"), elem_id="unload-keep")
     c.models_table = gr.Dataframe(handlers.model_rows(None), label=i18n("wui_models"), interactive=False,
-                                  elem_id="model-table")
+                                  wrap=True, elem_id="model-table", elem_classes=["wui-fit"])
 
 
 def _cache_controls(c: SimpleNamespace) -> None:
@@ -255,7 +257,8 @@ def _cache_controls(c: SimpleNamespace) -> None:
     with gr.Accordion(i18n("wui_old_caches"), open=False):
         c.cache_summary = gr.Markdown(elem_id="cache-summary")
         c.cache_table = gr.Dataframe(headers=[say(key, "en") for key in CACHE_COLUMNS], interactive=False,
-                                     label=i18n("wui_old_caches"), elem_id="cache-table")
+                                     wrap=True, label=i18n("wui_old_caches"), elem_id="cache-table",
+                                     elem_classes=["wui-fit"])
         c.clean_button = gr.Button(i18n("wui_clean"), variant="stop", elem_id="cache-clean", visible=False)
         with gr.Row(visible=False) as c.confirm_row:
             c.confirm_text = gr.Markdown(elem_id="cache-question")

@@ -179,9 +179,9 @@ def _layout(remote: bool) -> tuple[gr.Tab, SimpleNamespace]:
                 jobs_plot = gr.LinePlot(x="time", y="jobs", color="series", label=i18n("wui_jobs_plot"),
                                         elem_id="status-jobs-plot")
         replicas = gr.Dataframe(label=i18n("wui_replicas"), interactive=False, elem_id="status-replicas",
-                                visible=remote)
+                                visible=remote, wrap=True, elem_classes=["wui-fit"])
         recent = gr.Dataframe(label=i18n("wui_recent_jobs"), interactive=False, elem_id="status-recent",
-                              max_height=260)
+                              max_height=260, wrap=True, elem_classes=["wui-fit"])
         versions = gr.Textbox(label=i18n("wui_versions"), interactive=False)
         with gr.Accordion("JSON", open=False):
             status_json = gr.JSON(elem_id="status-json")
