@@ -457,9 +457,43 @@ def test_the_estimate_is_a_range_from_this_models_jobs_with_these_options(tmp_pa
         assert service.estimate(speech.fox, 1, False)[1] == pytest.approx((duration * 0.1, duration * 0.1))
         assert service.estimate(speech.fox, 1, True)[1] == pytest.approx((duration * 0.1, duration * 2.0))  # any
         line = estimate_text(service, str(speech.fox), None, 5, True)
-        assert line.endswith(f"about {duration * 2.0:.0f} s (this model's recent jobs with these options)."), line
+        assert line.endswith(f"about {duration * 2.0:.0f} s (this model's recent jobs with these options, at this "
+                             "machine's load now)."), line
     finally:
         service.close()
+
+
+def test_on_the_cpu_the_estimate_is_the_jobs_work_over_the_cpu_it_can_get_now(monkeypatch):
+    """Issue 25 item 4: jobs timed on a busy machine (real-time factors 2 and 3) did 0.8 and 1.2 CPU seconds of
+    work a second of audio; the estimate of the next job divides that work by the CPUs its two threads get now."""
+    import os
+
+    import torch
+
+    from tests.fakes import FakeEngine
+    from whisper_ui.runtime.manager import ModelManager
+
+    manager = ModelManager(FakeEngine(), "base", "cpu")
+    manager.load()
+    for rtf, cpu in ((2.0, 0.8), (3.0, 1.2)):
+        manager._recent_jobs.append({"model": "base", "engine": "fake", "device": "cpu", "beam": False,
+                                     "words": False, "real_time_factor": rtf, "cpu_factor": cpu})
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    for load, running, expected in ((0.0, False, (4.0, 6.0)),  # quiet: both threads run all the time
+                                    (2.0, False, (8.0, 12.0)),  # two other tasks: half the CPU
+                                    (2.0, True, (4.0, 6.0))):  # the load is this process's own job
+        monkeypatch.setattr(os, "getloadavg", lambda load=load: (load, load, load))
+        manager._set(jobs_running=int(running))
+        assert manager.expected_seconds("base", 10, False, False) == pytest.approx(expected), (load, running)
+
+    def no_load_average():
+        raise OSError("not on this system")
+
+    monkeypatch.setattr(os, "getloadavg", no_load_average)  # Windows: the real-time factors, as they were
+    manager._set(jobs_running=0)
+    assert manager.expected_seconds("base", 10, False, False) == pytest.approx((20.0, 30.0))
+    manager.close()
 
 
 def test_the_time_left_weighs_the_usual_pace_against_the_jobs_own():

@@ -8,8 +8,10 @@ import pytest
 import whisper
 
 from whisper_ui.core.errors import NoSpeechError
+from whisper_ui.core.i18n import say
 from whisper_ui.core.transcription import OUTPUT_FORMATS, TranscribeOptions, safe_stem
 from whisper_ui.runtime.manager import ModelManager
+from whisper_ui.ui.format import progress, summary_line
 
 from .conftest import make_engine, words
 
@@ -126,10 +128,12 @@ def test_segments_come_as_they_are_finished(service, speech, vad):
     result's own segments, in the recording's time (speech detection's joined audio mapped back).
     Beam 1 and 14 different sentences: the news come per window whatever the beam, and the 70 s clip of three
     sentences over and over runs the whole temperature fallback on each window (~25 s a case)."""
-    news = []
+    told = []
     job = service.transcribe_file(speech.varied, TranscribeOptions(language="en", vad=vad, beam_size=1), (),
-                                  on_progress=lambda done, total, segments: news.append((done, total, segments)))
+                                  on_progress=lambda done, total, segments, attempt=None: told.append(
+                                      (done, total, segments, attempt)))
     result = job.result
+    news = [(done, total, segments) for done, total, segments, attempt in told if attempt is None]  # windows done
     assert len(news) >= 2, news
     dones = [done for done, _, _ in news]
     assert dones == sorted(dones) and 0 < dones[0] < result.duration and dones[-1] <= result.duration
@@ -161,8 +165,10 @@ def test_a_window_retried_at_every_temperature_ends_within_its_compute_budget(mo
         manager.load()
         assert manager.job_budget("base", 13.5) == 30.0
         started = time.monotonic()
+        news = []  # the job's progress: under 30 s of audio, a window's tries are all it can say while it runs
         try:
-            job = service.transcribe_file(clip, TranscribeOptions(word_timestamps=True), formats=())
+            job = service.transcribe_file(clip, TranscribeOptions(word_timestamps=True), formats=(),
+                                          on_progress=lambda *told: news.append(told))
         except NoSpeechError as e:
             message = str(e)
             assert re.match(r"The job stopped at its compute budget before the model made out any words in 1\d s of "
@@ -173,8 +179,33 @@ def test_a_window_retried_at_every_temperature_ends_within_its_compute_budget(mo
                        for n in job.result.notices), job.result.notices
         took = time.monotonic() - started
         assert 29 < took < 50, took  # the budget, and the model's next token (and ffmpeg, detection) after it
+        attempts = [told[3] for told in news if len(told) > 3]
+        assert attempts[0] == (1, 6), news  # a clip under one window says where it is while it runs
+        line = summary_line(progress(news[-1][0], 13.5, 20.0, None, (2, 6)), lambda key, **v: say(key, "en", **v))
+        assert line == "00:00 / 00:13 of audio · decoding again, attempt 2 of 6", line
     finally:
         service.close()
+
+
+def test_each_try_of_a_window_is_told_as_it_starts(models_dir, speech):
+    """Issue 25 item 3: openai-whisper's temperature fallback said nothing while it retried a window (a 13 s clip
+    showed "Starting…" for minutes). Each try is told as it starts: where the job is and which try of how many.
+    A log-probability threshold no decode can pass makes the fallback run all six temperatures here."""
+    from whisper_ui.core.settings import Settings
+    from whisper_ui.runtime.service import TranscriptionService
+
+    manager = ModelManager(make_engine("openai-whisper", models_dir), "tiny.en", "cpu")
+    service = TranscriptionService(Settings(model="tiny.en", model_dir=models_dir, device="cpu"), manager)
+    told = []
+    try:
+        service.transcribe_file(speech.fox, TranscribeOptions(beam_size=1, logprob_threshold=0.0, vad=False), (),
+                                on_progress=lambda *news: told.append(news))
+    finally:
+        service.close()
+    tries = [news[3] for news in told if len(news) > 3]
+    assert tries == [(k, 6) for k in range(1, 7)], told
+    assert all(news[0] == 0.0 and news[2] == () for news in told if len(news) > 3)  # at the start, nothing yet
+    assert len(told[-1]) == 3 and told[-1][2], told  # then the window's segments
 
 
 def test_the_budget_is_a_multiple_of_what_this_model_and_engine_usually_take():

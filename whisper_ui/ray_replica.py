@@ -143,8 +143,8 @@ class WhisperReplica:
         news: asyncio.Queue = asyncio.Queue()
         cancel = threading.Event()
 
-        def on_progress(done: float, total: float, segments) -> None:
-            loop.call_soon_threadsafe(news.put_nowait, ("progress", done, total, segments))
+        def on_progress(done: float, total: float, segments, attempt=None) -> None:
+            loop.call_soon_threadsafe(news.put_nowait, ("progress", done, total, segments, attempt))
 
         job = asyncio.ensure_future(asyncio.to_thread(self.manager.transcribe, audio, options, cancel, on_progress))
         try:

@@ -399,7 +399,8 @@ INPUT_SAY: dict[str, dict[str, str]] = {
         "runs_no_job": "no job yet",
         "estimate_unknown": "Length unknown until decoded.",
         "estimate_audio": "Audio: {seconds} s.",
-        "estimate_time": "Estimated processing time: about {seconds} s (this model's recent jobs with these options).",
+        "estimate_time": "Estimated processing time: about {seconds} s (this model's recent jobs with these "
+                         "options, at this machine's load now).",
     },
     "ko": {
         "notice_downloading": "⏳ 모델 **{model}**을(를) 내려받는 중입니다{percent}. 준비되면 첫 작업이 시작됩니다.",
@@ -417,7 +418,7 @@ INPUT_SAY: dict[str, dict[str, str]] = {
         "runs_no_job": "아직 작업 없음",
         "estimate_unknown": "디코딩하기 전에는 길이를 알 수 없습니다.",
         "estimate_audio": "오디오: {seconds}초.",
-        "estimate_time": "예상 처리 시간: 약 {seconds}초 (이 모델의 같은 옵션 최근 작업 기준).",
+        "estimate_time": "예상 처리 시간: 약 {seconds}초 (이 모델의 같은 옵션 최근 작업과 지금 이 컴퓨터의 부하 기준).",
     },
 }
 
@@ -502,6 +503,7 @@ RUNTIME = {
     "en": {
         "progress": "{done} / {total} of audio",
         "left": "about {seconds} s left",
+        "attempt": "decoding again, attempt {attempt} of {attempts}",
         "starting": "Starting…",
         "waiting": "Waiting: {ahead} job(s) ahead of yours",
         "waiting_about": "about {seconds} s",
@@ -519,6 +521,7 @@ RUNTIME = {
     "ko": {
         "progress": "오디오 {done} / {total}",
         "left": "약 {seconds}초 남음",
+        "attempt": "다시 디코딩하는 중, {attempts}번 중 {attempt}번째 시도",
         "starting": "시작하는 중…",
         "waiting": "대기 중: 앞에 작업 {ahead}개",
         "waiting_about": "약 {seconds}초",

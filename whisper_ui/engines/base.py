@@ -43,9 +43,11 @@ class LoadEvents:
 
 Clips = tuple[tuple[float, float], ...]
 # a job's progress, as each segment is finished: (seconds of the recording done, its length, the segments so far)
-OnProgress = Callable[[float, float, tuple[Segment, ...]], None]
-# what an engine's decode reports: (the segments so far, the seconds done), both in the time of the audio it got
-OnDecoded = Callable[[list[Segment], float], None]
+# (seconds done, seconds in all, the segments so far[, attempt]): ``attempt`` is (k, n) while openai-whisper's
+# temperature fallback decodes a window again (its k-th try of n), None otherwise
+OnProgress = Callable[..., None]
+# what an engine's decode reports: (the segments so far, the seconds done[, attempt]), in the time of the audio it got
+OnDecoded = Callable[..., None]
 JOB_SEED = 0  # the random generator's seed at the start of each job (temperature fallback samples)
 
 
@@ -123,14 +125,17 @@ class LoadedModel(ABC):
             mapped: list[Segment] = []
             current[0] = mapped
 
-            def report(decoded: list[Segment], seconds: float) -> None:
+            def report(decoded: list[Segment], seconds: float, attempt: tuple[int, int] | None = None) -> None:
                 nonlocal done
                 done = max(done, min(total, seconds))
                 mapped.extend(replace(s, language=s.language or language) for s in decoded[len(mapped):])
                 if on_progress is not None:
                     so_far = segments + mapped
-                    on_progress(done, total, tuple(sorted(so_far, key=lambda s: s.start) if len(plan.runs) > 1
-                                                   else so_far))
+                    ordered = tuple(sorted(so_far, key=lambda s: s.start) if len(plan.runs) > 1 else so_far)
+                    if attempt is None:
+                        on_progress(done, total, ordered)
+                    else:
+                        on_progress(done, total, ordered, attempt)
 
             return vad.restoring(report, chunks) if chunks else report
 

@@ -12,6 +12,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -260,20 +261,9 @@ class _WindowNews:
         return False
 
     def update(self, n: float = 1) -> None:
-        import whisper
-
-        found = sys._getframe(1).f_locals
-        if "all_segments" not in found or "seek" not in found:  # not the caller it was written for: no news
-            return
-        seconds = found["seek"] * whisper.audio.HOP_LENGTH / whisper.audio.SAMPLE_RATE
-        raw = {"segments": list(found["all_segments"]), "text": "", "language": None}
-        segments = TranscriptionResult.from_whisper_dict(raw, language=None, language_probability=None, duration=0.0,
-                                                         processing_seconds=0.0, model=self.name,
-                                                         device=self.device).segments
-        if isinstance(self.model, _Following):
-            segments = [replace(s, language=self.model.language_of(r))
-                        for s, r in zip(segments, raw["segments"], strict=True)]
-        self.report(list(segments), seconds)
+        news = _news(sys._getframe(1).f_locals, self.name, self.device, self.model)
+        if news is not None:  # (None: not the caller it was written for)
+            self.report(*news)
 
     @classmethod
     def tqdm(cls, *args, **kwargs):
@@ -301,7 +291,51 @@ class _WindowNews:
             cls._local.current = None
 
 
-class _Following:
+def _news(found: dict, name: str, device: str, model) -> tuple[list[Segment], float] | None:
+    """(the segments so far, the seconds done) read from ``whisper.transcribe``'s frame (``found``: its locals),
+    or None where the frame is not that."""
+    import whisper
+
+    if "all_segments" not in found or "seek" not in found:
+        return None
+    seconds = found["seek"] * whisper.audio.HOP_LENGTH / whisper.audio.SAMPLE_RATE
+    raw = {"segments": list(found["all_segments"]), "text": "", "language": None}
+    segments = TranscriptionResult.from_whisper_dict(raw, language=None, language_probability=None, duration=0.0,
+                                                     processing_seconds=0.0, model=name, device=device).segments
+    if isinstance(model, _Following):
+        segments = [replace(s, language=model.language_of(r)) for s, r in zip(segments, raw["segments"], strict=True)]
+    return list(segments), seconds
+
+
+Teller = Callable[[dict, float, "_Telling"], None]  # (whisper.transcribe's locals, the temperature, the stand-in)
+
+
+class _Telling:
+    """The model as ``whisper.transcribe`` sees it, telling ``tell(its frame's locals, temperature, self)`` before each
+    decode of a window: the first try, and each try of its temperature fallback (which openai-whisper says
+    nothing of: a 13 s clip that runs all six showed "Starting…" for minutes)."""
+
+    def __init__(self, net, tell: Teller | None = None):
+        self._net = net
+        self._tell = tell
+
+    def __getattr__(self, name: str):
+        return getattr(self._net, name)
+
+    def __call__(self, *args, **kwargs):
+        return self._net(*args, **kwargs)
+
+    def decode(self, mel, options):
+        self._told(options)
+        return self._net.decode(mel, options)
+
+    def _told(self, options) -> None:
+        """Called from ``decode``: its caller's caller (``decode_with_fallback``'s) is ``whisper.transcribe``."""
+        if self._tell is not None:
+            self._tell(sys._getframe(3).f_locals, options.temperature, self)
+
+
+class _Following(_Telling):
     """The model as ``whisper.transcribe`` sees it, with each window decoded in its own language.
 
     ``whisper.transcribe`` detects the language once, on the first 30 s (an encoder pass of its own),
@@ -316,17 +350,11 @@ class _Following:
     _local = threading.local()
     _installed = False
 
-    def __init__(self, net, follow: vad.Follower):
-        self._net = net
+    def __init__(self, net, follow: vad.Follower, tell: Teller | None = None):
+        super().__init__(net, tell)
         self._follow = follow
         self._window: tuple[Any, Any, str] | None = None  # (the window's mel, its encoder output, its language)
         self._language_at: dict[int, str] = {}  # window start (mel frames) -> its language
-
-    def __getattr__(self, name: str):
-        return getattr(self._net, name)
-
-    def __call__(self, *args, **kwargs):
-        return self._net(*args, **kwargs)
 
     @property
     def language(self) -> str | None:
@@ -338,6 +366,7 @@ class _Following:
     def decode(self, mel, options):
         import whisper
 
+        self._told(options)
         if self._window is None or self._window[0] is not mel:  # a new window (not a fallback attempt)
             features = self._net.embed_audio(mel.unsqueeze(0) if mel.ndim == 2 else mel)
             _, probs = self._net.detect_language(features)
@@ -443,8 +472,10 @@ class WhisperModel(LoadedModel):
 
         # following: whisper.transcribe gets a language so that it spends no encoder pass detecting one;
         # each window's own is chosen from the encoder output it is decoded from
-        model = _Following(self.net, follow) if follow is not None else self.net
         kwargs = whisper_kwargs(options, task=task, language=language or ("en" if follow else None), fp16=self.fp16)
+        tell = self._teller(report, kwargs["temperature"])
+        model = (_Following(self.net, follow, tell) if follow is not None
+                 else _Telling(self.net, tell) if tell is not None else self.net)
         if clips:
             # whisper.transcribe loops for ever when a clip ends past the last mel frame (it rounds the end up
             # and never seeks there): clips end on the last whole frame of the audio
@@ -480,6 +511,22 @@ class WhisperModel(LoadedModel):
             return [replace(s, language=model.language_of(raw_segment)) for s, raw_segment in
                     zip(segments, raw["segments"], strict=True)]
         return list(segments)
+
+    def _teller(self, report: OnDecoded | None, temperatures) -> Teller | None:
+        """What ``_Telling`` tells, to ``report``: where the job is (the window's start) and which try of the
+        window this is, ``(k, n)`` of the ``temperatures`` (none with one temperature)."""
+        temperatures = tuple(temperatures) if isinstance(temperatures, (list, tuple)) else (temperatures,)
+        if report is None or len(temperatures) < 2:
+            return None
+
+        def tell(found: dict, temperature: float, model: _Telling) -> None:
+            news = _news(found, self.name, self.device, model)
+            if news is None:
+                return
+            k = min(range(len(temperatures)), key=lambda i: abs(temperatures[i] - temperature)) + 1
+            report(*news, (k, len(temperatures)))
+
+        return tell
 
     def unload(self) -> None:
         self.net = None  # the manager frees the memory (one gc.collect: 0.15 s in the app's process)

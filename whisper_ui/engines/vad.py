@@ -501,9 +501,9 @@ def restoring(report, chunks: list[dict[str, int]]):
     times = SpeechTimestampsMap(chunks, SAMPLE_RATE)
     restored: list[Segment] = []
 
-    def report_restored(decoded: list[Segment], seconds: float) -> None:
+    def report_restored(decoded: list[Segment], seconds: float, *attempt) -> None:
         restored.extend(restore(decoded[len(restored):], chunks))
-        report(restored, times.get_original_time(seconds, is_end=True))
+        report(restored, times.get_original_time(seconds, is_end=True), *attempt)
 
     return report_restored
 

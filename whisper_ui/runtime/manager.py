@@ -463,15 +463,29 @@ class ModelManager:
             self._job_error(str(e))
 
     def speeds(self, model: str, beam: bool | None = None, words: bool | None = None,
-               engine: str | None = None) -> list[float]:
+               engine: str | None = None, measure: str = "real_time_factor") -> list[float]:
         """The real-time factors of the recent jobs of this model on this engine (or ``engine``) and device, oldest
         first; with ``beam`` and ``words``, of that options class (beam search or greedy, word timestamps or not)
-        where some jobs had it, else of any options."""
+        where some jobs had it, else of any options. ``measure="cpu_factor"``: CPU seconds a second of audio."""
         device, engine = self.state.device, engine or self.engine_name
         same = [job for job in self.recent_jobs() if job["model"] == model and job["engine"] == engine
-                and (device is None or job.get("device", device) == device) and job.get("real_time_factor")]
+                and (device is None or job.get("device", device) == device) and job.get(measure)]
         alike = [job for job in same if job.get("beam") == beam and job.get("words") == words]
-        return [job["real_time_factor"] for job in (alike if beam is not None and alike else same)]
+        return [job[measure] for job in (alike if beam is not None and alike else same)]
+
+    def expected_seconds(self, model: str, audio_seconds: float, beam: bool, words: bool,
+                         last: int = 5) -> tuple[float, float] | None:
+        """(fewest, most) seconds a job of ``audio_seconds`` should take now, from the last ``last`` jobs of this
+        model, engine, device and options class; None before any. On the CPU, in CPU terms: a job's CPU seconds
+        (its work, the same on a quiet or a busy machine) over the CPU its threads can get now (``cpu_share``),
+        so that jobs timed while the machine was busy do not stretch the estimate of one on a quiet machine,
+        nor the other way round. Elsewhere (a GPU; no load average, as on Windows), their real-time factors."""
+        share = cpu_share(self.state.jobs_running > 0) if self.state.device == "cpu" else None
+        factors = self.speeds(model, beam, words, measure="cpu_factor")[-last:] if share else []
+        if factors:
+            return audio_seconds * min(factors) / share, audio_seconds * max(factors) / share
+        factors = self.speeds(model, beam, words)[-last:]
+        return (audio_seconds * min(factors), audio_seconds * max(factors)) if factors else None
 
     def job_budget(self, model: str, audio_seconds: float, options: TranscribeOptions | None = None) -> float | None:
         """The seconds a job of ``audio_seconds`` may compute: ``compute_budget`` times what this model and engine
@@ -519,6 +533,7 @@ class ModelManager:
                 "notice_budget", **cancel.budget_values)
             spent.daemon = True
             spent.start()
+        cpu_started = time.process_time()  # the work, in CPU seconds: what a busier machine does not change
         try:
             while True:
                 try:
@@ -535,12 +550,14 @@ class ModelManager:
                 spent.cancel()
         # the load's notices, then the engine's own (a loop or a phantom cut, the budget): these were dropped here
         result = replace(result, notices=tuple(dict.fromkeys(n for n in (*notices, *result.notices) if n)))
+        cpu_seconds = time.process_time() - cpu_started
         with self._state_lock:
             self._recent_jobs.append({"at": round(time.time(), 3), "model": result.model, "engine": self.engine_name,
                                       "device": result.device, "beam": options.beam_size > 1,
                                       "words": bool(options.word_timestamps), "audio_seconds": round(result.duration, 2),
                                       "processing_seconds": round(result.processing_seconds, 3),
-                                      "real_time_factor": round(result.real_time_factor, 4)})
+                                      "real_time_factor": round(result.real_time_factor, 4),
+                                      "cpu_factor": round(cpu_seconds / result.duration, 4) if result.duration else None})
         self._count(jobs_done=1)
         # a job's own error (a time limit...) goes with the next good job; a load's, with the next good load
         error_at = self.state.last_error_at
@@ -572,3 +589,28 @@ class ModelManager:
                     self._set(status=NOT_LOADED, load_seconds=None)
             finally:
                 self._gate.release()
+
+
+def cpu_share(running: bool = False) -> float | None:
+    """How many CPUs a job's threads can get now: all of them (torch's threads, at most the machine's CPUs) on
+    a quiet machine; on a busy one, their fair share beside the other runnable tasks (the 1-minute load
+    average, less this process's own threads while one of its jobs is ``running``). None where there is no load
+    average (Windows)."""
+    import os
+
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+    try:
+        import torch
+
+        threads = max(1, torch.get_num_threads())
+    except ImportError:  # (faster-whisper alone: its threads are as many)
+        threads = os.cpu_count() or 1
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    threads = min(threads, cpus)
+    own = threads if running else 0
+    others = max(0.0, load - own)
+    return min(threads, cpus * threads / (threads + others))
+

@@ -154,19 +154,21 @@ class TranscriptionService:
     def estimate(self, path: str | Path, beam_size: int = 5,
                  word_timestamps: bool = False) -> tuple[float | None, tuple[float, float] | None]:
         """(audio seconds, (fewest, most) processing seconds) for an upload, before any work on it: the range of
-        this model's recent jobs on this engine and device with these options (``speed``); None before any.
-        (It copied the last job's speed, whatever its model and options: "about 1584 s" for 4 minutes.)"""
+        this model's recent jobs on this engine and device with these options, in CPU terms on the CPU
+        (``ModelManager.expected_seconds``); None before any. (It copied the last job's speed, whatever its model
+        and options: "about 1584 s" for 4 minutes.)"""
         probed = audio_mod.probe(path, self.limits)
         self._remember_probe(path, probed)
-        factors = self.speed(beam_size, word_timestamps)
-        if probed.duration is None or not factors:
-            return probed.duration, None
-        return probed.duration, (probed.duration * min(factors), probed.duration * max(factors))
+        if probed.duration is None:
+            return None, None
+        return probed.duration, self.expected(probed.duration, beam_size, word_timestamps)
 
-    def speed(self, beam_size: int = 5, word_timestamps: bool = False) -> list[float]:
-        """The real-time factors of the last five jobs like one with these options (``ModelManager.speeds``)."""
+    def expected(self, audio_seconds: float, beam_size: int = 5,
+                 word_timestamps: bool = False) -> tuple[float, float] | None:
+        """(fewest, most) seconds a job of ``audio_seconds`` with these options should take now
+        (``ModelManager.expected_seconds``); None before any job like it."""
         model = self.manager.state.model or self.manager.default_model
-        return self.manager.speeds(model, beam_size > 1, bool(word_timestamps))[-5:]
+        return self.manager.expected_seconds(model, audio_seconds, beam_size > 1, bool(word_timestamps))
 
     def transcribe_file(self, path: str | Path, options: TranscribeOptions,
                         formats: tuple[str, ...] = OUTPUT_FORMATS, cancel: threading.Event | None = None,

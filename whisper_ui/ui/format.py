@@ -90,18 +90,23 @@ def summary(result: TranscriptionResult) -> dict:
     }
 
 
-def progress(done: float, total: float, elapsed: float, prior: float | None = None) -> dict:
+def progress(done: float, total: float, elapsed: float, prior: float | None = None,
+             attempt: tuple[int, int] | None = None) -> dict:
     """A running job's summary: seconds of audio done of the total, and an estimate of the time left: from the
     job's own pace, and while little is done, from ``prior`` (this model's usual real-time factor with these
     options), each weighted by how much of the audio it speaks for (the job's pace alone said "about 74 s
-    left" at 00:30 of 04:00: its first window is its slowest)."""
+    left" at 00:30 of 04:00: its first window is its slowest). ``attempt``: (k, n) while the model decodes a
+    window again (its temperature fallback), said beside it."""
     left = None
     if done > 0 and elapsed > 1:
         share = min(1.0, done / total) if total else 1.0
         pace = elapsed / done if prior is None else prior * (1 - share) + elapsed / done * share
         left = max(1, round(pace * (total - done)))
-    return {"status": "running", "done_seconds": round(done, 1), "total_seconds": round(total, 1),
+    news = {"status": "running", "done_seconds": round(done, 1), "total_seconds": round(total, 1),
             "seconds_left": left}
+    if attempt is not None and attempt[0] > 1:
+        news.update(attempt=attempt[0], attempts=attempt[1])
+    return news
 
 
 def summary_line(data: dict | None, say, name=lambda code: code) -> str:
@@ -125,6 +130,8 @@ def summary_line(data: dict | None, say, name=lambda code: code) -> str:
         return say("failed", message=_plain(data.get("message")) or say("failed_unknown"))
     if status == "running":
         line = say("progress", done=clock(data["done_seconds"]), total=clock(data["total_seconds"]))
+        if data.get("attempt"):
+            line += " · " + say("attempt", attempt=data["attempt"], attempts=data["attempts"])
         if data.get("seconds_left"):
             line += " · " + say("left", seconds=data["seconds_left"])
         return line

@@ -162,8 +162,8 @@ class Jobs:
         cancel = threading.Event()
         news: list = [None]  # the latest (done, total, segments) from the model's thread
 
-        def on_progress(done: float, total: float, segments) -> None:
-            news[0] = (done, total, segments)
+        def on_progress(done: float, total: float, segments, attempt: tuple[int, int] | None = None) -> None:
+            news[0] = (done, total, segments, attempt)
 
         self.running[key] = cancel
         started = time.monotonic()
@@ -178,12 +178,12 @@ class Jobs:
                     cancel.set()
                 if news[0] is not None and news[0] is not shown and not worker.done():
                     shown = news[0]
-                    done, total, segments = shown
+                    done, total, segments, attempt = shown
                     # no files yet, said as None: an update (gr.skip()) makes Gradio keep a copy of the File
                     # component for this session, which then holds the job's files where the retention's sweep
                     # never looks (they stayed until the server stopped)
                     yield ("".join(s.text for s in segments).strip(), rows(segments, headers),
-                           progress(done, total, time.monotonic() - started, prior), None)
+                           progress(done, total, time.monotonic() - started, prior, attempt), None)
             job = worker.result()
         except asyncio.CancelledError:
             cancel.set()
@@ -212,9 +212,10 @@ class Jobs:
     # --- the handlers ----------------------------------------------------------------------
 
     def _prior(self, options) -> float | None:
-        """The usual real-time factor of this model's recent jobs with options like these (None before any)."""
-        factors = sorted(self.service.speed(options.beam_size, options.word_timestamps))
-        return factors[len(factors) // 2] if factors else None
+        """The usual real-time factor of this model's recent jobs with options like these, at the machine's load
+        now (None before any): the middle of their range."""
+        span = self.service.expected(1.0, options.beam_size, options.word_timestamps)
+        return None if span is None else (span[0] + span[1]) / 2
 
     def _options(self, task, language, beam_size, word_timestamps, initial_prompt, vad, subtitles):
         # the subtitle options need the words' times, as openai-whisper's CLI's do: asking for them asks for those
