@@ -235,12 +235,11 @@ def _model_controls(handlers: ModelHandlers, c: SimpleNamespace) -> None:
     c.model_state.wui_api_name = "state"  # what /load_model and /unload_model call it (api_docs.describe_api)
     with gr.Row():
         offered = handlers.choices(None)
-        c.choice = gr.Dropdown(offered, value=settings.model if settings.model in {n for _, n in offered} else None,
-                               label=i18n("wui_model"), elem_id="model-choice", allow_custom_value=False,
-                               min_width=WIDE)
+        choice = settings.model if settings.model in {n for _, n in offered} else None
+        c.choice = gr.Dropdown(offered, value=choice, label=i18n("wui_model"), elem_id="model-choice", min_width=WIDE)
         c.engine_choice = gr.Dropdown(list(manager.engines), value=manager.engine_name,
                                       label=i18n("wui_engine"), info=i18n("wui_engine_info"),
-                                      elem_id="model-engine", allow_custom_value=False, min_width=WIDE)
+                                      elem_id="model-engine", min_width=WIDE)
         c.read_only_note = gr.Markdown(i18n("wui_read_only"), visible=False, elem_id="model-read-only")
         c.load_button = gr.Button(i18n("wui_load"), variant="primary", elem_id="model-load")
         c.unload_button = gr.Button(i18n("wui_unload"), elem_id="model-unload")
@@ -256,9 +255,8 @@ def _cache_controls(c: SimpleNamespace) -> None:
     """The old caches, folded: their summary and table, the Clean button and its question; put in ``c``."""
     with gr.Accordion(i18n("wui_old_caches"), open=False):
         c.cache_summary = gr.Markdown(elem_id="cache-summary")
-        c.cache_table = gr.Dataframe(headers=[say(key, "en") for key in CACHE_COLUMNS], interactive=False,
-                                     wrap=True, label=i18n("wui_old_caches"), elem_id="cache-table",
-                                     elem_classes=["wui-fit"])
+        c.cache_table = gr.Dataframe(headers=[say(key, "en") for key in CACHE_COLUMNS], interactive=False, wrap=True,
+                                     label=i18n("wui_old_caches"), elem_id="cache-table", elem_classes=["wui-fit"])
         c.clean_button = gr.Button(i18n("wui_clean"), variant="stop", elem_id="cache-clean", visible=False)
         with gr.Row(visible=False) as c.confirm_row:
             c.confirm_text = gr.Markdown(elem_id="cache-question")
@@ -288,8 +286,7 @@ def _wire(h: ModelHandlers, c: SimpleNamespace, demo: gr.Blocks, tab: gr.Tab, mo
 
     def model_controls(request: gr.Request):
         allowed = h.is_admin(request)
-        return (*(gr.update(interactive=allowed) for _ in admin_controls),
-                gr.update(visible=not allowed))
+        return (*(gr.update(interactive=allowed) for _ in admin_controls), gr.update(visible=not allowed))
 
     admin_controls = [c.choice, c.engine_choice, c.load_button, c.unload_button, c.clean_button]
     for event in (demo.load, tab.select):
