@@ -501,3 +501,44 @@ def test_the_time_left_weighs_the_usual_pace_against_the_jobs_own():
     assert progress(30, 240, 60, prior=0.2)["seconds_left"] == round((0.2 * 0.875 + 2.0 * 0.125) * 210)  # 89
     assert progress(120, 240, 60, prior=0.2)["seconds_left"] == round((0.2 * 0.5 + 0.5 * 0.5) * 120)
     assert progress(0, 240, 5, prior=0.2)["seconds_left"] is None  # nothing done yet: no line of time left
+
+
+@pytest.fixture(scope="module")
+def budget_app(models_dir, tmp_path_factory):
+    """base with a budget of half real time: the 30 s floor for a 13 s clip."""
+    server = start_server(tmp_path_factory.mktemp("budget"), "--model", "base", "--models", "base", "--model-dir",
+                          str(models_dir), "--compute-budget", "0.5")
+    yield server
+    server.stop()
+
+
+RETRIED = {"en-US": ("of audio", "compute budget"), "ko-KR": ("오디오 00:", "계산 예산")}
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("locale", RETRIED)
+def test_a_clip_the_model_keeps_retrying_shows_where_it_is_and_stops_at_its_budget(browser, budget_app, locale,
+                                                                                   tmp_path):
+    """Issue 25 item 3, on the page: 13 s of espeak-ng Korean, auto language, word timestamps, on base (the model
+    retries its one window at every temperature). Before: "Starting…" for over 400 s, twice, on a busy machine.
+    Now the line says where the job is as soon as the model decodes (the window's tries are told), and the job
+    ends at its budget with its notice (a warning beside the text so far, or the line, with no words)."""
+    import subprocess
+
+    progress_words, budget_words = RETRIED[locale]
+    clip = tmp_path / "ko.wav"
+    subprocess.run(["espeak-ng", "-v", "ko", "-w", str(clip), "안녕하세요. 오늘 회의에서는 다음 분기 예산과 새로운 채용 "
+                    "계획을 논의하겠습니다. 먼저 지난달 매출 보고서를 검토하고, 그 다음에 마케팅 팀의 제안을 듣겠습니다."],
+                   check=True, capture_output=True)
+    page = open_page(browser, budget_app, locale)
+    page.locator("#upload-file input[type=file]").set_input_files(str(clip))
+    page.locator("#upload-file a[href*='file=']").first.wait_for(timeout=30_000)
+    page.click("#tab-upload >> text=/^(Options|옵션)$/")
+    page.get_by_label(PAGE[locale]["words"]).first.check()
+    page.click("#upload-run")
+    line = page.locator("#upload-summary")
+    wait_until(lambda: progress_words in line.inner_text(), 30)  # not "Starting…" while the window is retried
+    said = lambda: " ".join([line.inner_text(), *page.locator(".toast-body").all_inner_texts()])  # noqa: E731
+    wait_until(lambda: budget_words in said(), 90)
+    page.screenshot(path=str(_shots() / f"{locale[:2]}-budget.png"), full_page=True)
+    page.context.close()
