@@ -161,7 +161,7 @@ def test_speech_between_noise_keeps_every_word_in_the_recordings_time(service, s
     # the times are the recording's: the speech starts after the 20 s of noise, not at 0
     assert 19.0 <= noisy.segments[0].start <= 21.0 and noisy.segments[-1].end <= noisy.duration
     # and so are the page's news while the model works (the joined speech's segments mapped back as they come)
-    assert news and all(0 < done <= total == noisy.duration for done, total, _ in news)
+    assert news and all(0 < done <= total == noisy.duration for done, total, *_ in news)
     assert [(s.start, s.end, s.text) for s in news[-1][2]] == [(s.start, s.end, s.text) for s in noisy.segments]
     assert noisy.speech_seconds < noisy.duration - 30  # the 40 s of noise were not decoded
 
