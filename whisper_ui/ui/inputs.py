@@ -147,6 +147,7 @@ def options_panel(vad_default: bool) -> list:
                 line_count = gr.Number(0, minimum=0, maximum=MAX_LINE_WIDTH, precision=0, step=1,
                                        label=i18n("wui_max_line_count"), info=i18n("wui_max_line_count_info"))
             highlight = gr.Checkbox(False, label=i18n("wui_highlight_words"), info=i18n("wui_highlight_words_info"))
+
     def named_languages(request: gr.Request):  # the languages' names in the reader's language, searchable in it
         return gr.Dropdown(choices=[(i18n("wui_auto_detect"), AUTO), *language_choices(reader_language(request))])
 
