@@ -25,8 +25,9 @@ def _job(service, path, news: list | None) -> float:
 
     started = time.perf_counter()
 
-    def on_progress(done, total, segments):
-        news.append((time.perf_counter() - started, done, len(segments)))
+    def on_progress(done, total, segments, attempt=None):
+        if attempt is None:  # finished segments (not the start of a window's try: openai-whisper tells those too)
+            news.append((time.perf_counter() - started, done, len(segments)))
 
     service.transcribe_file(path, TranscribeOptions(language="en"), (),
                             on_progress=on_progress if news is not None else None)
