@@ -613,4 +613,3 @@ def cpu_share(running: bool = False) -> float | None:
     own = threads if running else 0
     others = max(0.0, load - own)
     return min(threads, cpus * threads / (threads + others))
-
