@@ -473,6 +473,12 @@ class ModelManager:
         alike = [job for job in same if job.get("beam") == beam and job.get("words") == words]
         return [job[measure] for job in (alike if beam is not None and alike else same)]
 
+    def usual_factor(self, model: str, beam: bool | None = None, words: bool | None = None,
+                     engine: str | None = None) -> float | None:
+        """The median real-time factor of ``speeds`` (the same jobs); None before any."""
+        factors = sorted(self.speeds(model, beam, words, engine))
+        return factors[len(factors) // 2] if factors else None
+
     def expected_seconds(self, model: str, audio_seconds: float, beam: bool, words: bool,
                          last: int = 5) -> tuple[float, float] | None:
         """(fewest, most) seconds a job of ``audio_seconds`` should take now, from the last ``last`` jobs of this
@@ -493,10 +499,9 @@ class ModelManager:
         where there are some; real time before any), at least ``BUDGET_MIN_SECONDS``; None without a budget."""
         if not self.compute_budget:
             return None
-        factors = sorted(self.speeds(model) if options is None else
-                         self.speeds(model, options.beam_size > 1, bool(options.word_timestamps)))
-        usual = factors[len(factors) // 2] if factors else 1.0
-        return max(BUDGET_MIN_SECONDS, self.compute_budget * usual * audio_seconds)
+        usual = (self.usual_factor(model) if options is None else
+                 self.usual_factor(model, options.beam_size > 1, bool(options.word_timestamps)))
+        return max(BUDGET_MIN_SECONDS, self.compute_budget * (1.0 if usual is None else usual) * audio_seconds)
 
     def _acquire_job(self) -> None:
         """A job's place at the model. With one slot, a job finding no model loads it in its own place;

@@ -157,4 +157,4 @@ JS = r"""<script>
 
 def script() -> str:
     """The page's ``<script>`` (in its head) with the words of every language the page has."""
-    return JS % json.dumps({lang: words(lang) for lang in RUNTIME if words(lang)}, ensure_ascii=False)
+    return JS % json.dumps({lang: said for lang in RUNTIME if (said := words(lang))}, ensure_ascii=False)

@@ -61,8 +61,7 @@ def show_notice(service: TranscriptionService, demo: gr.Blocks, tab: gr.Tab, run
 
 def usual_speed(service: TranscriptionService, model: str, engine: str) -> float | None:
     """The median real-time factor of this model's recent jobs on this engine (None before any)."""
-    factors = sorted(service.manager.speeds(model, engine=engine))
-    return factors[len(factors) // 2] if factors else None
+    return service.manager.usual_factor(model, engine=engine)
 
 
 def engines_compared(service: TranscriptionService, request: gr.Request | None, model: str | None) -> list[str]:
