@@ -134,14 +134,17 @@ LANGUAGE_JS = r"""<script>
     const button = document.getElementById("wui-language");
     if (button) button.click(); else setTimeout(relanguage, 200);
   };
-  let shown = document.documentElement.lang;
-  if (shown) {
-    remember(shown);
-    if (sent && sent !== shown) relanguage();  // an earlier page's language, sent with this page's first events
-  }
+  let shown = "";
+  const first = lang => {  // Gradio's first language: only an earlier page's, sent with this page's first
+    shown = lang;          // events, makes the server write its words again
+    remember(lang);
+    if (sent && sent !== lang) relanguage();
+  };
+  if (document.documentElement.lang) first(document.documentElement.lang);
   new MutationObserver(() => {
     const lang = document.documentElement.lang;
     if (!lang || lang === shown) return;
+    if (!shown) return first(lang);
     shown = lang;
     remember(lang);
     relanguage();
