@@ -82,6 +82,10 @@ def open_page(browser, app, locale="en-US"):
 def select_tab(page, name):
     page.click(f"#tab-{name}-button")
     page.wait_for_selector(TABS[name], state="visible", timeout=10_000)
+    if name == "model":
+        # the tab's refresh sets what serves, the model choice included: a choice made before it arrives is
+        # put back (under load, the load button then sent tiny.en). Its first arrival writes the state line.
+        page.wait_for_function("() => document.querySelector('#model-state')?.innerText.trim()", timeout=30_000)
 
 
 def textarea(page, elem_id) -> str:
