@@ -108,6 +108,7 @@ class Segment:
     compression_ratio: float | None = None
     temperature: float | None = None
     language: str | None = None  # the language it was transcribed in (regions may differ from the file's)
+    speaker: int | None = None  # who said it (core/speakers.py): an index into the result's speaker_names
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,7 @@ class TranscriptionResult:
     languages: tuple[tuple[str, float], ...] = ()  # (language, share of the transcribed time), largest first
     # (start, end) of each stretch of 10 s or more that speech detection judged non-speech: not transcribed
     gaps: tuple[tuple[float, float], ...] = ()
+    speaker_names: tuple[str, ...] = ()  # a name for each speaker the segments' ``speaker`` numbers (none: off)
 
     @property
     def speech_share(self) -> float | None:
@@ -149,7 +151,7 @@ class TranscriptionResult:
         return {
             "text": self.text,
             # the subtitle writers switch to word mode when "words" is present at all
-            "segments": [_segment_dict(s) for s in self.segments],
+            "segments": [_segment_dict(s, self.speaker_names) for s in self.segments],
             "language": self.language,
             "language_probability": self.language_probability,
             "duration": self.duration,
@@ -164,6 +166,7 @@ class TranscriptionResult:
             "languages": [{"language": lang, "share": round(share, 4)} for lang, share in self.languages],
             "gaps": [{"start": start, "end": end} for start, end in self.gaps],
             "notices": list(self.notices),
+            **({"speakers": list(self.speaker_names)} if self.speaker_names else {}),
         }
 
     def json_dict(self) -> dict[str, Any]:
@@ -196,13 +199,59 @@ class TranscriptionResult:
         return cls(text=raw.get("text", "").strip(), segments=segments, **info)
 
 
-def _segment_dict(segment: Segment) -> dict[str, Any]:
+def _segment_dict(segment: Segment, speaker_names: tuple[str, ...] = ()) -> dict[str, Any]:
     data = asdict(segment)
     if segment.words:
         data["words"] = [asdict(w) for w in segment.words]
     else:
         del data["words"]
+    del data["speaker"]
+    if speaker_names:  # by name: the files say who, as the page shows it
+        data["speaker"] = speaker_name(segment, speaker_names)
     return data
+
+
+def speaker_name(segment: Segment, speaker_names: tuple[str, ...]) -> str:
+    index = segment.speaker
+    return speaker_names[index] if index is not None and 0 <= index < len(speaker_names) else ""
+
+
+def with_speakers(raw: dict[str, Any], fmt: str) -> dict[str, Any]:
+    """srt and vtt with who speaks in each cue: ``[Minji] text`` and WebVTT's voice tag ``<v Minji>text``
+    (on the first word too, for the writers' word modes)."""
+    def tag(name: str) -> str:
+        return f"<v {name}>" if fmt == "vtt" else f"[{name}] "
+
+    segments = []
+    for segment in raw["segments"]:
+        if segment.get("speaker"):
+            segment = {**segment, "text": tag(segment["speaker"]) + segment["text"].strip()}
+            if segment.get("words"):
+                first = segment["words"][0]
+                segment["words"] = [{**first, "word": tag(segment["speaker"]) + first["word"].lstrip()},
+                                    *segment["words"][1:]]
+        segments.append(segment)
+    return {**raw, "segments": segments}
+
+
+def _speaker_text(raw: dict[str, Any]) -> str:
+    """The txt file with speakers: a paragraph per turn, ``Minji: what she said``."""
+    turns: list[list[str]] = []
+    for segment in raw["segments"]:
+        if turns and turns[-1][0] == segment.get("speaker"):
+            turns[-1].append(segment["text"].strip())
+        else:
+            turns.append([segment.get("speaker"), segment["text"].strip()])
+    return "".join(f"{turn[0]}: {' '.join(turn[1:])}\n\n" for turn in turns).rstrip("\n") + "\n"
+
+
+def _speaker_tsv(raw: dict[str, Any]) -> str:
+    """openai-whisper's tsv (start and end in milliseconds) with a speaker column before the text."""
+    rows = ["start\tend\tspeaker\ttext"]
+    for segment in raw["segments"]:
+        text = segment["text"].strip().replace("\t", " ")
+        rows.append(f"{round(1000 * segment['start'])}\t{round(1000 * segment['end'])}\t{segment['speaker']}\t{text}")
+    return "\n".join(rows) + "\n"
 
 
 _SAFE_STEM = re.compile(r"[^\w.-]+", re.UNICODE)
@@ -284,8 +333,15 @@ def write_outputs(result: TranscriptionResult, directory: Path, formats: tuple[s
     options = (subtitles or SubtitleOptions()).writer_options()
     paths = []
     for fmt in formats:
-        writer = get_writer(fmt, str(directory))
-        # the writers name the file after the "audio path" they are given; subtitles and text have no gap rows
-        writer(result.json_dict() if fmt == "json" else raw, f"{stem}.audio", options)
-        paths.append(directory / f"{stem}.{fmt}")
+        path = directory / f"{stem}.{fmt}"
+        if result.speaker_names and fmt in ("txt", "tsv"):
+            path.write_text(_speaker_text(raw) if fmt == "txt" else _speaker_tsv(raw), encoding="utf-8")
+        else:
+            writer = get_writer(fmt, str(directory))
+            data = result.json_dict() if fmt == "json" else raw
+            if result.speaker_names and fmt in ("srt", "vtt"):
+                data = with_speakers(raw, fmt)
+            # the writers name the file after the "audio path" they are given; subtitles and text have no gap rows
+            writer(data, f"{stem}.audio", options)
+        paths.append(path)
     return paths
