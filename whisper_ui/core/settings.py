@@ -65,6 +65,7 @@ class Settings:
     compute_type: str = "auto"  # faster-whisper only: auto = int8 on the CPU, float16 on CUDA
     batch_size: int | None = None  # faster-whisper's batched pipeline; None = auto (8 on CUDA, off on the CPU)
     vad: bool = True  # speech detection before the model, the default of the page's and the API's option
+    speakers: str = "off"  # speaker labels by default: off or auto (the page's, the API's and MCP's default)
     host: str = "127.0.0.1"
     port: int = 7860
     max_upload_mb: int = 200
@@ -376,6 +377,8 @@ OPTIONS: tuple[Option, ...] = (
            default_text="auto"),
     Option("vad", _bool, "speech detection (Silero VAD): only speech reaches the model, so noise and silence cost "
            "nothing; the default of the page's and the API's option (--no-vad for singing)", is_bool=True),
+    Option("speakers", _choice("off", "auto"), "speaker labels (Speaker 1, Speaker 2) by default: off or auto "
+           "(the count found from the voices); a job may ask for them, or for a count, itself", "MODE"),
     Option("host", lambda s: s.strip() or "127.0.0.1", "address to listen on (0.0.0.0 to accept other machines)", "HOST"),
     Option("port", _port, "port to listen on", "PORT"),
     Option("max_upload_mb", _positive_int, "largest upload accepted, in MB", "MB"),

