@@ -229,3 +229,19 @@ def test_the_api_gives_diarized_json_through_the_sdk(api_server, two):
     refused = httpx.post(api_server.url + "/v1/audio/transcriptions", data={"speakers": "12"},
                          files={"file": ("a.wav", two.path.read_bytes())}, timeout=60)
     assert refused.status_code == 400 and "2 to 10" in refused.json()["error"]["message"]
+
+
+def test_speakers_auto_is_the_page_default_named_in_the_readers_language(models_dir, tmp_path_factory, two):
+    """``--speakers auto``: the page's jobs get labels too, "화자 1" for a Korean reader, in the files."""
+    from gradio_client import Client, handle_file
+
+    server = start_server(tmp_path_factory.mktemp("speakers-page"), "--model", "tiny.en", "--model-dir",
+                          str(models_dir), "--engine", "faster-whisper", "--speakers", "auto", env=OFFLINE)
+    try:
+        client = Client(server.url, verbose=False, headers={"Accept-Language": "ko-KR,ko;q=0.9"})
+        text, _, _, files = client.predict(handle_file(str(two.path)), "transcribe", "en", api_name="/transcribe")
+        txt = Path(next(f for f in files if f.endswith(".txt"))).read_text(encoding="utf-8")
+        assert "budget" in text.lower() and txt.startswith("화자 1: ") and "\n\n화자 2: " in txt, txt
+        assert "speaker labels: 2 speaker(s)" in server.log()
+    finally:
+        server.stop()

@@ -503,6 +503,7 @@ TRANSLATIONS = _merged({"en": EN, "ko": KO}, MODEL_LABELS, STATUS_LABELS, RESULT
 RUNTIME = {
     "en": {
         "progress": "{done} / {total} of audio",
+        "speaker_default": "Speaker {n}",
         "left": "about {seconds} s left",
         "attempt": "decoding again, attempt {attempt} of {attempts}",
         "starting": "Starting…",
@@ -520,6 +521,7 @@ RUNTIME = {
         "uploading_files": "Uploading {n} file(s)…",
     },
     "ko": {
+        "speaker_default": "화자 {n}",
         "progress": "오디오 {done} / {total}",
         "left": "약 {seconds}초 남음",
         "attempt": "다시 디코딩하는 중, {attempts}번 중 {attempt}번째 시도",

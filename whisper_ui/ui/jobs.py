@@ -13,7 +13,7 @@ import gradio as gr
 import numpy as np
 
 from ..core.errors import CancelledError, WhisperUIError
-from ..runtime.service import TranscriptionService
+from ..runtime.service import SpeakerRequest, TranscriptionService
 from . import words
 from .api_docs import describe_api
 from .format import progress, rows, summary
@@ -232,8 +232,9 @@ class Jobs:
         subtitles = subtitle_options(max_line_width, max_line_count, highlight_words, request)
         options = self._options(task, language, beam_size, word_timestamps, initial_prompt, vad, subtitles)
         chosen = chosen_formats(formats)
+        speakers = self._speakers(request)
         async for outputs in self.run(lambda cancel, report: self.service.transcribe_file(
-                file, options, chosen, cancel, report, subtitles), request, "upload", self._prior(options)):
+                file, options, chosen, cancel, report, subtitles, speakers), request, "upload", self._prior(options)):
             yield outputs
 
     async def transcribe_microphone(self, recording: tuple[int, np.ndarray] | None, task: str = "transcribe",
@@ -248,9 +249,16 @@ class Jobs:
         subtitles = subtitle_options(max_line_width, max_line_count, highlight_words, request)
         options = self._options(task, language, beam_size, word_timestamps, initial_prompt, vad, subtitles)
         chosen = chosen_formats(formats)
+        speakers = self._speakers(request)
         async for outputs in self.run(lambda cancel, report: self.service.transcribe_array(
-                rate, data, options, chosen, cancel, report, subtitles), request, "mic", self._prior(options)):
+                rate, data, options, chosen, cancel, report, subtitles, speakers), request, "mic",
+                self._prior(options)):
             yield outputs
+
+    def _speakers(self, request: gr.Request | None) -> SpeakerRequest:
+        """The server's --speakers (the page has no choice of its own yet), named in the reader's language."""
+        return SpeakerRequest(self.service.settings.speakers,
+                              default_name=words.text(request, "speaker_default", n="{n}"))
 
 
 def failed(error: gr.Error, headers: list[str]) -> tuple:

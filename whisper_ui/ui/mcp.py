@@ -9,7 +9,8 @@ import logging
 import gradio as gr
 
 from ..core.errors import WhisperUIError
-from ..runtime.service import TranscriptionService
+from ..core.transcription import speaker_name
+from ..runtime.service import SpeakerRequest, TranscriptionService
 from . import words
 from .inputs import AUTO, job_options
 
@@ -60,13 +61,17 @@ def mcp_tool(service: TranscriptionService):
         options = job_options(task, language, 5, False, "", service.settings.vad)
         try:  # a client that goes away cancels its job, as on the page and the REST API
             job = await service.api_job_while_connected(
-                lambda cancel: service.transcribe_file(audio, options, (), cancel), request.is_disconnected,
+                lambda cancel: service.transcribe_file(audio, options, (), cancel,
+                                                       speakers=SpeakerRequest(service.settings.speakers)),
+                request.is_disconnected,
                 who="MCP client")
         except WhisperUIError as e:
             raise words.refuse(str(e)) from e
         result = job.result
         return result.text, {"language": result.language, "duration": round(result.duration, 3),
-                             "segments": [{"start": round(s.start, 3), "end": round(s.end, 3), "text": s.text.strip()}
+                             "segments": [{"start": round(s.start, 3), "end": round(s.end, 3), "text": s.text.strip(),
+                                           **({"speaker": speaker_name(s, result.speaker_names)}
+                                              if result.speaker_names else {})}
                                           for s in result.segments]}
 
     return mcp_transcribe

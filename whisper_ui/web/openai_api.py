@@ -455,6 +455,7 @@ def verbose_json(result: TranscriptionResult, granularities: set[str], words: bo
             "avg_logprob": s.avg_logprob if s.avg_logprob is not None else 0.0,
             "compression_ratio": s.compression_ratio if s.compression_ratio is not None else 0.0,
             "no_speech_prob": s.no_speech_prob if s.no_speech_prob is not None else 0.0,
+            **({"speaker": speaker_name(s, result.speaker_names)} if result.speaker_names else {}),
         } for s in result.segments]
     if "word" in granularities or words:
         body["words"] = [{"word": w.word.strip(), "start": round(w.start, 3), "end": round(w.end, 3)}
@@ -468,7 +469,7 @@ def diarized_json(result: TranscriptionResult) -> dict[str, Any]:
     ``speaker``, ``start``, ``end`` and ``text``. Without labels (the speaker step failed), every segment's
     speaker is empty and ``notices`` says why."""
     body: dict[str, Any] = {
-        "task": "transcribe" if result.task == "transcribe" else result.task,
+        "task": result.task,
         "duration": round(result.duration, 3),
         "text": result.text,
         "segments": [{"type": "transcript.text.segment", "id": f"seg_{s.id}", "start": round(s.start, 3),
