@@ -247,3 +247,12 @@ def test_the_streaming_benchmark_runs_in_quick_mode():
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "openai-whisper fp32" in proc.stdout and "faster-whisper int8" in proc.stdout
+
+
+def test_the_speakers_benchmark_runs_in_quick_mode():
+    """``python -m bench.speakers`` is outside ``make bench``: its own quick run (a 20 s dialog, one thread)."""
+    proc = subprocess.run([sys.executable, "-m", "bench.speakers", "--quick", "--no-write"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    row = proc.stdout.strip().splitlines()[-1].split()
+    assert row[1] == "1" and row[6] == "2" and float(row[7]) >= 0.9, proc.stdout  # one thread, two voices found
