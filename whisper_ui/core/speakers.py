@@ -10,6 +10,7 @@ so "Speaker 1" is whoever speaks first; names given in order (``known_speaker_na
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
@@ -83,16 +84,21 @@ class _Turns:
     def __init__(self, turns: Iterable[Turn]):
         self.turns = sorted((t for t in turns if t.end > t.start), key=lambda t: t.start)
         self.starts = [t.start for t in self.turns]
+        # the latest end among the turns up to each one: the walk back from a word stops where none reaches it
+        self.reach = list(itertools.accumulate((t.end for t in self.turns), max))
 
     def speaker(self, start: float, end: float) -> int | None:
         """The speaker who overlaps [start, end] most; the nearest turn's when none does; None without turns."""
         if not self.turns:
             return None
         overlap: dict[int, float] = {}
-        for turn in self.turns[:bisect.bisect_left(self.starts, end)]:
+        i = bisect.bisect_left(self.starts, end) - 1
+        while i >= 0 and self.reach[i] > start:  # only the turns near the word, not every turn before it
+            turn = self.turns[i]
             shared = min(end, turn.end) - max(start, turn.start)
             if shared > 0:
                 overlap[turn.speaker] = overlap.get(turn.speaker, 0.0) + shared
+            i -= 1
         if overlap:
             return max(overlap, key=lambda s: (overlap[s], -s))
         middle = (start + end) / 2
@@ -119,7 +125,7 @@ def label(segments: Sequence[Segment], turns: Iterable[Turn]) -> tuple[Segment, 
                 run = []
             run.append(word)
             run_speaker = speaker
-        pieces.append((_piece(segment, run) if len(run) < len(segment.words) else segment, run_speaker))
+        pieces.append((_piece(segment, run), run_speaker))
     order: dict[int, int] = {}
     for _, speaker in pieces:
         order.setdefault(speaker, len(order))
