@@ -216,6 +216,14 @@ def speaker_name(segment: Segment, speaker_names: tuple[str, ...]) -> str:
     return speaker_names[index] if index is not None and 0 <= index < len(speaker_names) else ""
 
 
+def subtitle_dict(result: TranscriptionResult, fmt: str, raw: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What openai-whisper's srt or vtt writer gets for ``result`` (``raw``: its ``to_whisper_dict``, when
+    made already), with who speaks in each cue when there are speakers. The files and the API's srt and vtt
+    answers both use it."""
+    raw = raw if raw is not None else result.to_whisper_dict()
+    return with_speakers(raw, fmt) if result.speaker_names else raw
+
+
 def with_speakers(raw: dict[str, Any], fmt: str) -> dict[str, Any]:
     """srt and vtt with who speaks in each cue: ``[Minji] text`` and WebVTT's voice tag ``<v Minji>text``
     (on the first word too, for the writers' word modes)."""
@@ -338,9 +346,8 @@ def write_outputs(result: TranscriptionResult, directory: Path, formats: tuple[s
             path.write_text(_speaker_text(raw) if fmt == "txt" else _speaker_tsv(raw), encoding="utf-8")
         else:
             writer = get_writer(fmt, str(directory))
-            data = result.json_dict() if fmt == "json" else raw
-            if result.speaker_names and fmt in ("srt", "vtt"):
-                data = with_speakers(raw, fmt)
+            data = (result.json_dict() if fmt == "json" else subtitle_dict(result, fmt, raw) if fmt in ("srt", "vtt")
+                    else raw)
             # the writers name the file after the "audio path" they are given; subtitles and text have no gap rows
             writer(data, f"{stem}.audio", options)
         paths.append(path)

@@ -45,8 +45,8 @@ from ..core.transcription import (
     TranscriptionResult,
     safe_stem,
     speaker_name,
+    subtitle_dict,
     whisper_submodule,
-    with_speakers,
 )
 from ..models.sources import canonical_name
 from ..runtime.manager import DOWNLOADING, FAILED, LOADING
@@ -427,10 +427,8 @@ def _usage(result: TranscriptionResult) -> dict[str, Any]:
 def _subtitles(result: TranscriptionResult, fmt: str) -> str:
     writer = {"srt": "WriteSRT", "vtt": "WriteVTT"}[fmt]
     out = io.StringIO()
-    raw = result.to_whisper_dict()
-    if result.speaker_names:  # [Minji] and <v Minji>, as in the files
-        raw = with_speakers(raw, fmt)
-    getattr(whisper_submodule("utils"), writer)(".").write_result(raw, out, WRITER_OPTIONS)
+    # [Minji] and <v Minji> when there are speakers, as in the files
+    getattr(whisper_submodule("utils"), writer)(".").write_result(subtitle_dict(result, fmt), out, WRITER_OPTIONS)
     return out.getvalue()
 
 
