@@ -23,19 +23,32 @@ from typing import Any
 
 import psutil
 
-from bench.common import AUDIO, finish, parser
+from bench.common import AUDIO, audio_seconds, finish, parser
 from bench.corpus import SENTENCES
 
 VOICES = {"A": ("en-us+m7", 30, 150), "B": ("en-gb+f3", 60, 175)}
 
 
-def _say(text: str, who: str, path: Path) -> float:
-    name, pitch, speed = VOICES[who]
-    raw = path.with_suffix(".raw.wav")
-    subprocess.run(["espeak-ng", "-v", name, "-p", str(pitch), "-s", str(speed), "-w", str(raw), text], check=True)
-    subprocess.run(["sox", str(raw), "-r", "16000", "-c", "1", str(path), "pad", "0", "0.3"], check=True)
-    raw.unlink()
-    return float(subprocess.run(["soxi", "-D", str(path)], capture_output=True, text=True, check=True).stdout)
+def build_dialog(lines, path: Path, until: float | None = None) -> list[tuple[float, float, str]]:
+    """``lines`` ((speaker "A" or "B", sentence) pairs) spoken by ``VOICES`` into one 16 kHz WAV at ``path``,
+    each followed by 0.3 s of quiet, until the audio reaches ``until`` seconds (all of them without it); returns
+    where each turn is: (start, end, speaker). tests/test_speakers.py builds its dialogs with it too."""
+    clips, turns, at = [], [], 0.0
+    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+        for i, (who, sentence) in enumerate(lines):
+            if until is not None and at >= until:
+                break
+            name, pitch, speed = VOICES[who]
+            raw, clip = Path(tmp) / f"{i:04d}.raw.wav", Path(tmp) / f"{i:04d}.wav"
+            subprocess.run(["espeak-ng", "-v", name, "-p", str(pitch), "-s", str(speed), "-w", str(raw), sentence],
+                           check=True)
+            subprocess.run(["sox", str(raw), "-r", "16000", "-c", "1", str(clip), "pad", "0", "0.3"], check=True)
+            length = audio_seconds(clip)
+            clips.append(str(clip))
+            turns.append((at, at + length, who))
+            at += length
+        subprocess.run(["sox", *clips, str(path)], check=True)
+    return turns
 
 
 def dialog(minutes: float, folder: Path = AUDIO) -> tuple[Path, list[tuple[float, float, str]]]:
@@ -47,18 +60,8 @@ def dialog(minutes: float, folder: Path = AUDIO) -> tuple[Path, list[tuple[float
         return path, turns
     folder.mkdir(parents=True, exist_ok=True)
     rng = random.Random(14)
-    clips, turns, at = [], [], 0.0
-    with tempfile.TemporaryDirectory(dir=folder) as tmp:
-        for i, sentence in enumerate(itertools.cycle(SENTENCES)):
-            if at >= minutes * 60:
-                break
-            who = "AB"[rng.random() < 0.5]
-            clip = Path(tmp) / f"{i:04d}.wav"
-            length = _say(sentence, who, clip)
-            clips.append(str(clip))
-            turns.append((at, at + length, who))
-            at += length
-        subprocess.run(["sox", *clips, str(path)], check=True)
+    lines = (("AB"[rng.random() < 0.5], sentence) for sentence in itertools.cycle(SENTENCES))
+    turns = build_dialog(lines, path, until=minutes * 60)
     truth_path.write_text("".join(f"{a:.3f} {b:.3f} {c}\n" for a, b, c in turns))
     return path, turns
 

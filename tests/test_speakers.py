@@ -5,21 +5,17 @@ one espeak-ng voice, through the service on both engines, and the REST API's dia
 from __future__ import annotations
 
 import json
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from bench.speakers import build_dialog  # the pair of espeak-ng voices CAM++ tells apart
 from whisper_ui.core import speakers
 from whisper_ui.core.speakers import Turn, label, parse_speakers
 from whisper_ui.core.transcription import Segment, TranscriptionResult, Word, write_outputs
 
 from .conftest import OFFLINE, start_server
-
-# the pair of espeak-ng voices CAM++ tells apart (most espeak voices sound alike to it): (voice, pitch, speed)
-VOICE_A = ("en-us+m7", 30, 150)
-VOICE_B = ("en-gb+f3", 60, 175)
 
 
 def segment(i, start, end, words):
@@ -84,26 +80,10 @@ class Dialog:
     turns: tuple[tuple[float, float, str], ...]  # (start, end, "A" or "B"): where each sentence is in the file
 
 
-def _say(text: str, voice: tuple[str, int, int], path: Path) -> float:
-    name, pitch, speed = voice
-    raw = path.with_suffix(".raw.wav")
-    subprocess.run(["espeak-ng", "-v", name, "-p", str(pitch), "-s", str(speed), "-w", str(raw), text], check=True)
-    subprocess.run(["sox", str(raw), "-r", "16000", "-c", "1", str(path), "pad", "0", "0.3"], check=True)
-    return float(subprocess.run(["soxi", "-D", str(path)], capture_output=True, text=True, check=True).stdout)
-
-
-def build_dialog(folder: Path, lines: list[tuple[str, str]]) -> Dialog:
+def make_dialog(folder: Path, lines: list[tuple[str, str]]) -> Dialog:
     folder.mkdir(parents=True, exist_ok=True)
-    clips, turns, at = [], [], 0.0
-    for i, (who, text) in enumerate(lines):
-        clip = folder / f"{i:02d}.wav"
-        length = _say(text, VOICE_A if who == "A" else VOICE_B, clip)
-        clips.append(str(clip))
-        turns.append((at, at + length, who))
-        at += length
     path = folder / "dialog.wav"
-    subprocess.run(["sox", *clips, str(path)], check=True)
-    return Dialog(path, tuple(turns))
+    return Dialog(path, tuple(build_dialog(lines, path)))
 
 
 TWO = [("A", "Good morning, thank you all for coming to the budget meeting today."),
@@ -117,12 +97,12 @@ TWO = [("A", "Good morning, thank you all for coming to the budget meeting today
 
 @pytest.fixture(scope="module")
 def two(tmp_path_factory) -> Dialog:
-    return build_dialog(tmp_path_factory.mktemp("two"), TWO)
+    return make_dialog(tmp_path_factory.mktemp("two"), TWO)
 
 
 @pytest.fixture(scope="module")
 def one(tmp_path_factory) -> Dialog:
-    return build_dialog(tmp_path_factory.mktemp("one"), [("A", text) for _, text in TWO[:3] + TWO[5:]])
+    return make_dialog(tmp_path_factory.mktemp("one"), [("A", text) for _, text in TWO[:3] + TWO[5:]])
 
 
 def word_accuracy(result: TranscriptionResult, dialog: Dialog) -> float:
