@@ -16,7 +16,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -162,13 +161,14 @@ class Diarizer:
         log.info("speaker model ready in %.1f s", time.monotonic() - started)
 
     def _answer(self, cancel: threading.Event | None, deadline: float | None, doing: str) -> tuple[str, object]:
-        stopped: Callable[[], bool] = lambda: bool(cancel is not None and cancel.is_set())  # noqa: E731
         while not self._connection.poll(POLL_SECONDS):
-            if stopped() or (deadline is not None and time.monotonic() > deadline) or not self.loaded:
-                why = ("cancelled" if stopped() else "it ended" if not self.loaded else "out of time")
+            if cancel is not None and cancel.is_set():
                 self.unload()
-                if why == "cancelled":
-                    raise CancelledError(f"speaker {doing} cancelled")
+                raise CancelledError(f"speaker {doing} cancelled")
+            why = ("it ended" if not self.loaded else
+                   "out of time" if deadline is not None and time.monotonic() > deadline else None)
+            if why:
+                self.unload()
                 raise SpeakersError(f"speaker {doing} stopped: {why}")
         try:
             return self._connection.recv()
